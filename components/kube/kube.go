@@ -1,0 +1,272 @@
+// Package kube holds the Kubernetes building blocks every tsdb-platform component
+// shares: recommended labels, the Pod Security "restricted" security contexts,
+// resource requirements, anti-affinity, PodDisruptionBudgets, data-safety options
+// and config checksums. One place, so every component has the same production shape.
+package kube
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	policyv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/policy/v1"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// Label values shared by every object the program creates.
+const (
+	PartOf    = "tsdb-platform"
+	ManagedBy = "pulumi"
+)
+
+// Recommended label keys (https://kubernetes.io/docs/concepts/overview/working-with-objects/common-labels/).
+const (
+	LabelName      = "app.kubernetes.io/name"
+	LabelInstance  = "app.kubernetes.io/instance"
+	LabelComponent = "app.kubernetes.io/component"
+	LabelPartOf    = "app.kubernetes.io/part-of"
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	LabelVersion   = "app.kubernetes.io/version"
+)
+
+// ChecksumAnnotation is the pod-template annotation whose change rolls the pods
+// when a component's rendered config (or secret) changes.
+const ChecksumAnnotation = "checksum/config"
+
+// Identity names one component of one cluster: app.kubernetes.io/name is the
+// application (greptimedb, etcd, quasardb), instance the cluster, component the part.
+type Identity struct {
+	App       string
+	Instance  string
+	Component string
+}
+
+// Selector returns the labels that select the component's pods. They never change
+// over the life of a workload (a selector is immutable).
+func (id Identity) Selector() pulumi.StringMap {
+	return pulumi.StringMap{
+		LabelName:      pulumi.String(id.App),
+		LabelInstance:  pulumi.String(id.Instance),
+		LabelComponent: pulumi.String(id.Component),
+	}
+}
+
+// Labels returns the recommended labels for the component's objects and pods.
+func (id Identity) Labels() pulumi.StringMap {
+	l := id.Selector()
+	l[LabelPartOf] = pulumi.String(PartOf)
+	l[LabelManagedBy] = pulumi.String(ManagedBy)
+	return l
+}
+
+// ObjectMeta returns metadata with an explicit name, the namespace and the labels.
+func (id Identity) ObjectMeta(name string, namespace pulumi.StringInput) *metav1.ObjectMetaArgs {
+	return &metav1.ObjectMetaArgs{Name: pulumi.String(name), Namespace: namespace, Labels: id.Labels()}
+}
+
+// AutoNamedMeta returns metadata without a name: the provider appends a random
+// suffix to the logical name, so a changed ConfigMap or Secret is created anew
+// before the old one is deleted, and workloads referencing it roll.
+func (id Identity) AutoNamedMeta(namespace pulumi.StringInput) *metav1.ObjectMetaArgs {
+	return &metav1.ObjectMetaArgs{Namespace: namespace, Labels: id.Labels()}
+}
+
+// Resources are a container's CPU and memory requests and limits, as Kubernetes
+// quantities ("500m", "1Gi"); an empty string leaves that amount unset.
+type Resources struct {
+	Requests Amounts `json:"requests"`
+	Limits   Amounts `json:"limits"`
+}
+
+// Amounts is a CPU and memory pair of Kubernetes quantities.
+type Amounts struct {
+	CPU    string `json:"cpu"`
+	Memory string `json:"memory"`
+}
+
+// Args returns the container's resource requirements.
+func (r Resources) Args() corev1.ResourceRequirementsArgs {
+	return corev1.ResourceRequirementsArgs{Requests: r.Requests.stringMap(), Limits: r.Limits.stringMap()}
+}
+
+func (a Amounts) stringMap() pulumi.StringMap {
+	m := pulumi.StringMap{}
+	if a.CPU != "" {
+		m["cpu"] = pulumi.String(a.CPU)
+	}
+	if a.Memory != "" {
+		m["memory"] = pulumi.String(a.Memory)
+	}
+	if len(m) == 0 {
+		return nil
+	}
+	return m
+}
+
+// Storage is a persistent volume claim's size and storage class.
+type Storage struct {
+	// Size is a Kubernetes quantity ("10Gi").
+	Size string `json:"size"`
+	// StorageClass names the storage class; empty means the cluster's default class.
+	StorageClass string `json:"storageClass"`
+}
+
+// VolumeClaimTemplate returns a ReadWriteOnce claim template named name.
+func (s Storage) VolumeClaimTemplate(name string, id Identity) corev1.PersistentVolumeClaimTypeArgs {
+	spec := &corev1.PersistentVolumeClaimSpecArgs{
+		AccessModes: pulumi.StringArray{pulumi.String("ReadWriteOnce")},
+		VolumeMode:  pulumi.String("Filesystem"),
+		Resources: &corev1.VolumeResourceRequirementsArgs{
+			Requests: pulumi.StringMap{"storage": pulumi.String(s.Size)},
+		},
+	}
+	if s.StorageClass != "" {
+		spec.StorageClassName = pulumi.String(s.StorageClass)
+	}
+	return corev1.PersistentVolumeClaimTypeArgs{
+		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(name), Labels: id.Labels()},
+		Spec:     spec,
+	}
+}
+
+// PodSecurityContext returns a pod security context that passes Pod Security
+// "restricted": non-root with the image's uid/gid, volumes group-owned by gid,
+// and the runtime's default seccomp profile.
+func PodSecurityContext(uid int) *corev1.PodSecurityContextArgs {
+	return &corev1.PodSecurityContextArgs{
+		RunAsNonRoot:        pulumi.Bool(true),
+		RunAsUser:           pulumi.Int(uid),
+		RunAsGroup:          pulumi.Int(uid),
+		FsGroup:             pulumi.Int(uid),
+		FsGroupChangePolicy: pulumi.String("OnRootMismatch"),
+		SeccompProfile:      &corev1.SeccompProfileArgs{Type: pulumi.String("RuntimeDefault")},
+	}
+}
+
+// ContainerSecurityContext returns a container security context that passes Pod
+// Security "restricted": no privilege escalation, every capability dropped, and a
+// read-only root filesystem (writable paths come from volumes).
+func ContainerSecurityContext() *corev1.SecurityContextArgs {
+	return &corev1.SecurityContextArgs{
+		AllowPrivilegeEscalation: pulumi.Bool(false),
+		ReadOnlyRootFilesystem:   pulumi.Bool(true),
+		RunAsNonRoot:             pulumi.Bool(true),
+		Capabilities:             &corev1.CapabilitiesArgs{Drop: pulumi.StringArray{pulumi.String("ALL")}},
+		SeccompProfile:           &corev1.SeccompProfileArgs{Type: pulumi.String("RuntimeDefault")},
+	}
+}
+
+// Anti-affinity modes.
+const (
+	AntiAffinityNone      = "none"
+	AntiAffinityPreferred = "preferred"
+	AntiAffinityRequired  = "required"
+)
+
+// HostnameTopologyKey spreads pods over nodes.
+const HostnameTopologyKey = "kubernetes.io/hostname"
+
+// AntiAffinity returns pod anti-affinity that keeps the selected pods on distinct
+// nodes: required (a hard rule), preferred (a strong wish) or none (nil).
+func AntiAffinity(mode string, selector pulumi.StringMap) *corev1.AffinityArgs {
+	term := corev1.PodAffinityTermArgs{
+		LabelSelector: &metav1.LabelSelectorArgs{MatchLabels: selector},
+		TopologyKey:   pulumi.String(HostnameTopologyKey),
+	}
+	switch mode {
+	case AntiAffinityRequired:
+		return &corev1.AffinityArgs{PodAntiAffinity: &corev1.PodAntiAffinityArgs{
+			RequiredDuringSchedulingIgnoredDuringExecution: corev1.PodAffinityTermArray{term},
+		}}
+	case AntiAffinityPreferred:
+		return &corev1.AffinityArgs{PodAntiAffinity: &corev1.PodAntiAffinityArgs{
+			PreferredDuringSchedulingIgnoredDuringExecution: corev1.WeightedPodAffinityTermArray{
+				corev1.WeightedPodAffinityTermArgs{Weight: pulumi.Int(100), PodAffinityTerm: term},
+			},
+		}}
+	default:
+		return nil
+	}
+}
+
+// NewPodDisruptionBudget creates a PDB allowing at most maxUnavailable of the
+// selected pods to be voluntarily evicted at once. Callers create one only for a
+// component with more than one replica.
+func NewPodDisruptionBudget(ctx *pulumi.Context, name string, id Identity, namespace pulumi.StringInput,
+	maxUnavailable int, opts ...pulumi.ResourceOption,
+) (*policyv1.PodDisruptionBudget, error) {
+	pdb, err := policyv1.NewPodDisruptionBudget(ctx, name, &policyv1.PodDisruptionBudgetArgs{
+		Metadata: id.ObjectMeta(name, namespace),
+		Spec: &policyv1.PodDisruptionBudgetSpecArgs{
+			MaxUnavailable: pulumi.Int(maxUnavailable),
+			Selector:       &metav1.LabelSelectorArgs{MatchLabels: id.Selector()},
+		},
+	}, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("pod disruption budget %q: %w", name, err)
+	}
+	return pdb, nil
+}
+
+// Checksum is the hex SHA-256 of the given parts, for pod-template annotations.
+func Checksum(parts ...string) string {
+	h := sha256.New()
+	for _, p := range parts {
+		// Length-prefix each part so ("ab","c") and ("a","bc") differ.
+		fmt.Fprintf(h, "%d:%s;", len(p), p)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// ChecksumOutput hashes outputs inside ApplyT, so a checksum of secret data stays
+// secret and a checksum of unknown data (in preview) stays unknown.
+func ChecksumOutput(parts ...pulumi.StringInput) pulumi.StringOutput {
+	ins := make([]any, len(parts))
+	for i, p := range parts {
+		ins[i] = p
+	}
+	return pulumi.All(ins...).ApplyT(func(vs []any) string {
+		ss := make([]string, len(vs))
+		for i, v := range vs {
+			ss[i], _ = v.(string)
+		}
+		return Checksum(ss...)
+	}).(pulumi.StringOutput)
+}
+
+// EnvFromField returns an environment variable read from the pod's own fields
+// through the downward API ("status.podIP", "metadata.name", "metadata.namespace").
+func EnvFromField(name, fieldPath string) corev1.EnvVarArgs {
+	return corev1.EnvVarArgs{
+		Name: pulumi.String(name),
+		ValueFrom: &corev1.EnvVarSourceArgs{
+			FieldRef: &corev1.ObjectFieldSelectorArgs{FieldPath: pulumi.String(fieldPath)},
+		},
+	}
+}
+
+// EnvFromSecret returns an environment variable read from a key of a Secret.
+func EnvFromSecret(name string, secretName pulumi.StringInput, key string) corev1.EnvVarArgs {
+	return corev1.EnvVarArgs{
+		Name: pulumi.String(name),
+		ValueFrom: &corev1.EnvVarSourceArgs{
+			SecretKeyRef: &corev1.SecretKeySelectorArgs{Name: secretName, Key: pulumi.String(key)},
+		},
+	}
+}
+
+// EmptyDir returns a memory-backed or disk-backed scratch volume.
+func EmptyDir(name, sizeLimit string) corev1.VolumeArgs {
+	ed := &corev1.EmptyDirVolumeSourceArgs{}
+	if sizeLimit != "" {
+		ed.SizeLimit = pulumi.String(sizeLimit)
+	}
+	return corev1.VolumeArgs{Name: pulumi.String(name), EmptyDir: ed}
+}
+
+// ServiceFQDN is a Service's in-cluster DNS name: <svc>.<ns>.svc.<domain>.
+func ServiceFQDN(service string, namespace pulumi.StringInput, domain string) pulumi.StringOutput {
+	return pulumi.Sprintf("%s.%s.svc.%s", service, namespace, domain)
+}

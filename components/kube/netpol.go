@@ -1,0 +1,120 @@
+package kube
+
+import (
+	"fmt"
+
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// Isolation says whether a component's pods are isolated by NetworkPolicies, and
+// who counts as a client of its client-facing ports.
+type Isolation struct {
+	// Enabled creates deny-by-default policies that allow only the needed flows.
+	Enabled bool
+	// ClientNamespaces may reach client ports (by the namespace's name label).
+	ClientNamespaces []string
+	// ClientCIDRs may reach client ports.
+	ClientCIDRs []string
+}
+
+// Flow allows traffic to (ingress) or from (egress) the policy's pods on ports.
+type Flow struct {
+	// Peers are the other side; empty means anyone.
+	Peers []networkingv1.NetworkPolicyPeerArgs
+	// Ports are TCP ports; empty means every port.
+	Ports []int
+}
+
+// PodsPeer selects pods in the policy's namespace by labels.
+func PodsPeer(selector pulumi.StringMap) networkingv1.NetworkPolicyPeerArgs {
+	return networkingv1.NetworkPolicyPeerArgs{PodSelector: &metav1.LabelSelectorArgs{MatchLabels: selector}}
+}
+
+// ClientPeers are the configured client namespaces and CIDR blocks, plus the pods
+// of the stack's own namespace that carry the given client label selector (nil for none).
+func (iso Isolation) ClientPeers() []networkingv1.NetworkPolicyPeerArgs {
+	var peers []networkingv1.NetworkPolicyPeerArgs
+	for _, ns := range iso.ClientNamespaces {
+		peers = append(peers, networkingv1.NetworkPolicyPeerArgs{
+			NamespaceSelector: &metav1.LabelSelectorArgs{MatchLabels: pulumi.StringMap{
+				"kubernetes.io/metadata.name": pulumi.String(ns),
+			}},
+		})
+	}
+	for _, cidr := range iso.ClientCIDRs {
+		peers = append(peers, networkingv1.NetworkPolicyPeerArgs{IpBlock: &networkingv1.IPBlockArgs{Cidr: pulumi.String(cidr)}})
+	}
+	return peers
+}
+
+// DNSEgress allows DNS lookups to the cluster's DNS service in any namespace.
+func DNSEgress() Flow {
+	return Flow{
+		Peers: []networkingv1.NetworkPolicyPeerArgs{{
+			NamespaceSelector: &metav1.LabelSelectorArgs{},
+			PodSelector: &metav1.LabelSelectorArgs{MatchLabels: pulumi.StringMap{
+				"k8s-app": pulumi.String("kube-dns"),
+			}},
+		}},
+		Ports: []int{53},
+	}
+}
+
+// NewNetworkPolicy creates a policy that isolates the identity's pods for both
+// ingress and egress and allows only the given flows. DNS egress is always allowed
+// (on TCP and UDP port 53).
+func NewNetworkPolicy(ctx *pulumi.Context, name string, id Identity, namespace pulumi.StringInput,
+	ingress, egress []Flow, opts ...pulumi.ResourceOption,
+) (*networkingv1.NetworkPolicy, error) {
+	var in networkingv1.NetworkPolicyIngressRuleArray
+	for _, f := range ingress {
+		in = append(in, networkingv1.NetworkPolicyIngressRuleArgs{From: peerArray(f.Peers), Ports: portArray(f.Ports, "TCP")})
+	}
+	dns := DNSEgress()
+	out := networkingv1.NetworkPolicyEgressRuleArray{
+		networkingv1.NetworkPolicyEgressRuleArgs{
+			To:    peerArray(dns.Peers),
+			Ports: append(portArray(dns.Ports, "UDP"), portArray(dns.Ports, "TCP")...),
+		},
+	}
+	for _, f := range egress {
+		out = append(out, networkingv1.NetworkPolicyEgressRuleArgs{To: peerArray(f.Peers), Ports: portArray(f.Ports, "TCP")})
+	}
+	np, err := networkingv1.NewNetworkPolicy(ctx, name, &networkingv1.NetworkPolicyArgs{
+		Metadata: id.ObjectMeta(name, namespace),
+		Spec: &networkingv1.NetworkPolicySpecArgs{
+			PodSelector: &metav1.LabelSelectorArgs{MatchLabels: id.Selector()},
+			PolicyTypes: pulumi.StringArray{pulumi.String("Ingress"), pulumi.String("Egress")},
+			Ingress:     in,
+			Egress:      out,
+		},
+	}, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("network policy %q: %w", name, err)
+	}
+	return np, nil
+}
+
+func peerArray(peers []networkingv1.NetworkPolicyPeerArgs) networkingv1.NetworkPolicyPeerArray {
+	if len(peers) == 0 {
+		return nil
+	}
+	out := make(networkingv1.NetworkPolicyPeerArray, len(peers))
+	for i, p := range peers {
+		out[i] = p
+	}
+	return out
+}
+
+func portArray(ports []int, protocol string) networkingv1.NetworkPolicyPortArray {
+	if len(ports) == 0 {
+		return nil
+	}
+	out := make(networkingv1.NetworkPolicyPortArray, len(ports))
+	for i, p := range ports {
+		out[i] = networkingv1.NetworkPolicyPortArgs{Port: pulumi.Int(p), Protocol: pulumi.String(protocol)}
+	}
+	return out
+}

@@ -1,0 +1,131 @@
+package stacks
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Problem is one thing wrong with a stack's configuration.
+type Problem struct {
+	// Key is the config path, as `pulumi config set --path` spells it ("greptimedb[0].etcd.replicas").
+	Key string
+	// Value is the offending value as the user wrote it, or "[secret]" for secret keys.
+	Value string
+	// Message says what is allowed.
+	Message string
+}
+
+func (p Problem) String() string {
+	if p.Value == "" {
+		return fmt.Sprintf("%s: %s", p.Key, p.Message)
+	}
+	return fmt.Sprintf("%s: %s — %s", p.Key, p.Value, p.Message)
+}
+
+// ConfigError lists every problem found in a stack's configuration. Validation collects
+// them all before any resource is registered, so one `pulumi up` shows everything to fix.
+type ConfigError struct {
+	Problems []Problem
+}
+
+func (e *ConfigError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "invalid stack configuration (%d problem", len(e.Problems))
+	if len(e.Problems) != 1 {
+		b.WriteString("s")
+	}
+	b.WriteString("):")
+	for _, p := range e.Problems {
+		b.WriteString("\n  - ")
+		b.WriteString(p.String())
+	}
+	return b.String()
+}
+
+// Keys returns the config keys that have problems, sorted.
+func (e *ConfigError) Keys() []string {
+	keys := make([]string, 0, len(e.Problems))
+	for _, p := range e.Problems {
+		keys = append(keys, p.Key)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// problems collects Problems. A key reported once is not reported again, so a value
+// that failed to decode does not also fail the checks that run on its zero value.
+type problems struct {
+	list []Problem
+	seen map[string]bool
+}
+
+func (ps *problems) add(key string, value any, format string, args ...any) {
+	if ps.seen == nil {
+		ps.seen = map[string]bool{}
+	}
+	if ps.has(key) {
+		return
+	}
+	ps.seen[key] = true
+	ps.list = append(ps.list, Problem{Key: key, Value: displayValue(key, value), Message: fmt.Sprintf(format, args...)})
+}
+
+// has reports whether key, or a key it is part of, already has a problem.
+func (ps *problems) has(key string) bool {
+	for k := key; k != ""; k = parentKey(k) {
+		if ps.seen[k] {
+			return true
+		}
+	}
+	return false
+}
+
+func (ps *problems) err() error {
+	if len(ps.list) == 0 {
+		return nil
+	}
+	return &ConfigError{Problems: ps.list}
+}
+
+// parentKey strips the last segment of a config path: "a[0].b" -> "a[0]" -> "a".
+func parentKey(key string) string {
+	if i := strings.LastIndexAny(key, ".["); i > 0 {
+		return key[:i]
+	}
+	return ""
+}
+
+// IsSecretField reports whether a config field holds a secret whose value is never
+// echoed back and only ever reaches resources as a Pulumi secret.
+func IsSecretField(name string) bool {
+	switch name {
+	case "license", "clusterPrivateKey", "userList", "accessKeyId", "secretAccessKey":
+		return true
+	}
+	return false
+}
+
+// isSecretKey reports whether a config path names a secret value.
+func isSecretKey(key string) bool {
+	last := key
+	if i := strings.LastIndex(key, "."); i >= 0 {
+		last = key[i+1:]
+	}
+	return IsSecretField(last)
+}
+
+func displayValue(key string, value any) string {
+	if value == nil {
+		return ""
+	}
+	if isSecretKey(key) {
+		return "[secret]"
+	}
+	switch v := value.(type) {
+	case string:
+		return fmt.Sprintf("%q", v)
+	default:
+		return fmt.Sprint(v)
+	}
+}

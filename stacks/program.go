@@ -1,0 +1,144 @@
+package stacks
+
+import (
+	"fmt"
+
+	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"tsdb-platform/components/kube"
+)
+
+// Stack output names. Outputs are grouped per cluster: greptimedb.<name>.mysql,
+// quasardb.<name>.uri, and so on.
+const (
+	OutputNamespace  = "namespace"
+	OutputGreptimeDB = "greptimedb"
+	OutputQuasarDB   = "quasardb"
+)
+
+// ProviderName is the logical name of the stack's explicit Kubernetes provider.
+const ProviderName = "kubernetes"
+
+// Environment is what every cluster of a stack shares: where it deploys and how.
+type Environment struct {
+	// Namespace is the namespace's name as an output of the Namespace resource (when the
+	// stack creates it), so every namespaced object depends on the namespace.
+	Namespace pulumi.StringInput
+	// NamespaceName is the same name as a plain string, for endpoints.
+	NamespaceName string
+	// ClusterDomain is the cluster's DNS domain.
+	ClusterDomain string
+	// DataSafety is applied to every resource that holds data.
+	DataSafety kube.DataSafety
+	// Isolation says whether NetworkPolicies isolate the databases, and who may connect.
+	Isolation kube.Isolation
+	// Options go to every cluster component: the stack's explicit provider.
+	Options []pulumi.ResourceOption
+}
+
+// Program is the Pulumi program: it loads and validates the stack's configuration,
+// then deploys it. No resource is registered when the configuration is invalid.
+func Program(ctx *pulumi.Context) error {
+	spec, err := Load(ContextLookup(ctx))
+	if err != nil {
+		return err
+	}
+	return Deploy(ctx, spec)
+}
+
+// Deploy registers everything a validated Spec describes and exports its endpoints.
+func Deploy(ctx *pulumi.Context, spec *Spec) error {
+	provider, err := newProvider(ctx, spec.Target)
+	if err != nil {
+		return err
+	}
+	env := Environment{
+		Namespace:     pulumi.String(spec.Target.Namespace),
+		NamespaceName: spec.Target.Namespace,
+		ClusterDomain: spec.Target.ClusterDomain,
+		DataSafety:    spec.DataSafety,
+		Isolation: kube.Isolation{
+			Enabled:          spec.NetworkPolicy.Enabled,
+			ClientNamespaces: spec.NetworkPolicy.ClientNamespaces,
+			ClientCIDRs:      spec.NetworkPolicy.ClientCIDRs,
+		},
+		Options: []pulumi.ResourceOption{pulumi.Provider(provider)},
+	}
+	if spec.Target.CreateNamespace {
+		ns, err := newNamespace(ctx, spec.Target.Namespace, provider)
+		if err != nil {
+			return err
+		}
+		env.Namespace = ns.Metadata.Name().Elem()
+	}
+
+	greptime := pulumi.Map{}
+	for _, c := range spec.GreptimeDB {
+		outputs, err := deployGreptimeDB(ctx, env, c)
+		if err != nil {
+			return fmt.Errorf("greptimedb cluster %q: %w", c.Name, err)
+		}
+		greptime[c.Name] = outputs
+	}
+	quasar := pulumi.Map{}
+	for _, c := range spec.QuasarDB {
+		outputs, err := deployQuasarDB(ctx, env, c)
+		if err != nil {
+			return fmt.Errorf("quasardb cluster %q: %w", c.Name, err)
+		}
+		quasar[c.Name] = outputs
+	}
+
+	ctx.Export(OutputNamespace, env.Namespace)
+	ctx.Export(OutputGreptimeDB, greptime)
+	ctx.Export(OutputQuasarDB, quasar)
+	return nil
+}
+
+// newProvider creates the stack's explicit Kubernetes provider, so a stack deploys only
+// where its configuration says, never to whatever kubeconfig context is current.
+func newProvider(ctx *pulumi.Context, t Target) (*kubernetes.Provider, error) {
+	args := &kubernetes.ProviderArgs{
+		Namespace:             pulumi.StringPtr(t.Namespace),
+		EnableServerSideApply: pulumi.BoolPtr(true),
+	}
+	if t.KubeContext != "" {
+		args.Context = pulumi.StringPtr(t.KubeContext)
+	}
+	if t.Kubeconfig != "" {
+		args.Kubeconfig = pulumi.StringPtr(t.Kubeconfig)
+	}
+	if t.RenderDir != "" {
+		args.RenderYamlToDirectory = pulumi.StringPtr(t.RenderDir)
+	}
+	p, err := kubernetes.NewProvider(ctx, ProviderName, args)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes provider: %w", err)
+	}
+	return p, nil
+}
+
+// newNamespace creates the stack's namespace, labelled so Kubernetes enforces the
+// Pod Security "restricted" standard on everything in it.
+func newNamespace(ctx *pulumi.Context, name string, provider *kubernetes.Provider) (*corev1.Namespace, error) {
+	ns, err := corev1.NewNamespace(ctx, "namespace", &corev1.NamespaceArgs{
+		Metadata: &metav1.ObjectMetaArgs{
+			Name: pulumi.String(name),
+			Labels: pulumi.StringMap{
+				"app.kubernetes.io/managed-by":               pulumi.String("pulumi"),
+				"app.kubernetes.io/part-of":                  pulumi.String(Project),
+				"pod-security.kubernetes.io/enforce":         pulumi.String("restricted"),
+				"pod-security.kubernetes.io/enforce-version": pulumi.String("latest"),
+				"pod-security.kubernetes.io/warn":            pulumi.String("restricted"),
+				"pod-security.kubernetes.io/audit":           pulumi.String("restricted"),
+			},
+		},
+	}, pulumi.Provider(provider))
+	if err != nil {
+		return nil, fmt.Errorf("namespace %q: %w", name, err)
+	}
+	return ns, nil
+}

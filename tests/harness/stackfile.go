@@ -1,0 +1,197 @@
+package harness
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"sigs.k8s.io/yaml"
+
+	"tsdb-platform/stacks"
+)
+
+// StackConfig is a stack file's project configuration, ready for Options.
+type StackConfig struct {
+	// Config maps keys without the project prefix to values as the CLI passes them.
+	Config map[string]string
+	// SecretKeys are the keys that held a `secure:` value at any depth.
+	SecretKeys []string
+	// Secrets maps each substituted secure value's config path to its test value.
+	Secrets map[string]string
+}
+
+// LoadStackFile reads a Pulumi.<stack>.yaml file. Every `secure:` value (the CLI's
+// encrypted form, at any depth) is replaced by a deterministic test value and its key
+// marked secret, as the CLI marks a key secret when any part of it is.
+func LoadStackFile(path string) (*StackConfig, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("stack file: %w", err)
+	}
+	var file struct {
+		Config map[string]any `json:"config"`
+	}
+	if err := yaml.Unmarshal(raw, &file); err != nil {
+		return nil, fmt.Errorf("stack file %s: %w", path, err)
+	}
+	sc := &StackConfig{Config: map[string]string{}, Secrets: map[string]string{}}
+	prefix := stacks.Project + ":"
+	for key, value := range file.Config {
+		if !strings.HasPrefix(key, prefix) {
+			continue // other namespaces (kubernetes:..., pulumi:...) are not the program's
+		}
+		name := strings.TrimPrefix(key, prefix)
+		secret := false
+		value = substituteSecure(name, value, sc.Secrets, &secret)
+		s, err := configString(value)
+		if err != nil {
+			return nil, fmt.Errorf("stack file %s: key %s: %w", path, key, err)
+		}
+		sc.Config[name] = s
+		if secret {
+			sc.SecretKeys = append(sc.SecretKeys, name)
+		}
+	}
+	if err := applyProjectDefaults(filepath.Join(filepath.Dir(path), "Pulumi.yaml"), sc); err != nil {
+		return nil, err
+	}
+	sort.Strings(sc.SecretKeys)
+	return sc, nil
+}
+
+// applyProjectDefaults gives every key the stack file does not set the default that
+// Pulumi.yaml declares for it, as the CLI does.
+func applyProjectDefaults(path string, sc *StackConfig) error {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("project file: %w", err)
+	}
+	var project struct {
+		Config map[string]struct {
+			Default any `json:"default"`
+		} `json:"config"`
+	}
+	if err := yaml.Unmarshal(raw, &project); err != nil {
+		return fmt.Errorf("project file %s: %w", path, err)
+	}
+	for key, decl := range project.Config {
+		if _, set := sc.Config[key]; set || decl.Default == nil {
+			continue
+		}
+		s, err := configString(decl.Default)
+		if err != nil {
+			return fmt.Errorf("project file %s: key %s: %w", path, key, err)
+		}
+		sc.Config[key] = s
+	}
+	return nil
+}
+
+// StackFile returns the path of a committed stack file, Pulumi.<stack>.yaml, at the
+// repository root (found by walking up from the working directory to go.mod).
+func StackFile(stack string) (string, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(root, "Pulumi."+stack+".yaml"), nil
+}
+
+// RepoRoot walks up from the working directory to the directory holding go.mod.
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// CommittedStacks lists the stacks that have a Pulumi.<stack>.yaml at the repository root.
+func CommittedStacks() ([]string, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return nil, err
+	}
+	matches, err := filepath.Glob(filepath.Join(root, "Pulumi.*.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, m := range matches {
+		out = append(out, strings.TrimSuffix(strings.TrimPrefix(filepath.Base(m), "Pulumi."), ".yaml"))
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+func substituteSecure(path string, v any, secrets map[string]string, secret *bool) any {
+	switch t := v.(type) {
+	case map[string]any:
+		if enc, ok := t["secure"].(string); ok && len(t) == 1 {
+			*secret = true
+			val := TestSecret(path+enc, 48)
+			secrets[path] = val
+			return val
+		}
+		out := make(map[string]any, len(t))
+		for k, e := range t {
+			out[k] = substituteSecure(path+"."+k, e, secrets, secret)
+		}
+		return out
+	case []any:
+		out := make([]any, len(t))
+		for i, e := range t {
+			out[i] = substituteSecure(fmt.Sprintf("%s[%d]", path, i), e, secrets, secret)
+		}
+		return out
+	}
+	return v
+}
+
+// configString renders a value the way the CLI hands it to a program: strings as
+// they are, other scalars in their YAML spelling, objects and lists as JSON.
+func configString(v any) (string, error) {
+	switch t := v.(type) {
+	case string:
+		return t, nil
+	case bool:
+		return strconv.FormatBool(t), nil
+	case float64:
+		return strconv.FormatFloat(t, 'f', -1, 64), nil
+	case nil:
+		return "", nil
+	default:
+		b, err := json.Marshal(t)
+		if err != nil {
+			return "", err
+		}
+		return string(b), nil
+	}
+}
+
+// RunStack loads the committed Pulumi.<stack>.yaml and runs the program with it.
+func RunStack(stack string, dryRun bool) (*Result, *StackConfig, error) {
+	path, err := StackFile(stack)
+	if err != nil {
+		return nil, nil, err
+	}
+	sc, err := LoadStackFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	res, err := Run(stacks.Program, Options{Stack: stack, Config: sc.Config, SecretKeys: sc.SecretKeys, DryRun: dryRun})
+	return res, sc, err
+}
