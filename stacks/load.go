@@ -34,6 +34,14 @@ const (
 	KeyQuasarDB        = "quasardb"
 )
 
+// Keys lists every project config key the program reads, as Pulumi.yaml declares them.
+func Keys() []string {
+	return []string{
+		KeyProfile, KeyNamespace, KeyCreateNamespace, KeyClusterDomain, KeyKubeconfig,
+		KeyKubeContext, KeyRenderDir, KeyDataSafety, KeyNetworkPolicy, KeyGreptimeDB, KeyQuasarDB,
+	}
+}
+
 // Environment profiles.
 const (
 	ProfileDev     = "dev"
