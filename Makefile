@@ -24,3 +24,7 @@ test: tools ## Run every test: vet, unit and mock tests, the real API-server sui
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l . | tee /dev/stderr)" || { echo "gofmt: the files above need formatting"; exit 1; }
 	$(GO) test -count=1 ./...
+
+.PHONY: golden
+golden: ## Regenerate the golden manifests under tests/testdata/golden (review the diff).
+	$(GO) test ./tests/manifests/ -run TestGoldenManifests -update

@@ -56,7 +56,11 @@ func LoadStackFile(path string) (*StackConfig, error) {
 			sc.SecretKeys = append(sc.SecretKeys, name)
 		}
 	}
-	if err := applyProjectDefaults(filepath.Join(filepath.Dir(path), "Pulumi.yaml"), sc); err != nil {
+	root, err := RepoRoot()
+	if err != nil {
+		return nil, err
+	}
+	if err := applyProjectDefaults(filepath.Join(root, "Pulumi.yaml"), sc); err != nil {
 		return nil, err
 	}
 	sort.Strings(sc.SecretKeys)
@@ -188,6 +192,11 @@ func RunStack(stack string, dryRun bool) (*Result, *StackConfig, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	return RunStackFile(path, stack, dryRun)
+}
+
+// RunStackFile runs the program with the stack file at path (any directory) as stack.
+func RunStackFile(path, stack string, dryRun bool) (*Result, *StackConfig, error) {
 	sc, err := LoadStackFile(path)
 	if err != nil {
 		return nil, nil, err

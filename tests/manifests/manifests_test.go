@@ -1,0 +1,258 @@
+package manifests_test
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"tsdb-platform/tests/harness"
+	"tsdb-platform/tests/kubeapi"
+	"tsdb-platform/tests/manifests"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden manifests under tests/testdata/golden")
+
+// apiserver is started by the first test that needs it and stopped by TestMain.
+var apiserver kubeapi.Shared
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	code := m.Run()
+	if err := apiserver.Close(); err != nil {
+		fmt.Fprintln(os.Stderr, "manifests:", err)
+		if code == 0 {
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// stackCase is a stack whose manifests are checked: every committed stack file, and
+// a test-only stack that uses every optional feature.
+type stackCase struct {
+	name string
+	path string
+}
+
+func stackCases(t *testing.T) []stackCase {
+	t.Helper()
+	names, err := harness.CommittedStacks()
+	require.NoError(t, err)
+	var cases []stackCase
+	for _, n := range names {
+		path, err := harness.StackFile(n)
+		require.NoError(t, err)
+		cases = append(cases, stackCase{name: n, path: path})
+	}
+	root, err := harness.RepoRoot()
+	require.NoError(t, err)
+	cases = append(cases, stackCase{name: "full", path: filepath.Join(root, "tests", "testdata", "stacks", "Pulumi.full.yaml")})
+	return cases
+}
+
+func render(t *testing.T, sc stackCase) []manifests.Object {
+	t.Helper()
+	res, _, err := harness.RunStackFile(sc.path, sc.name, false)
+	require.NoError(t, err)
+	objs, err := manifests.Objects(res)
+	require.NoError(t, err)
+	require.NotEmpty(t, objs)
+	return objs
+}
+
+// TestGoldenManifests compares every stack's objects with the reviewed YAML under
+// tests/testdata/golden/<stack>/. Regenerate with `go test ./tests/manifests -update`
+// (or `make golden`) and review the diff.
+func TestGoldenManifests(t *testing.T) {
+	root, err := harness.RepoRoot()
+	require.NoError(t, err)
+	for _, sc := range stackCases(t) {
+		t.Run(sc.name, func(t *testing.T) {
+			files, err := manifests.Render(render(t, sc))
+			require.NoError(t, err)
+			dir := filepath.Join(root, "tests", "testdata", "golden", sc.name)
+			if *update {
+				require.NoError(t, manifests.WriteDir(dir, files))
+				return
+			}
+			golden, err := manifests.ReadDir(dir)
+			require.NoError(t, err, "no golden manifests: run `make golden` and review them")
+			assert.Equal(t, sortedKeys(golden), sortedKeys(files), "the set of objects changed: run `make golden` and review the diff")
+			for name, want := range golden {
+				if got, ok := files[name]; ok {
+					assert.Equal(t, string(want), string(got), "%s changed: run `make golden` and review the diff", name)
+				}
+			}
+		})
+	}
+}
+
+// TestGoldenManifestsHideSecrets: golden files show where secrets go, never a value.
+func TestGoldenManifestsHideSecrets(t *testing.T) {
+	for _, sc := range stackCases(t) {
+		files, err := manifests.Render(render(t, sc))
+		require.NoError(t, err)
+		for name, b := range files {
+			assert.NotContains(t, string(b), "TESTSECRET-", "%s/%s shows a secret's value", sc.name, name)
+		}
+	}
+}
+
+// TestAPIServerAcceptsEveryObject server-side applies (dry run) every object of every
+// stack to a real kube-apiserver whose namespaces enforce Pod Security "restricted",
+// and dry-run creates a Pod from every pod template: any rejection or warning fails.
+func TestAPIServerAcceptsEveryObject(t *testing.T) {
+	srv := apiserver.Get(t)
+	for _, sc := range stackCases(t) {
+		t.Run(sc.name, func(t *testing.T) {
+			objs := render(t, sc)
+			problems := validate(t, srv, objs)
+			assert.Empty(t, problems, "the API server refused objects of stack %s", sc.name)
+			t.Logf("%s: %d objects accepted with no warnings", sc.name, len(objs))
+		})
+	}
+}
+
+// TestAPIServerCatchesBrokenObjects keeps the suite honest: deliberately broken
+// objects (an invalid port name, a pod that violates "restricted") must be reported.
+func TestAPIServerCatchesBrokenObjects(t *testing.T) {
+	srv := apiserver.Get(t)
+	root, err := harness.RepoRoot()
+	require.NoError(t, err)
+	objs := render(t, stackCase{name: "dev", path: filepath.Join(root, "Pulumi.dev.yaml")})
+
+	workload := firstOfKind(t, objs, "StatefulSet")
+	containers := podContainers(t, workload.Body)
+
+	t.Run("invalid port name", func(t *testing.T) {
+		broken := workload.Body.DeepCopy()
+		cs := podContainers(t, broken)
+		ports, _ := cs[0]["ports"].([]any)
+		require.NotEmpty(t, ports, "the first container declares ports")
+		ports[0].(map[string]any)["name"] = "a-port-name-longer-than-fifteen"
+		setPodContainers(t, broken, cs)
+		problems := validate(t, srv, []manifests.Object{namespaceOf(objs), {Resource: workload.Resource, Body: broken}})
+		require.NotEmpty(t, problems)
+		assert.Contains(t, strings.Join(problems, "\n"), "must be no more than 15 characters")
+	})
+
+	t.Run("privileged container", func(t *testing.T) {
+		require.NotEmpty(t, containers)
+		broken := workload.Body.DeepCopy()
+		cs := podContainers(t, broken)
+		cs[0]["securityContext"] = map[string]any{"privileged": true}
+		setPodContainers(t, broken, cs)
+		problems := validate(t, srv, []manifests.Object{namespaceOf(objs), {Resource: workload.Resource, Body: broken}})
+		require.NotEmpty(t, problems)
+		assert.Contains(t, strings.Join(problems, "\n"), `violate PodSecurity "restricted:latest"`)
+	})
+}
+
+// validate applies objs as the provider would and returns every problem: rejections,
+// warnings, and pod templates that a "restricted" namespace refuses.
+func validate(t *testing.T, srv *kubeapi.Server, objs []manifests.Object) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var problems []string
+	report := func(obj *unstructured.Unstructured, format string, args ...any) {
+		problems = append(problems, fmt.Sprintf("%s %s/%s: %s", obj.GetKind(), obj.GetNamespace(), obj.GetName(), fmt.Sprintf(format, args...)))
+	}
+	for _, o := range objs {
+		obj := o.Body
+		if obj.GetKind() == "Namespace" {
+			// Namespaces are created for real (dry-run objects need them to exist),
+			// with the program's own labels, which must enforce "restricted".
+			labels := obj.GetLabels()
+			if labels["pod-security.kubernetes.io/enforce"] != "restricted" {
+				report(obj, "does not enforce Pod Security restricted: %v", labels)
+			}
+			srv.CreateNamespace(t, obj.GetName(), labels)
+			continue
+		}
+		if ns := obj.GetNamespace(); ns != "" {
+			srv.CreateRestrictedNamespace(t, ns) // idempotent; for stacks that use an existing namespace
+		}
+		warnings, err := srv.DryRunApply(ctx, obj)
+		if err != nil {
+			report(obj, "rejected: %v", err)
+			continue
+		}
+		for _, w := range warnings {
+			report(obj, "warning: %s", w)
+		}
+		tmpl, found, err := unstructured.NestedMap(obj.Object, "spec", "template")
+		if err != nil || !found {
+			continue
+		}
+		warnings, err = srv.DryRunPodFromTemplate(ctx, obj.GetNamespace(), tmpl, obj.GetName()+"-0")
+		if err != nil {
+			report(obj, "pod from template rejected: %v", err)
+			continue
+		}
+		for _, w := range warnings {
+			report(obj, "pod warning: %s", w)
+		}
+	}
+	return problems
+}
+
+func firstOfKind(t *testing.T, objs []manifests.Object, kind string) manifests.Object {
+	t.Helper()
+	for _, o := range objs {
+		if o.Body.GetKind() == kind {
+			return o
+		}
+	}
+	t.Fatalf("no %s among the objects", kind)
+	return manifests.Object{}
+}
+
+func namespaceOf(objs []manifests.Object) manifests.Object {
+	for _, o := range objs {
+		if o.Body.GetKind() == "Namespace" {
+			return o
+		}
+	}
+	return manifests.Object{}
+}
+
+func podContainers(t *testing.T, obj *unstructured.Unstructured) []map[string]any {
+	t.Helper()
+	raw, found, err := unstructured.NestedSlice(obj.Object, "spec", "template", "spec", "containers")
+	require.NoError(t, err)
+	require.True(t, found)
+	out := make([]map[string]any, len(raw))
+	for i, c := range raw {
+		out[i] = c.(map[string]any)
+	}
+	return out
+}
+
+func setPodContainers(t *testing.T, obj *unstructured.Unstructured, cs []map[string]any) {
+	t.Helper()
+	raw := make([]any, len(cs))
+	for i, c := range cs {
+		raw[i] = c
+	}
+	require.NoError(t, unstructured.SetNestedSlice(obj.Object, raw, "spec", "template", "spec", "containers"))
+}
+
+func sortedKeys(m map[string][]byte) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
