@@ -25,6 +25,47 @@ test: tools ## Run every test: vet, unit and mock tests, the real API-server sui
 	@test -z "$$(gofmt -l . | tee /dev/stderr)" || { echo "gofmt: the files above need formatting"; exit 1; }
 	$(GO) test -count=1 ./...
 
+# --- Deploying (needs the Pulumi CLI; see README "Quick start") -------------------
+PULUMI ?= pulumi
+RENDER_STACK = render-$(STACK)
+RENDER_DIR ?= $(CURDIR)/rendered/$(STACK)
+
+.PHONY: login
+login: ## Log in to the local file backend kept in .pulumi-state/ (ignored by git).
+	@command -v $(PULUMI) >/dev/null || { echo "the Pulumi CLI is not on PATH: https://www.pulumi.com/docs/install/"; exit 1; }
+	@mkdir -p $(STATE_DIR)
+	$(PULUMI) login $(PULUMI_BACKEND_URL)
+
+.PHONY: select
+select: login
+	$(PULUMI) stack select $(STACK) --create --secrets-provider passphrase
+
+.PHONY: preview
+preview: select ## Preview STACK (default dev): what `make up` would change.
+	$(PULUMI) preview --stack $(STACK) --diff
+
+.PHONY: up
+up: select ## Deploy STACK (default dev) to the cluster its stack file names.
+	$(PULUMI) up --stack $(STACK) $(ARGS)
+
+.PHONY: destroy
+destroy: select ## Delete everything STACK deployed (protected resources are refused).
+	$(PULUMI) destroy --stack $(STACK) $(ARGS)
+
+.PHONY: render
+render: login ## Write STACK's manifests to rendered/STACK/ instead of deploying (no cluster needed).
+	$(PULUMI) stack select $(RENDER_STACK) --create --secrets-provider passphrase --copy-config-from $(STACK) 2>/dev/null \
+		|| $(PULUMI) stack select $(RENDER_STACK)
+	$(PULUMI) config rm --stack $(RENDER_STACK) kubeContext 2>/dev/null || true
+	$(PULUMI) config rm --stack $(RENDER_STACK) kubeconfig 2>/dev/null || true
+	$(PULUMI) config set --stack $(RENDER_STACK) renderDir $(RENDER_DIR)
+	$(PULUMI) up --stack $(RENDER_STACK) --yes
+	@echo "manifests written to $(RENDER_DIR) (Secrets in plaintext: do not commit them)"
+
+.PHONY: plan
+plan: ## Print STACK's startup stages (no cluster, no Pulumi CLI needed).
+	$(GO) run ./cmd/plan --stack $(STACK)
+
 .PHONY: golden
 golden: ## Regenerate the golden manifests under tests/testdata/golden (review the diff).
 	$(GO) test ./tests/manifests/ -run TestGoldenManifests -update

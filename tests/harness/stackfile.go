@@ -135,7 +135,11 @@ func CommittedStacks() ([]string, error) {
 	}
 	var out []string
 	for _, m := range matches {
-		out = append(out, strings.TrimSuffix(strings.TrimPrefix(filepath.Base(m), "Pulumi."), ".yaml"))
+		stack := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(m), "Pulumi."), ".yaml")
+		if strings.HasPrefix(stack, "render-") {
+			continue // local render-mode copies made by `make render`, ignored by git
+		}
+		out = append(out, stack)
 	}
 	sort.Strings(out)
 	return out, nil
