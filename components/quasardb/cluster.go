@@ -1,0 +1,232 @@
+package quasardb
+
+import (
+	"fmt"
+
+	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"tsdb-platform/components/kube"
+)
+
+// TypeToken is the component's Pulumi type.
+const TypeToken = "tsdb:quasardb:Cluster"
+
+// Ports QuasarDB listens on.
+const (
+	// ClientPort carries the client protocol and most of the traffic between nodes.
+	ClientPort = 2836
+	// ControlPort carries the low-volume cluster control messages between nodes.
+	ControlPort = 2837
+)
+
+// Port names, shared by the container and both Services (at most 15 characters).
+const (
+	clientPortName  = "client"
+	controlPortName = "control"
+)
+
+// Identity of the cluster's pods: app.kubernetes.io/name and component.
+const (
+	AppName       = "quasardb"
+	ComponentName = "database"
+)
+
+// Cluster is a deployed QuasarDB cluster.
+type Cluster struct {
+	pulumi.ResourceState
+
+	// HeadlessService (<name>-hs) gives the StatefulSet's pods their DNS identities.
+	HeadlessService *corev1.Service
+	// ClientService (<name>-cs) is where clients connect first.
+	ClientService *corev1.Service
+	// StatefulSet (<name>) runs the nodes.
+	StatefulSet *appsv1.StatefulSet
+
+	// URI is the client entry point, qdb://<name>-cs.<ns>.svc.<domain>:2836.
+	URI pulumi.StringOutput
+	// PodAddresses are every node's address through the headless Service, by ordinal:
+	// qdb://<name>-<i>.<name>-hs.<ns>.svc.<domain>:2836.
+	PodAddresses pulumi.StringArray
+	// ClusterPublicKey is the key clients need to connect to a secured cluster;
+	// empty when security is off.
+	ClusterPublicKey pulumi.StringOutput
+}
+
+// NewCluster creates a QuasarDB cluster named name (a DNS-1123 label; the
+// StatefulSet is named after it and the Services <name>-hs and <name>-cs).
+func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pulumi.ResourceOption) (*Cluster, error) {
+	if args == nil {
+		return nil, fmt.Errorf("quasardb %q: args are required", name)
+	}
+	if err := args.validate(name); err != nil {
+		return nil, fmt.Errorf("quasardb %q: %w", name, err)
+	}
+	limiter, err := MemoryLimiterFor(args.Resources.Limits.Memory)
+	if err != nil {
+		return nil, fmt.Errorf("quasardb %q: %w", name, err)
+	}
+
+	c := &Cluster{}
+	if err := ctx.RegisterComponentResource(TypeToken, name, c, opts...); err != nil {
+		return nil, fmt.Errorf("quasardb %q: %w", name, err)
+	}
+	b := &builder{
+		ctx:     ctx,
+		name:    name,
+		args:    args,
+		id:      kube.Identity{App: AppName, Instance: name, Component: ComponentName},
+		limiter: limiter,
+		parent:  pulumi.Parent(c),
+	}
+	if err := b.build(c); err != nil {
+		return nil, fmt.Errorf("quasardb %q: %w", name, err)
+	}
+
+	outputs := pulumi.Map{
+		"uri":          c.URI,
+		"podAddresses": c.PodAddresses,
+	}
+	if args.Security != nil {
+		outputs["clusterPublicKey"] = c.ClusterPublicKey
+	}
+	if err := ctx.RegisterResourceOutputs(c, outputs); err != nil {
+		return nil, fmt.Errorf("quasardb %q: %w", name, err)
+	}
+	return c, nil
+}
+
+// builder creates the component's children.
+type builder struct {
+	ctx     *pulumi.Context
+	name    string
+	args    *ClusterArgs
+	id      kube.Identity
+	limiter MemoryLimiter
+	parent  pulumi.ResourceOption
+}
+
+func (b *builder) headlessName() string { return b.name + "-hs" }
+func (b *builder) clientName() string   { return b.name + "-cs" }
+
+func (b *builder) build(c *Cluster) error {
+	var err error
+	if c.HeadlessService, err = b.newService(b.headlessName(), true); err != nil {
+		return err
+	}
+	if c.ClientService, err = b.newService(b.clientName(), false); err != nil {
+		return err
+	}
+	keys, err := b.newKeySecrets()
+	if err != nil {
+		return err
+	}
+	if c.StatefulSet, err = b.newStatefulSet(c.HeadlessService, keys); err != nil {
+		return err
+	}
+	if b.args.Replicas > 1 {
+		// One node at a time: with replication the data stays available, and a
+		// restarted node rejoins the ring before the next may go.
+		if _, err := kube.NewPodDisruptionBudget(b.ctx, b.name, b.id, b.args.Namespace, 1, b.parent); err != nil {
+			return err
+		}
+	}
+	if b.args.Isolation.Enabled {
+		if err := b.newNetworkPolicy(); err != nil {
+			return err
+		}
+	}
+	b.setEndpoints(c)
+	return nil
+}
+
+// newService creates the headless Service that names the pods, or the client
+// Service. The headless one publishes not-ready addresses: the image's entrypoint
+// resolves every lower-ordinal peer's DNS name before the daemon starts, and that
+// must work while a peer restarts (not Ready) too, or a node restarting next to a
+// restarting peer crash-loops on "unable to resolve host name of peer".
+func (b *builder) newService(name string, headless bool) (*corev1.Service, error) {
+	spec := &corev1.ServiceSpecArgs{
+		Selector: b.id.Selector(),
+		Ports: corev1.ServicePortArray{
+			servicePort(clientPortName, ClientPort),
+			servicePort(controlPortName, ControlPort),
+		},
+	}
+	if headless {
+		spec.ClusterIP = pulumi.String("None")
+		spec.PublishNotReadyAddresses = pulumi.Bool(true)
+	} else {
+		spec.Type = pulumi.String("ClusterIP")
+	}
+	svc, err := corev1.NewService(b.ctx, name, &corev1.ServiceArgs{
+		Metadata: b.id.ObjectMeta(name, b.args.Namespace),
+		Spec:     spec,
+	}, b.parent)
+	if err != nil {
+		return nil, fmt.Errorf("service %q: %w", name, err)
+	}
+	return svc, nil
+}
+
+func servicePort(name string, port int) corev1.ServicePortArgs {
+	return corev1.ServicePortArgs{
+		Name:       pulumi.String(name),
+		Port:       pulumi.Int(port),
+		TargetPort: pulumi.String(name),
+		Protocol:   pulumi.String("TCP"),
+	}
+}
+
+// setEndpoints fills the cluster's endpoint outputs.
+func (b *builder) setEndpoints(c *Cluster) {
+	ns, domain := b.args.Namespace, b.args.ClusterDomain
+	c.URI = pulumi.Sprintf("qdb://%s:%d", kube.ServiceFQDN(b.clientName(), ns, domain), ClientPort)
+	headless := kube.ServiceFQDN(b.headlessName(), ns, domain)
+	c.PodAddresses = make(pulumi.StringArray, b.args.Replicas)
+	for i := range b.args.Replicas {
+		c.PodAddresses[i] = pulumi.Sprintf("qdb://%s-%d.%s:%d", b.name, i, headless, ClientPort)
+	}
+	publicKey := ""
+	if s := b.args.Security; s != nil {
+		publicKey = s.ClusterPublicKey
+	}
+	c.ClusterPublicKey = pulumi.String(publicKey).ToStringOutput()
+}
+
+// newNetworkPolicy isolates the pods: nodes talk to each other on both ports;
+// clients reach only the client port. Clients never need the control port: it
+// carries node-to-node cluster control messages, and clients are redirected to the
+// nodes' client ports.
+func (b *builder) newNetworkPolicy() error {
+	peers := kube.Flow{
+		Peers: []networkingv1.NetworkPolicyPeerArgs{kube.PodsPeer(b.id.Selector())},
+		Ports: []int{ClientPort, ControlPort},
+	}
+	ingress := []kube.Flow{peers}
+	if clients := b.args.Isolation.ClientPeers(); len(clients) > 0 {
+		// An empty peer list would mean "anyone": add the client rule only with peers.
+		ingress = append(ingress, kube.Flow{Peers: clients, Ports: []int{ClientPort}})
+	}
+	egress := []kube.Flow{peers}
+	_, err := kube.NewNetworkPolicy(b.ctx, b.name, b.id, b.args.Namespace, ingress, egress, b.parent)
+	return err
+}
+
+// checksumAnnotations returns the pod-template annotations that roll the pods when
+// a key changes: a checksum of the Secrets' contents, computed inside ApplyT so it
+// stays secret. Nil when the cluster has no Secret.
+func checksumAnnotations(keys keySecrets) pulumi.StringMap {
+	if len(keys.contents) == 0 {
+		return nil
+	}
+	return pulumi.StringMap{kube.ChecksumAnnotation: kube.ChecksumOutput(keys.contents...)}
+}
+
+// podMeta is the pod template's metadata.
+func (b *builder) podMeta(keys keySecrets) *metav1.ObjectMetaArgs {
+	return &metav1.ObjectMetaArgs{Labels: b.id.Labels(), Annotations: checksumAnnotations(keys)}
+}

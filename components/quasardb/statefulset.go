@@ -1,0 +1,263 @@
+package quasardb
+
+import (
+	"fmt"
+	"strconv"
+
+	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"tsdb-platform/components/kube"
+)
+
+// ImageUID is the uid and gid the bureau14/qdb image runs as (since 2022).
+const ImageUID = 1000
+
+// ContainerName is the QuasarDB daemon's container.
+const ContainerName = "qdbd"
+
+// Paths inside the container. The image's entrypoint copies its config to
+// /tmp/qdbd.conf and patches it there through mktemp files, and the daemon logs to
+// QDB_LOG_PATH: with a read-only root filesystem both live on emptyDir volumes.
+const (
+	DepotPath          = "/opt/qdb/depot"
+	LogPath            = "/opt/qdb/log"
+	TmpPath            = "/tmp"
+	LicenseDir         = "/etc/qdb/license"
+	LicenseFileName    = "quasardb.key"
+	SecurityDir        = "/etc/qdb/security"
+	PrivateKeyFileName = "cluster_private.key"
+	UserListFileName   = "users.cfg"
+)
+
+// Volume names in the pod (the data volume is the claim template's name).
+const (
+	dataVolume     = "data"
+	logVolume      = "log"
+	tmpVolume      = "tmp"
+	licenseVolume  = "license"
+	securityVolume = "security"
+)
+
+// Scratch volume size limits: the entrypoint's patched config is a few kilobytes;
+// the log directory is bounded so logs cannot fill the node's disk.
+const (
+	tmpSizeLimit = "64Mi"
+	logSizeLimit = "2Gi"
+)
+
+// secretFileMode lets the owner and the pod's fsGroup (the image's group) read the
+// mounted keys, and nobody else.
+const secretFileMode = 0o440
+
+// keySecrets are the Secrets holding the license and the security keys, with their
+// secret contents for the pod template's checksum.
+type keySecrets struct {
+	license  *corev1.Secret
+	security *corev1.Secret
+	contents []pulumi.StringInput
+}
+
+// newKeySecrets creates the license Secret when the cluster is licensed and the
+// security Secret when security is on. They are auto-named: a changed key creates
+// a new Secret and the StatefulSet, which references it by name, rolls.
+func (b *builder) newKeySecrets() (keySecrets, error) {
+	var keys keySecrets
+	if b.args.licensed() {
+		license := asSecret(b.args.License)
+		s, err := b.newSecret(b.name+"-license", pulumi.StringMap{LicenseFileName: license})
+		if err != nil {
+			return keys, err
+		}
+		keys.license = s
+		keys.contents = append(keys.contents, pulumi.String("license"), license)
+	}
+	if sec := b.args.Security; sec != nil {
+		privateKey, userList := asSecret(sec.ClusterPrivateKey), asSecret(sec.UserList)
+		s, err := b.newSecret(b.name+"-security", pulumi.StringMap{
+			PrivateKeyFileName: privateKey,
+			UserListFileName:   userList,
+		})
+		if err != nil {
+			return keys, err
+		}
+		keys.security = s
+		keys.contents = append(keys.contents, pulumi.String("security"), privateKey, userList)
+	}
+	return keys, nil
+}
+
+// asSecret marks a value secret, whether or not the caller already did.
+func asSecret(v pulumi.StringInput) pulumi.StringOutput {
+	return pulumi.ToSecret(v).(pulumi.StringOutput)
+}
+
+func (b *builder) newSecret(name string, data pulumi.StringMap) (*corev1.Secret, error) {
+	s, err := corev1.NewSecret(b.ctx, name, &corev1.SecretArgs{
+		Metadata:   b.id.AutoNamedMeta(b.args.Namespace),
+		Type:       pulumi.String("Opaque"),
+		StringData: data,
+	}, b.parent)
+	if err != nil {
+		return nil, fmt.Errorf("secret %q: %w", name, err)
+	}
+	return s, nil
+}
+
+// newStatefulSet creates the nodes: bound to the headless Service, started one by
+// one (each node bootstraps from the lower ordinals, and listens on the client port
+// only once it joined the ring).
+func (b *builder) newStatefulSet(headless *corev1.Service, keys keySecrets) (*appsv1.StatefulSet, error) {
+	a := b.args
+	opts := append(a.DataSafety.StatefulOptions(),
+		b.parent,
+		// A claim template cannot change on a live StatefulSet; resizing is done on
+		// the claims themselves, never by replacing the StatefulSet and its volumes.
+		pulumi.IgnoreChanges([]string{"spec.volumeClaimTemplates"}),
+	)
+	ss, err := appsv1.NewStatefulSet(b.ctx, b.name, &appsv1.StatefulSetArgs{
+		Metadata: b.id.ObjectMeta(b.name, a.Namespace),
+		Spec: &appsv1.StatefulSetSpecArgs{
+			ServiceName:         headless.Metadata.Name().Elem(),
+			Replicas:            pulumi.Int(a.Replicas),
+			PodManagementPolicy: pulumi.String("OrderedReady"),
+			Selector:            &metav1.LabelSelectorArgs{MatchLabels: b.id.Selector()},
+			PersistentVolumeClaimRetentionPolicy: &appsv1.StatefulSetPersistentVolumeClaimRetentionPolicyArgs{
+				WhenDeleted: pulumi.String("Retain"),
+				WhenScaled:  pulumi.String("Retain"),
+			},
+			Template: &corev1.PodTemplateSpecArgs{
+				Metadata: b.podMeta(keys),
+				Spec:     b.podSpec(keys),
+			},
+			VolumeClaimTemplates: corev1.PersistentVolumeClaimTypeArray{
+				a.Storage.VolumeClaimTemplate(dataVolume, b.id),
+			},
+		},
+	}, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("statefulset %q: %w", b.name, err)
+	}
+	return ss, nil
+}
+
+func (b *builder) podSpec(keys keySecrets) *corev1.PodSpecArgs {
+	return &corev1.PodSpecArgs{
+		// qdbd never talks to the Kubernetes API.
+		AutomountServiceAccountToken: pulumi.Bool(false),
+		SecurityContext:              kube.PodSecurityContext(ImageUID),
+		Affinity:                     kube.AntiAffinity(b.args.AntiAffinity, b.id.Selector()),
+		Containers:                   corev1.ContainerArray{b.container(keys)},
+		Volumes:                      volumes(keys),
+	}
+}
+
+func (b *builder) container(keys keySecrets) corev1.ContainerArgs {
+	a := b.args
+	return corev1.ContainerArgs{
+		Name:            pulumi.String(ContainerName),
+		Image:           pulumi.String(a.image()),
+		ImagePullPolicy: pulumi.String("IfNotPresent"),
+		Ports: corev1.ContainerPortArray{
+			containerPort(clientPortName, ClientPort),
+			containerPort(controlPortName, ControlPort),
+		},
+		Env:             b.env(keys),
+		Resources:       a.Resources.Args(),
+		ReadinessProbe:  tcpProbe(a.Probes.Readiness.withDefaults(defaultReadiness)),
+		LivenessProbe:   tcpProbe(a.Probes.Liveness.withDefaults(defaultLiveness)),
+		SecurityContext: kube.ContainerSecurityContext(),
+		VolumeMounts:    volumeMounts(keys),
+	}
+}
+
+func containerPort(name string, port int) corev1.ContainerPortArgs {
+	return corev1.ContainerPortArgs{Name: pulumi.String(name), ContainerPort: pulumi.Int(port), Protocol: pulumi.String("TCP")}
+}
+
+// tcpProbe checks the client port, which the daemon opens only after it joined the ring.
+func tcpProbe(t ProbeTiming) *corev1.ProbeArgs {
+	return &corev1.ProbeArgs{
+		TcpSocket:           &corev1.TCPSocketActionArgs{Port: pulumi.Int(ClientPort)},
+		InitialDelaySeconds: pulumi.Int(t.InitialDelaySeconds),
+		PeriodSeconds:       pulumi.Int(t.PeriodSeconds),
+		TimeoutSeconds:      pulumi.Int(t.TimeoutSeconds),
+		FailureThreshold:    pulumi.Int(t.FailureThreshold),
+	}
+}
+
+// env is what the image's entrypoint reads to patch the daemon's config.
+func (b *builder) env(keys keySecrets) corev1.EnvVarArray {
+	a := b.args
+	env := corev1.EnvVarArray{
+		// StatefulSet mode: node id <ordinal+1>/<count> and lower ordinals as bootstrap
+		// peers. Derived from Replicas, so it can never drift from the replica count.
+		envValue("K8S_REPLICA_COUNT", strconv.Itoa(a.Replicas)),
+		envValue("QDB_REPLICATION", strconv.Itoa(a.Replication)),
+		kube.EnvFromField("QDB_BIND_ADDRESS", "status.podIP"),
+		envValue("QDB_DEPOT_PATH", DepotPath),
+		envValue("QDB_LOG_PATH", LogPath),
+		envValue("QDB_MEMORY_LIMIT_SOFT", strconv.FormatInt(b.limiter.SoftBytes, 10)),
+		envValue("QDB_MEMORY_LIMIT_HARD", strconv.FormatInt(b.limiter.HardBytes, 10)),
+	}
+	if keys.license != nil {
+		env = append(env, envValue("QDB_LICENSE_FILE", LicenseDir+"/"+LicenseFileName))
+	}
+	if keys.security != nil {
+		env = append(env,
+			envValue("QDB_ENABLE_SECURITY", "true"),
+			envValue("QDB_CLUSTER_PRIVATE_KEY_FILE", SecurityDir+"/"+PrivateKeyFileName),
+			envValue("QDB_USER_LIST_FILE", SecurityDir+"/"+UserListFileName),
+		)
+	}
+	return env
+}
+
+func envValue(name, value string) corev1.EnvVarArgs {
+	return corev1.EnvVarArgs{Name: pulumi.String(name), Value: pulumi.String(value)}
+}
+
+func volumes(keys keySecrets) corev1.VolumeArray {
+	vols := corev1.VolumeArray{
+		kube.EmptyDir(tmpVolume, tmpSizeLimit),
+		kube.EmptyDir(logVolume, logSizeLimit),
+	}
+	if keys.license != nil {
+		vols = append(vols, secretVolume(licenseVolume, keys.license))
+	}
+	if keys.security != nil {
+		vols = append(vols, secretVolume(securityVolume, keys.security))
+	}
+	return vols
+}
+
+func secretVolume(name string, s *corev1.Secret) corev1.VolumeArgs {
+	return corev1.VolumeArgs{
+		Name: pulumi.String(name),
+		Secret: &corev1.SecretVolumeSourceArgs{
+			SecretName:  s.Metadata.Name().Elem(),
+			DefaultMode: pulumi.Int(secretFileMode),
+		},
+	}
+}
+
+func volumeMounts(keys keySecrets) corev1.VolumeMountArray {
+	mounts := corev1.VolumeMountArray{
+		mount(dataVolume, DepotPath, false),
+		mount(tmpVolume, TmpPath, false),
+		mount(logVolume, LogPath, false),
+	}
+	if keys.license != nil {
+		mounts = append(mounts, mount(licenseVolume, LicenseDir, true))
+	}
+	if keys.security != nil {
+		mounts = append(mounts, mount(securityVolume, SecurityDir, true))
+	}
+	return mounts
+}
+
+func mount(volume, path string, readOnly bool) corev1.VolumeMountArgs {
+	return corev1.VolumeMountArgs{Name: pulumi.String(volume), MountPath: pulumi.String(path), ReadOnly: pulumi.Bool(readOnly)}
+}
