@@ -1,0 +1,187 @@
+package quasardb_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"tsdb-platform/components/kube"
+	"tsdb-platform/tests/harness"
+)
+
+// TestLicenseSecret: a licensed cluster gets an auto-named Secret holding the
+// license, mounted read-only, with QDB_LICENSE_FILE naming the mounted file.
+func TestLicenseSecret(t *testing.T) {
+	res := run(t, stackConfig(t, cluster{"name": "ticks", "replicas": 3, "replication": 2}.withLicense()), false)
+	secret := find(t, res, typeSecret, "ticks-license")
+	assert.Equal(t, find(t, res, typeCluster, "ticks").URN, secret.Parent)
+	assert.Nil(t, get(inputs(secret), "metadata.name"), "auto-named: a new license is a new Secret and the pods roll")
+	assert.Equal(t, testNamespace, get(inputs(secret), "metadata.namespace"))
+	assert.Equal(t, map[string]any{"quasardb.key": testLicense}, get(inputs(secret), "stringData"))
+	assert.True(t, harness.IsSecretAt(secret.Inputs, "stringData"), "the Secret's data is secret-marked")
+
+	ss := find(t, res, typeStatefulSet, "ticks")
+	volume := byName(t, get(inputs(ss), "spec.template.spec.volumes"))["license"]
+	require.NotNil(t, volume)
+	assert.Equal(t, get(state(secret), "metadata.name"), get(volume, "secret.secretName"),
+		"the volume references the generated Secret through its name output")
+	assert.Equal(t, float64(0o440), get(volume, "secret.defaultMode"))
+	assert.Contains(t, ss.Dependencies, secret.URN)
+
+	c := container(t, ss)
+	mount := mountsByPath(c)["/etc/qdb/license"]
+	require.NotNil(t, mount)
+	assert.Equal(t, "license", mount["name"])
+	assert.Equal(t, true, mount["readOnly"])
+	assert.Equal(t, "/etc/qdb/license/quasardb.key", envOf(t, c)["QDB_LICENSE_FILE"])
+}
+
+// TestSecuritySecret: security puts the private key and user list in their own
+// Secret, mounted read-only, turns security on, and exports the public key.
+func TestSecuritySecret(t *testing.T) {
+	res := run(t, stackConfig(t, cluster{"name": "ticks"}.withSecurity()), false)
+	secret := find(t, res, typeSecret, "ticks-security")
+	assert.Equal(t, map[string]any{"cluster_private.key": testPrivateKey, "users.cfg": testUserList},
+		get(inputs(secret), "stringData"))
+	assert.True(t, harness.IsSecretAt(secret.Inputs, "stringData"))
+
+	ss := find(t, res, typeStatefulSet, "ticks")
+	c := container(t, ss)
+	env := envOf(t, c)
+	assert.Equal(t, "true", env["QDB_ENABLE_SECURITY"])
+	assert.Equal(t, "/etc/qdb/security/cluster_private.key", env["QDB_CLUSTER_PRIVATE_KEY_FILE"])
+	assert.Equal(t, "/etc/qdb/security/users.cfg", env["QDB_USER_LIST_FILE"])
+	assert.NotContains(t, env, "QDB_CLUSTER_PRIVATE_KEY", "keys never go into env values")
+	assert.NotContains(t, env, "QDB_USER_LIST")
+	mount := mountsByPath(c)["/etc/qdb/security"]
+	require.NotNil(t, mount)
+	assert.Equal(t, true, mount["readOnly"])
+	volume := byName(t, get(inputs(ss), "spec.template.spec.volumes"))[mount["name"].(string)]
+	assert.Equal(t, get(state(secret), "metadata.name"), get(volume, "secret.secretName"))
+
+	key, ok := res.Export("quasardb.ticks.clusterPublicKey")
+	require.True(t, ok, "the public key is exported for clients")
+	assert.Equal(t, testPublicKey, key.Value)
+	assert.False(t, key.Secret, "the public key is not a secret")
+
+	// Without security: no Secret, no env, no export.
+	res = run(t, stackConfig(t, cluster{"name": "ticks"}), false)
+	assert.Nil(t, res.Find(typeSecret, "ticks-security"))
+	_, ok = res.Export("quasardb.ticks.clusterPublicKey")
+	assert.False(t, ok)
+}
+
+// TestSecretsNeverInPlaintext: the license and keys appear only in secret-marked
+// leaves of their Secrets' inputs, in no other resource's inputs or state, and in
+// no stack output.
+func TestSecretsNeverInPlaintext(t *testing.T) {
+	for _, dryRun := range []bool{false, true} {
+		t.Run(fmt.Sprintf("dryRun=%v", dryRun), func(t *testing.T) {
+			cfg := stackConfig(t, cluster{"name": "ticks", "replicas": 3, "replication": 2}.withLicense().withSecurity())
+			res := run(t, cfg, dryRun)
+			assertSecretsOnlyInSecrets(t, res, map[string]string{
+				"license": testLicense, "private key": testPrivateKey, "user list": testUserList,
+			})
+			// The only places they appear are the two Secrets.
+			for _, name := range []string{"ticks-license", "ticks-security"} {
+				assert.True(t, containsAny(find(t, res, typeSecret, name), testLicense, testPrivateKey, testUserList), name)
+			}
+		})
+	}
+}
+
+// TestLicenseFile: a license given as a file path is read when the program runs
+// and kept secret like a configured one.
+func TestLicenseFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "quasardb.key")
+	require.NoError(t, os.WriteFile(path, []byte(testLicense+"\n"), 0o600))
+	res := run(t, stackConfig(t, cluster{"name": "ticks", "replicas": 3, "replication": 2, "licenseFile": path}), false)
+
+	secret := find(t, res, typeSecret, "ticks-license")
+	assert.Equal(t, map[string]any{"quasardb.key": testLicense}, get(inputs(secret), "stringData"),
+		"the file's contents, without the trailing newline")
+	assert.True(t, harness.IsSecretAt(secret.Inputs, "stringData"))
+	assert.Equal(t, "/etc/qdb/license/quasardb.key", envOf(t, container(t, find(t, res, typeStatefulSet, "ticks")))["QDB_LICENSE_FILE"])
+	assertSecretsOnlyInSecrets(t, res, map[string]string{"license": testLicense})
+}
+
+// TestChecksumRollsPodsOnKeyChange: the pod template carries a secret checksum of
+// the Secrets' contents that changes with any key, and only then.
+func TestChecksumRollsPodsOnKeyChange(t *testing.T) {
+	checksum := func(t *testing.T, c cluster) harness.Leaf {
+		t.Helper()
+		res := run(t, stackConfig(t, c), false)
+		ss := find(t, res, typeStatefulSet, "ticks")
+		for _, l := range harness.Leaves(ss.Inputs) {
+			if l.Path == "spec.template.metadata.annotations."+kube.ChecksumAnnotation {
+				return l
+			}
+		}
+		t.Fatalf("no %s annotation on the pod template", kube.ChecksumAnnotation)
+		return harness.Leaf{}
+	}
+	base := cluster{"name": "ticks", "replicas": 3, "replication": 2}.withLicense().withSecurity()
+	first := checksum(t, base)
+	assert.True(t, first.Secret, "computed inside ApplyT from secrets, so it stays secret")
+	assert.Regexp(t, "^[0-9a-f]{64}$", first.Value)
+	assert.NotContains(t, first.Value, testLicense)
+
+	assert.Equal(t, first.Value, checksum(t, base).Value, "same keys, same checksum: no needless rollout")
+
+	otherLicense := base.withLicense()
+	otherLicense["license"] = testLicense + "-renewed"
+	assert.NotEqual(t, first.Value, checksum(t, otherLicense).Value, "a new license rolls the pods")
+
+	otherUsers := base.withSecurity()
+	otherUsers["security"].(map[string]any)["userList"] = `{"another-user":"x"}`
+	assert.NotEqual(t, first.Value, checksum(t, otherUsers).Value, "a new user list rolls the pods")
+
+	res := run(t, stackConfig(t, cluster{"name": "ticks"}), false)
+	assert.Nil(t, get(inputs(find(t, res, typeStatefulSet, "ticks")), "spec.template.metadata.annotations"),
+		"no Secrets, no checksum")
+}
+
+// assertSecretsOnlyInSecrets fails for any recorded input, state or export leaf that
+// contains one of the secret values and is not a secret-marked leaf of a Secret.
+func assertSecretsOnlyInSecrets(t *testing.T, res *harness.Result, secrets map[string]string) {
+	t.Helper()
+	for _, r := range res.Resources {
+		for what, props := range map[string][]harness.Leaf{"inputs": harness.Leaves(r.Inputs), "state": harness.Leaves(r.State)} {
+			for _, l := range props {
+				s, ok := l.Value.(string)
+				if !ok {
+					continue
+				}
+				for name, secret := range secrets {
+					if !strings.Contains(s, secret) {
+						continue
+					}
+					assert.Equal(t, typeSecret, r.Type, "the %s appears in %s %s %s at %s", name, r.Type, r.Name, what, l.Path)
+					assert.True(t, l.Secret, "the %s appears in plaintext in %s %s %s at %s", name, r.Type, r.Name, what, l.Path)
+				}
+			}
+		}
+	}
+	for path, e := range res.Exports {
+		for name, secret := range secrets {
+			assert.NotContains(t, fmt.Sprint(e.Value), secret, "the %s appears in export %s", name, path)
+		}
+	}
+}
+
+func containsAny(r *harness.Resource, values ...string) bool {
+	for _, l := range harness.Leaves(r.Inputs) {
+		s, _ := l.Value.(string)
+		for _, v := range values {
+			if strings.Contains(s, v) {
+				return true
+			}
+		}
+	}
+	return false
+}
