@@ -72,6 +72,9 @@ type GreptimeDBCluster struct {
 	Name string `json:"name"`
 	// Image is the GreptimeDB image used by meta, datanode and frontend.
 	Image string `json:"image"`
+	// WaitImage is the small image (a shell and wget) of the init containers that
+	// wait until a component's dependency answers.
+	WaitImage string `json:"waitImage"`
 	// AntiAffinity spreads each component's pods over nodes: none, preferred or required.
 	AntiAffinity string       `json:"antiAffinity"`
 	Etcd         EtcdSpec     `json:"etcd"`

@@ -94,6 +94,7 @@ func checkClusterName(key, name string, ps *problems) bool {
 
 func validateGreptimeDB(key string, c GreptimeDBCluster, ps *problems) {
 	checkImage(key+".image", c.Image, ps)
+	checkImage(key+".waitImage", c.WaitImage, ps)
 	checkAntiAffinity(key+".antiAffinity", c.AntiAffinity, ps)
 
 	etcd := c.Etcd

@@ -1,0 +1,97 @@
+package greptimedb_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"tsdb-platform/tests/harness"
+)
+
+// TestStartupOrder: each workload waits for the previous one (etcd, meta,
+// datanode, frontend), never the other way round.
+func TestStartupOrder(t *testing.T) {
+	res := runCluster(t, nil)
+	etcd := find(t, res, tStatefulSet, "metrics-etcd")
+	meta := find(t, res, tDeployment, "metrics-meta")
+	datanode := find(t, res, tStatefulSet, "metrics-datanode")
+	frontend := find(t, res, tDeployment, "metrics-frontend")
+	order := []*harness.Resource{etcd, meta, datanode, frontend}
+
+	for i, later := range order {
+		for j, earlier := range order {
+			if j < i {
+				assert.True(t, res.WaitsFor(later, earlier), "%s %s waits for %s %s", later.Kind(), later.Name, earlier.Kind(), earlier.Name)
+			} else {
+				assert.False(t, res.WaitsFor(later, earlier), "%s %s must not wait for %s %s", later.Kind(), later.Name, earlier.Kind(), earlier.Name)
+			}
+		}
+	}
+	// The edges are explicit on the workloads, not on their components.
+	assert.Contains(t, meta.Dependencies, etcd.URN)
+	assert.Contains(t, datanode.Dependencies, meta.URN)
+	assert.Contains(t, frontend.Dependencies, datanode.URN)
+	for _, typ := range []string{tCluster, tEtcd, tMeta, tDatanode, tFrontend} {
+		for _, c := range res.OfType(typ) {
+			assert.Empty(t, hasKind(res, c.Dependencies, tStatefulSet, tDeployment), "component %s %s has no workload dependency", typ, c.Name)
+		}
+	}
+}
+
+// TestNothingSerialisesBehindWorkloads: ConfigMaps, Secrets, Services, PDBs and
+// the password are created without waiting for any workload.
+func TestNothingSerialisesBehindWorkloads(t *testing.T) {
+	res := run(t, config(t, []map[string]any{{"name": "metrics",
+		"datanode": map[string]any{"replicas": 2, "objectStorage": map[string]any{
+			"type": "S3", "bucket": "b", "accessKeyId": "id", "secretAccessKey": "key"}},
+		"frontend": map[string]any{"replicas": 2},
+	}}, map[string]string{"networkPolicy": `{"enabled": true}`}))
+	checked := 0
+	for _, r := range res.Resources {
+		if r.Type == tStatefulSet || r.Type == tDeployment || !r.Custom {
+			continue
+		}
+		checked++
+		assert.Empty(t, hasKind(res, res.DependsOn(r), tStatefulSet, tDeployment), "%s %s waits for a workload", r.Type, r.Name)
+	}
+	assert.GreaterOrEqual(t, checked, 15)
+}
+
+// TestTwoClustersShareNoEdges: two clusters in one stack are independent.
+func TestTwoClustersShareNoEdges(t *testing.T) {
+	res := run(t, config(t, []map[string]any{{"name": "metrics"}, {"name": "logs"}}, nil))
+	clusters := map[string]*harness.Resource{}
+	for _, name := range []string{"metrics", "logs"} {
+		clusters[name] = find(t, res, tCluster, name)
+		require.NotNil(t, res.Find(tStatefulSet, name+"-etcd"))
+		require.NotNil(t, res.Find(tDeployment, name+"-frontend"))
+	}
+	owner := map[string]string{}
+	for name, c := range clusters {
+		for _, d := range res.Descendants(c.URN) {
+			owner[d.URN] = name
+		}
+	}
+	for name, c := range clusters {
+		for _, d := range res.Descendants(c.URN) {
+			for _, dep := range res.DependsOn(d) {
+				if other, ok := owner[dep]; ok {
+					assert.Equal(t, name, other, "%s %s of %s depends on %s of %s", d.Type, d.Name, name, dep, other)
+				}
+			}
+		}
+	}
+	// Each cluster's objects have their own names and selectors.
+	metaCfg := tomlConfig(t, find(t, res, tConfigMap, "logs-meta-config"))
+	assert.Equal(t, "logs", metaCfg["store_key_prefix"])
+	assert.Equal(t, []any{fqdn("logs-etcd-client") + ":2379"}, metaCfg["store_addrs"])
+	assert.NotEqual(t,
+		get(find(t, res, tStatefulSet, "logs-datanode"), "spec.selector.matchLabels"),
+		get(find(t, res, tStatefulSet, "metrics-datanode"), "spec.selector.matchLabels"))
+	for _, name := range []string{"metrics", "logs"} {
+		e, ok := res.Export("greptimedb." + name + ".mysql")
+		require.True(t, ok)
+		assert.Equal(t, fqdn(name+"-frontend")+":4002", e.Value)
+	}
+}

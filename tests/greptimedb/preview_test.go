@@ -1,0 +1,99 @@
+package greptimedb_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"tsdb-platform/components/greptimedb"
+	"tsdb-platform/components/kube"
+	"tsdb-platform/tests/harness"
+)
+
+// TestPreviewStack: `pulumi preview` of a stack registers the same objects as
+// `pulumi up`, with the same endpoints.
+func TestPreviewStack(t *testing.T) {
+	cfg := config(t, []map[string]any{{"name": "metrics", "frontend": map[string]any{"auth": map[string]any{"enabled": false}}}}, nil)
+	preview := run(t, cfg, func(o *harness.Options) { o.DryRun = true })
+	up := run(t, cfg)
+	assert.ElementsMatch(t, resourceNames(up), resourceNames(preview))
+	mysql, ok := preview.Export("greptimedb.metrics.mysql")
+	require.True(t, ok)
+	assert.Equal(t, fqdn("metrics-frontend")+":4002", mysql.Value)
+}
+
+// TestPreviewWithUnknownValues: in a preview where the namespace is not known
+// yet, the cluster still registers every object; the rendered configs,
+// checksums, command lines and endpoints stay unknown instead of failing.
+func TestPreviewWithUnknownValues(t *testing.T) {
+	var outputs pulumi.Map
+	res, err := harness.Run(func(ctx *pulumi.Context) error {
+		unknownNamespace := pulumi.UnsafeUnknownOutput(nil).ApplyT(func(v any) string { return v.(string) }).(pulumi.StringOutput)
+		c, err := greptimedb.NewCluster(ctx, "metrics", &greptimedb.ClusterArgs{
+			Common: greptimedb.Common{Namespace: unknownNamespace, ClusterDomain: "cluster.local",
+				Image: "greptime/greptimedb:v1.1.4", AntiAffinity: kube.AntiAffinityPreferred,
+				Isolation: kube.Isolation{Enabled: true}},
+			Etcd: greptimedb.EtcdArgs{Replicas: 3, Image: "quay.io/coreos/etcd:v3.5.21", Storage: kube.Storage{Size: "1Gi"}},
+			Meta: greptimedb.MetaSpec{Replicas: 2},
+			Datanode: greptimedb.DatanodeSpec{Replicas: 2, Storage: kube.Storage{Size: "1Gi"}, ObjectStorage: greptimedb.ObjectStorage{
+				Type: greptimedb.StorageS3, Bucket: "b",
+				AccessKeyID: pulumi.ToSecret(pulumi.String("id")).(pulumi.StringOutput), SecretAccessKey: pulumi.ToSecret(pulumi.String("key")).(pulumi.StringOutput),
+			}},
+			Frontend: greptimedb.FrontendSpec{Replicas: 2},
+		})
+		if err != nil {
+			return err
+		}
+		outputs = pulumi.Map{"mysql": c.MySQLEndpoint}
+		ctx.Export("mysql", c.MySQLEndpoint)
+		return nil
+	}, harness.Options{DryRun: true})
+	require.NoError(t, err)
+	require.NotNil(t, outputs)
+
+	for _, typ := range []string{tStatefulSet, tDeployment, tConfigMap, tService, tPDB, tNetPol} {
+		assert.NotEmpty(t, res.OfType(typ), typ)
+	}
+	// The mock monitor drops unknown values from what it records: the rendered
+	// config and its checksum are absent rather than wrong.
+	assert.NotContains(t, get(find(t, res, tConfigMap, "metrics-meta-config"), "data"), "config.toml")
+	assert.Nil(t, annotation(find(t, res, tDeployment, "metrics-meta"), "checksum/config"))
+	mysql, ok := res.Export("mysql")
+	require.True(t, ok)
+	assert.False(t, mysql.Known)
+	// The bootstrap flags do not depend on the namespace: known even in preview.
+	args := strs(container(t, find(t, res, tStatefulSet, "metrics-etcd"), "containers", "etcd")["args"])
+	assert.Contains(t, args, "--initial-cluster-state=new")
+}
+
+// TestPreviewWithGeneratedPassword: a preview with authentication on, where the
+// generated password is unknown. The SDK's mock monitor unmarshals registrations
+// without keeping unknowns, so it rejects a Secret whose data is a secret unknown
+// ("malformed RPC secret"); the engine itself accepts it. The test runs the
+// preview and skips, with that reason, only on exactly that mock error.
+func TestPreviewWithGeneratedPassword(t *testing.T) {
+	cfg := config(t, []map[string]any{{"name": "metrics"}}, nil)
+	res, err := harness.Run(stacksProgram, harness.Options{Config: cfg, DryRun: true})
+	if err != nil && strings.Contains(err.Error(), "malformed RPC secret") {
+		pw := res.Find(tPassword, "metrics-frontend-password")
+		require.NotNil(t, pw, "the password is registered before the Secret")
+		assert.Nil(t, harness.Plain(pw.State)["result"], "the password is unknown in preview")
+		t.Skip("the SDK mock monitor cannot carry a secret unknown value (a real preview can): " + err.Error())
+	}
+	require.NoError(t, err)
+	e, ok := res.Export("greptimedb.metrics.password")
+	require.True(t, ok)
+	assert.False(t, e.Known)
+	assert.True(t, e.Secret)
+}
+
+func resourceNames(r *harness.Result) []string {
+	var out []string
+	for _, x := range r.Resources {
+		out = append(out, x.Type+" "+x.Name)
+	}
+	return out
+}

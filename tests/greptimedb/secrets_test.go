@@ -1,0 +1,119 @@
+package greptimedb_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"tsdb-platform/components/greptimedb"
+	"tsdb-platform/stacks"
+	"tsdb-platform/tests/harness"
+)
+
+// TestSecretsStaySecret: the generated password and the S3 credentials appear
+// only in secret-marked inputs and outputs, never in a ConfigMap or a literal env value.
+func TestSecretsStaySecret(t *testing.T) {
+	const keyID, secretKey = "AKIDSECRETVALUE", "S3SECRETVALUE"
+	objectStorage := fmt.Sprintf(`{"type":"S3","bucket":"b","accessKeyId":%q,"secretAccessKey":%q}`, keyID, secretKey)
+	cfg := config(t, []map[string]any{{"name": "metrics"}}, nil)
+	cfg[stacks.KeyGreptimeDB] = `[{"name":"metrics","datanode":{"objectStorage":` + objectStorage + `}}]`
+	res := run(t, cfg, func(o *harness.Options) { o.SecretKeys = []string{stacks.KeyGreptimeDB} })
+
+	password := harness.TestSecret("metrics-frontend-password", greptimedb.PasswordLength)
+	pw := find(t, res, tPassword, "metrics-frontend-password")
+	assert.Equal(t, password, harness.Get(harness.Plain(pw.State), "result"))
+	assert.Equal(t, false, get(pw, "special"))
+
+	secrets := map[string]string{"password": password, "accessKeyId": keyID, "secretAccessKey": secretKey}
+	found := map[string]int{}
+	for _, r := range res.Resources {
+		for _, state := range []bool{false, true} {
+			props := r.Inputs
+			if state {
+				props = r.State
+			}
+			for _, leaf := range harness.Leaves(props) {
+				s, ok := leaf.Value.(string)
+				if !ok {
+					continue
+				}
+				for what, v := range secrets {
+					if !strings.Contains(s, v) {
+						continue
+					}
+					found[what]++
+					assert.True(t, leaf.Secret, "%s of %s %s at %s is not secret", what, r.Type, r.Name, leaf.Path)
+					assert.NotEqual(t, tConfigMap, r.Type, "%s in ConfigMap %s", what, r.Name)
+					assert.False(t, strings.HasSuffix(leaf.Path, ".value"), "%s as a literal env value in %s", what, r.Name)
+				}
+			}
+		}
+	}
+	for what := range secrets {
+		assert.Positive(t, found[what], "%s reaches some resource", what)
+	}
+	for _, w := range append(res.OfType(tStatefulSet), res.OfType(tDeployment)...) {
+		for _, leaf := range harness.Leaves(w.Inputs) {
+			for what, v := range secrets {
+				assert.NotContains(t, fmt.Sprint(leaf.Value), v, "%s in workload %s", what, w.Name)
+			}
+		}
+	}
+
+	e, ok := res.Export("greptimedb.metrics.password")
+	require.True(t, ok)
+	assert.Equal(t, password, e.Value)
+	assert.True(t, e.Secret)
+	for path, e := range res.Exports {
+		if path == "greptimedb.metrics.password" {
+			continue
+		}
+		for what, v := range secrets {
+			assert.NotContains(t, fmt.Sprint(e.Value), v, "%s in export %s", what, path)
+		}
+	}
+
+	auth := find(t, res, tSecret, "metrics-frontend-auth")
+	assert.Equal(t, "admin="+password+"\n", get(auth, "stringData.passwd"))
+	assert.True(t, harness.IsSecretAt(auth.Inputs, "stringData.passwd"))
+	frontend := find(t, res, tDeployment, "metrics-frontend")
+	assert.True(t, harness.IsSecretAt(frontend.Inputs, "spec.template.metadata.annotations.checksum/secret"))
+	assert.False(t, harness.IsSecretAt(frontend.Inputs, "spec.template.metadata.annotations.checksum/config"))
+}
+
+// TestChecksumFollowsConfig: a config change changes the component's checksum
+// annotation (and only that component's); an unchanged config does not.
+func TestChecksumFollowsConfig(t *testing.T) {
+	checksums := func(overrides map[string]any) map[string]any {
+		res := runCluster(t, overrides)
+		return map[string]any{
+			"meta":     annotation(find(t, res, tDeployment, "metrics-meta"), "checksum/config"),
+			"datanode": annotation(find(t, res, tStatefulSet, "metrics-datanode"), "checksum/config"),
+			"frontend": annotation(find(t, res, tDeployment, "metrics-frontend"), "checksum/config"),
+		}
+	}
+	base := checksums(nil)
+	for component, sum := range base {
+		assert.Regexp(t, `^[0-9a-f]{64}$`, sum, component)
+	}
+	assert.Equal(t, base, checksums(nil), "an unchanged config keeps every checksum")
+
+	failover := checksums(map[string]any{"meta": map[string]any{"enableRegionFailover": true}})
+	assert.NotEqual(t, base["meta"], failover["meta"], "meta's config changed")
+	assert.Equal(t, base["datanode"], failover["datanode"])
+	assert.Equal(t, base["frontend"], failover["frontend"])
+
+	s3 := checksums(map[string]any{"datanode": map[string]any{"objectStorage": map[string]any{
+		"type": "S3", "bucket": "b", "accessKeyId": "id", "secretAccessKey": "key"}}})
+	assert.NotEqual(t, base["datanode"], s3["datanode"], "datanode's config changed")
+	assert.Equal(t, base["meta"], s3["meta"])
+
+	// The checksum is the hash of exactly what the ConfigMap holds.
+	res := runCluster(t, nil)
+	cm := find(t, res, tConfigMap, "metrics-meta-config")
+	data, _ := get(cm, "data").(map[string]any)
+	assert.Equal(t, kubeChecksum(data["config.toml"].(string)), annotation(find(t, res, tDeployment, "metrics-meta"), "checksum/config"))
+}
