@@ -114,8 +114,13 @@ func endpointPort(ep string) (int, error) {
 
 // NewCluster creates a GreptimeDB cluster: etcd (unless external), meta,
 // datanodes and frontends. Each component's workload waits for the previous
-// component (pulumi.DependsOn on the workload only); ConfigMaps, Secrets and
-// Services are created right away.
+// component's workload (pulumi.DependsOn on the workload only); ConfigMaps,
+// Secrets and Services are created right away.
+//
+// The waits name the previous workload itself, never its component: the SDK
+// expands DependsOn(component) to the children registered at that instant, and
+// children register asynchronously, so a component dependency can silently miss
+// the very workload it was meant to wait for.
 func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pulumi.ResourceOption) (*Cluster, error) {
 	if args != nil {
 		named := *args
@@ -150,7 +155,7 @@ func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pul
 		DataSafety:    args.DataSafety,
 		MetaAddress:   metaAddress,
 		MetaHealthURL: metaHealth,
-		WaitFor:       []pulumi.Resource{c.Meta},
+		WaitFor:       []pulumi.Resource{c.Meta.Deployment},
 	}, parent); err != nil {
 		return nil, err
 	}
@@ -163,7 +168,7 @@ func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pul
 		Username:      args.Frontend.Username,
 		MetaAddress:   metaAddress,
 		MetaHealthURL: metaHealth,
-		WaitFor:       []pulumi.Resource{c.Datanode},
+		WaitFor:       []pulumi.Resource{c.Datanode.StatefulSet},
 	}, parent); err != nil {
 		return nil, err
 	}
@@ -228,6 +233,6 @@ func (c *Cluster) newEtcd(ctx *pulumi.Context, name string, args *ClusterArgs, c
 	meta.StoreAddrs = []pulumi.StringInput{etcd.ClientAddress(etcdName, common.Namespace, common.ClusterDomain)}
 	meta.StorePorts = []int{etcd.ClientPort}
 	meta.EtcdPods = etcd.Identity(name).Selector()
-	meta.WaitFor = []pulumi.Resource{cluster}
+	meta.WaitFor = []pulumi.Resource{cluster.StatefulSet}
 	return meta, nil
 }
