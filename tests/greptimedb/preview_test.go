@@ -69,25 +69,28 @@ func TestPreviewWithUnknownValues(t *testing.T) {
 	assert.Contains(t, args, "--initial-cluster-state=new")
 }
 
-// TestPreviewWithGeneratedPassword: a preview with authentication on, where the
-// generated password is unknown. The SDK's mock monitor unmarshals registrations
-// without keeping unknowns, so it rejects a Secret whose data is a secret unknown
-// ("malformed RPC secret"); the engine itself accepts it. The test runs the
-// preview and skips, with that reason, only on exactly that mock error.
+// TestPreviewWithGeneratedPassword: a preview of a stack with authentication on
+// succeeds, registers what `up` registers, and keeps the password secret. (The
+// harness gives the generated password a value in preview, as a preview of an
+// existing stack shows it: the SDK's mock monitor cannot carry a secret whose value
+// is unknown, which a real engine can.)
 func TestPreviewWithGeneratedPassword(t *testing.T) {
 	cfg := config(t, []map[string]any{{"name": "metrics"}}, nil)
-	res, err := harness.Run(stacksProgram, harness.Options{Config: cfg, DryRun: true})
-	if err != nil && strings.Contains(err.Error(), "malformed RPC secret") {
-		pw := res.Find(tPassword, "metrics-frontend-password")
-		require.NotNil(t, pw, "the password is registered before the Secret")
-		assert.Nil(t, harness.Plain(pw.State)["result"], "the password is unknown in preview")
-		t.Skip("the SDK mock monitor cannot carry a secret unknown value (a real preview can): " + err.Error())
-	}
+	preview, err := harness.Run(stacksProgram, harness.Options{Config: cfg, DryRun: true})
 	require.NoError(t, err)
-	e, ok := res.Export("greptimedb.metrics.password")
+	up, err := harness.Run(stacksProgram, harness.Options{Config: cfg})
+	require.NoError(t, err)
+	assert.Equal(t, resourceNames(up), resourceNames(preview))
+	e, ok := preview.Export("greptimedb.metrics.password")
 	require.True(t, ok)
-	assert.False(t, e.Known)
 	assert.True(t, e.Secret)
+	secret := preview.Find(tSecret, "metrics-frontend-auth")
+	require.NotNil(t, secret)
+	for _, leaf := range harness.Leaves(secret.Inputs) {
+		if strings.HasPrefix(leaf.Path, "stringData") {
+			assert.True(t, leaf.Secret, "%s must be secret in preview", leaf.Path)
+		}
+	}
 }
 
 func resourceNames(r *harness.Result) []string {

@@ -62,6 +62,9 @@ func (r *Resource) Kind() string {
 type Recorder struct {
 	// Project and Stack must be those given to pulumi.WithMocks.
 	Project, Stack string
+	// PreviousOutputs are the stack's outputs from its last deployment, as a stack
+	// reference to the stack itself reads them; nil for a first deployment.
+	PreviousOutputs map[string]any
 	// DryRun makes the recorder behave as a preview: computed values
 	// (generated passwords, server-side defaults) are left unknown.
 	DryRun bool
@@ -105,6 +108,11 @@ func (r *Recorder) NewResource(args pulumi.MockResourceArgs) (string, resource.P
 	state := args.Inputs.Copy()
 	r.complete(res, state)
 	res.State = state
+	if r.DryRun {
+		// In a preview the engine leaves unknown outputs out (the SDK then reports
+		// them unknown); a secret wrapping an unknown cannot even be marshalled.
+		state = withoutUnknowns(state)
+	}
 
 	r.mu.Lock()
 	r.resources = append(r.resources, res)
@@ -115,9 +123,16 @@ func (r *Recorder) NewResource(args pulumi.MockResourceArgs) (string, resource.P
 // complete fills in the outputs the real providers compute.
 func (r *Recorder) complete(res *Resource, state resource.PropertyMap) {
 	switch {
+	case res.Type == "pulumi:pulumi:StackReference":
+		// The program reads its own previous outputs through a stack reference.
+		state["outputs"] = resource.NewProperty(resource.NewPropertyMapFromMap(r.PreviousOutputs))
+		state["secretOutputNames"] = resource.NewProperty([]resource.PropertyValue{})
 	case res.IsKubernetes():
 		autoName(res, state)
-	case res.Type == "random:index/randomPassword:RandomPassword" && !r.DryRun:
+	case res.Type == "random:index/randomPassword:RandomPassword":
+		// Known even in preview, as a preview of an existing stack shows it: the SDK's
+		// mock monitor cannot carry a secret whose value is unknown into the Secret
+		// that holds it (the real engine can).
 		length := 32
 		if l, ok := state["length"]; ok && l.IsNumber() {
 			length = int(l.NumberValue())
@@ -176,4 +191,53 @@ func (r *Recorder) Resources() []*Resource {
 	out := append([]*Resource(nil), r.resources...)
 	sort.SliceStable(out, func(i, j int) bool { return out[i].URN < out[j].URN })
 	return out
+}
+
+// withoutUnknowns drops every unknown value (and secret of one) from a state map.
+func withoutUnknowns(pm resource.PropertyMap) resource.PropertyMap {
+	out := resource.PropertyMap{}
+	for k, v := range pm {
+		if kept, ok := knownPart(v); ok {
+			out[k] = kept
+		}
+	}
+	return out
+}
+
+func knownPart(v resource.PropertyValue) (resource.PropertyValue, bool) {
+	switch {
+	case v.IsComputed():
+		return v, false
+	case v.IsOutput():
+		o := v.OutputValue()
+		if !o.Known {
+			return v, false
+		}
+		inner, ok := knownPart(o.Element)
+		if !ok {
+			return v, false
+		}
+		if o.Secret {
+			return resource.MakeSecret(inner), true
+		}
+		return inner, true
+	case v.IsSecret():
+		inner, ok := knownPart(v.SecretValue().Element)
+		if !ok {
+			return v, false
+		}
+		return resource.MakeSecret(inner), true
+	case v.IsObject():
+		return resource.NewProperty(withoutUnknowns(v.ObjectValue())), true
+	case v.IsArray():
+		arr := v.ArrayValue()
+		out := make([]resource.PropertyValue, 0, len(arr))
+		for _, e := range arr {
+			if kept, ok := knownPart(e); ok {
+				out = append(out, kept)
+			}
+		}
+		return resource.NewProperty(out), true
+	}
+	return v, true
 }
