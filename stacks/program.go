@@ -46,6 +46,13 @@ func Program(ctx *pulumi.Context) error {
 	if err != nil {
 		return err
 	}
+	previous, err := readPreviousTopology(ctx)
+	if err != nil {
+		return err
+	}
+	if err := CheckTopologyChange(previous, spec); err != nil {
+		return err
+	}
 	return Deploy(ctx, spec)
 }
 
@@ -95,6 +102,7 @@ func Deploy(ctx *pulumi.Context, spec *Spec) error {
 	ctx.Export(OutputNamespace, env.Namespace)
 	ctx.Export(OutputGreptimeDB, greptime)
 	ctx.Export(OutputQuasarDB, quasar)
+	ctx.Export(OutputTopology, TopologyOf(spec).Output())
 	return nil
 }
 

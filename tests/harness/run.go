@@ -22,6 +22,8 @@ type Options struct {
 	SecretKeys []string
 	// DryRun runs the program as `pulumi preview` does.
 	DryRun bool
+	// PreviousOutputs are the outputs of the stack's last deployment (nil: first).
+	PreviousOutputs map[string]any
 }
 
 // Export is one resolved stack output leaf.
@@ -50,7 +52,7 @@ func Run(program pulumi.RunFunc, opts Options) (*Result, error) {
 	if opts.Stack == "" {
 		opts.Stack = "test"
 	}
-	rec := &Recorder{Project: opts.Project, Stack: opts.Stack, DryRun: opts.DryRun}
+	rec := &Recorder{Project: opts.Project, Stack: opts.Stack, DryRun: opts.DryRun, PreviousOutputs: opts.PreviousOutputs}
 	var exports map[string]pulumi.Input
 	wrapped := func(ctx *pulumi.Context) error {
 		err := program(ctx)
