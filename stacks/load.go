@@ -376,7 +376,7 @@ func readLicenseFiles(spec *Spec, ps *problems) {
 			ps.add(key, q.LicenseFile, "set either license or licenseFile, not both")
 			continue
 		}
-		data, err := os.ReadFile(q.LicenseFile)
+		data, err := readSmallFile(q.LicenseFile, maxLicenseFileSize)
 		if err != nil {
 			ps.add(key, q.LicenseFile, "cannot read the license file: %v", err)
 			continue
@@ -386,4 +386,23 @@ func readLicenseFiles(spec *Spec, ps *problems) {
 			ps.add(key, q.LicenseFile, "the license file is empty")
 		}
 	}
+}
+
+// maxLicenseFileSize bounds what readSmallFile reads: a license key is a few lines.
+const maxLicenseFileSize = 1 << 20
+
+// readSmallFile reads a regular file of at most limit bytes. A device, a FIFO or a
+// huge file is refused instead of blocking or exhausting memory.
+func readSmallFile(path string, limit int64) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("not a regular file")
+	}
+	if fi.Size() > limit {
+		return nil, fmt.Errorf("%d bytes; a license file is at most %d", fi.Size(), limit)
+	}
+	return os.ReadFile(path)
 }
