@@ -195,6 +195,7 @@ func validate(t *testing.T, srv *kubeapi.Server, objs []manifests.Object) []stri
 		if err != nil || !found {
 			continue
 		}
+		addClaimVolumes(obj, tmpl)
 		warnings, err = srv.DryRunPodFromTemplate(ctx, obj.GetNamespace(), tmpl, obj.GetName()+"-0")
 		if err != nil {
 			report(obj, "pod from template rejected: %v", err)
@@ -255,4 +256,22 @@ func sortedKeys(m map[string][]byte) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// addClaimVolumes adds to a StatefulSet's pod template the volumes its controller
+// adds to every pod: one per volumeClaimTemplate, bound to the pod's own claim.
+func addClaimVolumes(obj *unstructured.Unstructured, tmpl map[string]any) {
+	claims, _, _ := unstructured.NestedSlice(obj.Object, "spec", "volumeClaimTemplates")
+	if len(claims) == 0 {
+		return
+	}
+	volumes, _, _ := unstructured.NestedSlice(tmpl, "spec", "volumes")
+	for _, c := range claims {
+		name, _, _ := unstructured.NestedString(c.(map[string]any), "metadata", "name")
+		volumes = append(volumes, map[string]any{
+			"name":                  name,
+			"persistentVolumeClaim": map[string]any{"claimName": name + "-" + obj.GetName() + "-0"},
+		})
+	}
+	_ = unstructured.SetNestedSlice(tmpl, volumes, "spec", "volumes")
 }
