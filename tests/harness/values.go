@@ -60,50 +60,58 @@ func PlainValue(v resource.PropertyValue) any {
 // Leaf is one scalar in a recorded input tree.
 type Leaf struct {
 	// Path is a dotted path with [i] for list elements ("spec.template.spec.containers[0].image").
-	Path   string
-	Value  any
-	Secret bool
+	Path string
+	// Segments is the path split into object keys and list indexes, unambiguous
+	// where a key itself contains a dot ("stringData", "quasardb.key").
+	Segments []string
+	Value    any
+	Secret   bool
 }
 
 // Leaves walks recorded inputs and returns every scalar with its path and whether
 // it is marked secret (itself or any enclosing value), sorted by path.
 func Leaves(pm resource.PropertyMap) []Leaf {
 	var out []Leaf
-	walk("", resource.NewProperty(pm), false, &out)
+	walk("", nil, resource.NewProperty(pm), false, &out)
 	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
 	return out
 }
 
-func walk(path string, v resource.PropertyValue, secret bool, out *[]Leaf) {
+func walk(path string, segs []string, v resource.PropertyValue, secret bool, out *[]Leaf) {
 	switch {
 	case v.IsSecret():
-		walk(path, v.SecretValue().Element, true, out)
+		walk(path, segs, v.SecretValue().Element, true, out)
 	case v.IsOutput():
 		o := v.OutputValue()
 		if o.Secret {
 			secret = true
 		}
 		if !o.Known {
-			*out = append(*out, Leaf{Path: path, Value: Unknown, Secret: secret})
+			*out = append(*out, Leaf{Path: path, Segments: segs, Value: Unknown, Secret: secret})
 			return
 		}
-		walk(path, o.Element, secret, out)
+		walk(path, segs, o.Element, secret, out)
 	case v.IsObject():
-		obj := v.ObjectValue()
-		for k, e := range obj {
+		for k, e := range v.ObjectValue() {
 			p := string(k)
 			if path != "" {
 				p = path + "." + p
 			}
-			walk(p, e, secret, out)
+			walk(p, appendSeg(segs, string(k)), e, secret, out)
 		}
 	case v.IsArray():
 		for i, e := range v.ArrayValue() {
-			walk(fmt.Sprintf("%s[%d]", path, i), e, secret, out)
+			walk(fmt.Sprintf("%s[%d]", path, i), appendSeg(segs, fmt.Sprint(i)), e, secret, out)
 		}
 	default:
-		*out = append(*out, Leaf{Path: path, Value: PlainValue(v), Secret: secret})
+		*out = append(*out, Leaf{Path: path, Segments: segs, Value: PlainValue(v), Secret: secret})
 	}
+}
+
+func appendSeg(segs []string, s string) []string {
+	out := make([]string, len(segs), len(segs)+1)
+	copy(out, segs)
+	return append(out, s)
 }
 
 // IsSecretAt reports whether the input at a dotted path (as Leaves spells it) is

@@ -95,7 +95,7 @@ func RedactedYAML(o Object) ([]byte, error) {
 	body := o.Body.DeepCopy().Object
 	for _, leaf := range harness.Leaves(o.Resource.State) {
 		if leaf.Secret {
-			setPath(body, leaf.Path, Redacted)
+			setPath(body, leaf.Segments, Redacted)
 		}
 	}
 	b, err := yaml.Marshal(body)
@@ -105,10 +105,9 @@ func RedactedYAML(o Object) ([]byte, error) {
 	return b, nil
 }
 
-// setPath sets a leaf in a plain tree by a harness path ("a.b[0].c").
-func setPath(m map[string]any, path string, v any) {
+// setPath sets a leaf in a plain tree by its path segments.
+func setPath(m map[string]any, parts []string, v any) {
 	var cur any = m
-	parts := splitPath(path)
 	for i, p := range parts {
 		last := i == len(parts)-1
 		switch c := cur.(type) {
@@ -132,31 +131,6 @@ func setPath(m map[string]any, path string, v any) {
 			return
 		}
 	}
-}
-
-func splitPath(path string) []string {
-	var parts []string
-	for _, seg := range strings.Split(path, ".") {
-		for {
-			i := strings.Index(seg, "[")
-			if i < 0 {
-				break
-			}
-			if i > 0 {
-				parts = append(parts, seg[:i])
-			}
-			j := strings.Index(seg, "]")
-			if j < i {
-				break
-			}
-			parts = append(parts, seg[i+1:j])
-			seg = seg[j+1:]
-		}
-		if seg != "" {
-			parts = append(parts, seg)
-		}
-	}
-	return parts
 }
 
 // Render returns each object's golden file name and redacted YAML.
