@@ -121,10 +121,12 @@ type Section struct {
 	// About is an optional sentence under the title.
 	About string
 	Plan  *Plan
+	// Diagram adds the Mermaid diagram after the text form.
+	Diagram bool
 }
 
 // Document renders docs/startup-order.md: an explanation, then per section the plan's
-// text form and its Mermaid diagram.
+// text form and, if asked, its Mermaid diagram.
 func Document(sections []Section) string {
 	var b strings.Builder
 	b.WriteString(`# Startup order
@@ -163,8 +165,10 @@ Print a stack's plan with ` + "`go run ./cmd/plan --stack dev`" + ` (` + "`--mer
 		if s.About != "" {
 			b.WriteString(s.About + "\n\n")
 		}
-		b.WriteString("```text\n" + s.Plan.Text() + "```\n\n")
-		b.WriteString("```mermaid\n" + s.Plan.Mermaid() + "```\n")
+		b.WriteString("```text\n" + s.Plan.Text() + "```\n")
+		if s.Diagram {
+			b.WriteString("\n```mermaid\n" + s.Plan.Mermaid() + "```\n")
+		}
 	}
 	return b.String()
 }
@@ -198,25 +202,48 @@ func escape(s string) string {
 // DocPath is where DocumentStacks' output is kept, relative to the repository root.
 const DocPath = "docs/startup-order.md"
 
-// DocumentStacks renders the document for every committed stack (Pulumi.<stack>.yaml).
+// ExampleConfig is the two-GreptimeDB-cluster example of the document: dev profile
+// defaults, clusters metrics and logs, and the QuasarDB cluster ticks.
+var ExampleConfig = map[string]string{
+	"kubeContext": "example",
+	"greptimedb":  `[{"name": "metrics"}, {"name": "logs"}]`,
+	"quasardb":    `[{"name": "ticks"}]`,
+}
+
+// DocumentStacks renders the document: the dev stack's plan and diagram, a
+// two-GreptimeDB-cluster example (ExampleConfig), then every other committed stack's
+// plan as text.
 func DocumentStacks() (string, error) {
 	stacks, err := harness.CommittedStacks()
 	if err != nil {
 		return "", err
 	}
-	var sections []Section
+	var sections, others []Section
 	for _, s := range stacks {
 		p, err := Run(s)
 		if err != nil {
 			return "", err
 		}
-		sections = append(sections, Section{
-			Title: "Stack " + s,
-			About: fmt.Sprintf("From `Pulumi.%s.yaml`: %s.", s, describe(p)),
-			Plan:  p,
-		})
+		sec := Section{Title: "Stack " + s, About: fmt.Sprintf("From `Pulumi.%s.yaml`: %s.", s, describe(p)), Plan: p}
+		if s == "dev" {
+			sec.Diagram = true
+			sections = append(sections, sec)
+		} else {
+			others = append(others, sec)
+		}
 	}
-	return Document(sections), nil
+	example, err := RunConfig(harness.Options{Stack: "example", Config: ExampleConfig})
+	if err != nil {
+		return "", fmt.Errorf("example: %w", err)
+	}
+	sections = append(sections, Section{
+		Title: "Example: two GreptimeDB clusters and a QuasarDB cluster",
+		About: "Dev profile, " + describe(example) + ". Clusters start side by side: " +
+			"more clusters make each stage wider, never the chain longer.",
+		Plan:    example,
+		Diagram: true,
+	})
+	return Document(append(sections, others...)), nil
 }
 
 // describe summarises a plan's clusters ("1 GreptimeDB cluster (metrics), 1 QuasarDB cluster (ticks)").
