@@ -1,0 +1,86 @@
+package tests
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"tsdb-platform/tests/harness"
+)
+
+const (
+	statefulSetType   = "kubernetes:apps/v1:StatefulSet"
+	deploymentType    = "kubernetes:apps/v1:Deployment"
+	networkPolicyType = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+)
+
+// TestStatefulSetsKeepTheirData: in every stack, every StatefulSet keeps its volumes
+// when it is deleted or scaled down, and ignores drift in its volume claim templates
+// (a template change would otherwise replace the StatefulSet; volumes are expanded
+// through their PVCs, see README "Expanding a volume"). In prod every StatefulSet is
+// also protected and kept in the cluster if Pulumi deletes it; in dev neither.
+func TestStatefulSetsKeepTheirData(t *testing.T) {
+	for _, s := range auditedStacks(t) {
+		t.Run(s.name, func(t *testing.T) {
+			res, _, err := harness.RunStackFile(s.path, s.name, false)
+			require.NoError(t, err)
+			sets := res.OfType(statefulSetType)
+			require.NotEmpty(t, sets)
+			for _, sts := range sets {
+				in := harness.Plain(sts.Inputs)
+				assert.Equal(t, map[string]any{"whenDeleted": "Retain", "whenScaled": "Retain"},
+					harness.Get(in, "spec.persistentVolumeClaimRetentionPolicy"), sts.Name)
+				assert.Contains(t, sts.IgnoreChanges, "spec.volumeClaimTemplates", sts.Name)
+				assert.NotEmpty(t, harness.Get(in, "spec.volumeClaimTemplates"), "%s owns its volumes", sts.Name)
+				switch s.name {
+				case "prod", "full":
+					assert.True(t, sts.Protect, "%s must be protected", sts.Name)
+					assert.True(t, sts.RetainOnDelete, "%s must be retained on delete", sts.Name)
+				case "dev":
+					assert.False(t, sts.Protect, sts.Name)
+					assert.False(t, sts.RetainOnDelete, sts.Name)
+				}
+			}
+			for _, d := range res.OfType(deploymentType) {
+				assert.False(t, d.Protect, "%s holds no data; protecting it would only block rollouts", d.Name)
+			}
+		})
+	}
+}
+
+// TestNetworkIsolation: where isolation is on (prod, and the all-features stack),
+// every database pod is selected by a deny-by-default policy for both ingress and
+// egress; where it is off (dev), no policy is created.
+func TestNetworkIsolation(t *testing.T) {
+	for _, s := range auditedStacks(t) {
+		t.Run(s.name, func(t *testing.T) {
+			res, _, err := harness.RunStackFile(s.path, s.name, false)
+			require.NoError(t, err)
+			policies := res.OfType(networkPolicyType)
+			if s.name == "dev" || s.name == "staging" {
+				assert.Empty(t, policies)
+				return
+			}
+			require.NotEmpty(t, policies)
+			selected := map[string]bool{}
+			for _, p := range policies {
+				in := harness.Plain(p.Inputs)
+				assert.ElementsMatch(t, []any{"Ingress", "Egress"}, harness.Get(in, "spec.policyTypes"), p.Name)
+				selected[labelKey(harness.Get(in, "spec.podSelector.matchLabels"))] = true
+			}
+			workloads := append(res.OfType(statefulSetType), res.OfType(deploymentType)...)
+			for _, w := range workloads {
+				sel := labelKey(harness.Get(harness.Plain(w.Inputs), "spec.selector.matchLabels"))
+				assert.True(t, selected[sel], "no NetworkPolicy isolates the pods of %s", w.Name)
+			}
+		})
+	}
+}
+
+// labelKey identifies a component's pods by their name/instance/component labels.
+func labelKey(v any) string {
+	m, _ := v.(map[string]any)
+	return fmt.Sprintf("%v/%v/%v", m["app.kubernetes.io/name"], m["app.kubernetes.io/instance"], m["app.kubernetes.io/component"])
+}
