@@ -5,6 +5,8 @@ SHELL := /bin/bash
 
 STACK ?= dev
 GO ?= go
+# How long `make test` fuzzes the config loader (CI keeps it short and fixed).
+FUZZTIME ?= 60s
 # Where `make up` keeps Pulumi state: a local file backend inside the repository
 # (ignored by git), so the quick start needs no Pulumi account.
 STATE_DIR ?= $(CURDIR)/.pulumi-state
@@ -25,6 +27,11 @@ test: tools ## Run every test: vet, unit and mock tests, the real API-server sui
 	@test -z "$$(gofmt -l . | tee /dev/stderr)" || { echo "gofmt: the files above need formatting"; exit 1; }
 	$(GO) test -count=1 ./...
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x ./tests/bench/
+	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./stacks/
+
+.PHONY: fuzz
+fuzz: ## Fuzz the config loader for longer (FUZZTIME=10m make fuzz).
+	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./stacks/
 
 # --- Deploying (needs the Pulumi CLI; see README "Quick start") -------------------
 PULUMI ?= pulumi
