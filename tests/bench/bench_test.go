@@ -2,6 +2,10 @@
 // stacks.Program under mocks for stacks of 1, 10 and 100 GreptimeDB clusters plus as
 // many QuasarDB clusters (dev profile). `make bench` runs it and prints how the time
 // grows from 10 to 100 clusters (linear growth is a ratio of about 10).
+//
+// Besides ns/op (wall time, which depends on what else runs on the machine) each
+// benchmark reports cpu-ns/op, the process CPU time per evaluation (all threads,
+// garbage collection included), and resources/op, the resources registered.
 package bench_test
 
 import (
@@ -39,15 +43,18 @@ func BenchmarkProgram(b *testing.B) {
 		b.Run(fmt.Sprintf("greptimedb=%d", n), func(b *testing.B) {
 			opts := harness.Options{Stack: "bench", Config: config(b, n)}
 			b.ReportAllocs()
-			resources := 0
+			resources, runs := 0, 0
+			cpu := cpuTime()
 			for b.Loop() {
 				res, err := harness.Run(stacks.Program, opts)
 				if err != nil {
 					b.Fatal(err)
 				}
 				resources = len(res.Resources)
+				runs++
 			}
 			b.ReportMetric(float64(resources), "resources/op")
+			b.ReportMetric(float64(cpuTime()-cpu)/float64(runs), "cpu-ns/op")
 		})
 	}
 }
