@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"tsdb-platform/stacks"
 	"tsdb-platform/tests/harness"
 )
 
@@ -83,4 +84,43 @@ func TestNetworkIsolation(t *testing.T) {
 func labelKey(v any) string {
 	m, _ := v.(map[string]any)
 	return fmt.Sprintf("%v/%v/%v", m["app.kubernetes.io/name"], m["app.kubernetes.io/instance"], m["app.kubernetes.io/component"])
+}
+
+// TestVolumeResizeReplacesNothing is the resize path of README "Expanding a volume":
+// a larger storage size changes a StatefulSet's inputs only under
+// spec.volumeClaimTemplates, which the StatefulSet ignores, so `pulumi up` neither
+// updates nor replaces it (the claims are expanded in place, then the object is
+// recreated with --cascade=orphan).
+func TestVolumeResizeReplacesNothing(t *testing.T) {
+	sized := func(size string) map[string]*harness.Resource {
+		res, err := harness.Run(stacks.Program, harness.Options{Config: with(map[string]string{
+			"greptimedb": `[{"name":"metrics","etcd":{"storage":{"size":"` + size + `"}},"datanode":{"storage":{"size":"` + size + `"}}}]`,
+			"quasardb":   `[{"name":"ticks","storage":{"size":"` + size + `"}}]`,
+		})})
+		require.NoError(t, err)
+		out := map[string]*harness.Resource{}
+		for _, r := range res.Kubernetes() {
+			out[r.Type+" "+r.Name] = r
+		}
+		return out
+	}
+	before, after := sized("10Gi"), sized("200Gi")
+	require.Equal(t, len(before), len(after))
+	changed := 0
+	for key, b := range before {
+		a := after[key]
+		require.NotNil(t, a, key)
+		bin, ain := harness.Plain(b.Inputs), harness.Plain(a.Inputs)
+		if b.Type != statefulSetType {
+			assert.Equal(t, bin, ain, "%s must not change with a volume size", key)
+			continue
+		}
+		assert.NotEqual(t, harness.Get(bin, "spec.volumeClaimTemplates"), harness.Get(ain, "spec.volumeClaimTemplates"), key)
+		assert.Contains(t, a.IgnoreChanges, "spec.volumeClaimTemplates", key)
+		delete(bin["spec"].(map[string]any), "volumeClaimTemplates")
+		delete(ain["spec"].(map[string]any), "volumeClaimTemplates")
+		assert.Equal(t, bin, ain, "%s: only the ignored claim templates may differ", key)
+		changed++
+	}
+	assert.Equal(t, 3, changed, "etcd, datanode and QuasarDB StatefulSets")
 }
