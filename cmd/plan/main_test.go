@@ -8,8 +8,8 @@ import (
 
 func TestCommand(t *testing.T) {
 	for _, tc := range []struct {
-		args       []string
-		code       int
+		args        []string
+		code        int
 		out, errOut string
 	}{
 		{args: []string{"--stack", "dev"}, code: 0, out: "critical path: "},
