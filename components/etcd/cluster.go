@@ -193,11 +193,8 @@ func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pul
 	if c.StatefulSet, err = newStatefulSet(ctx, name, id, args, token, c.PeerService, parent); err != nil {
 		return nil, err
 	}
-	if args.Replicas > 1 {
-		// One member at a time keeps quorum for every odd size.
-		if _, err := kube.NewPodDisruptionBudget(ctx, name, id, args.Namespace, 1, parent); err != nil {
-			return nil, fmt.Errorf("etcd %q: %w", name, err)
-		}
+	if _, err := kube.NewPodDisruptionBudget(ctx, name, id, args.Namespace, args.Replicas, parent); err != nil {
+		return nil, fmt.Errorf("etcd %q: %w", name, err)
 	}
 	if args.Isolation.Enabled {
 		if err := newNetworkPolicy(ctx, name, id, args, parent); err != nil {

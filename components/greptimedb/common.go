@@ -255,3 +255,18 @@ func dependsOn(waitFor []pulumi.Resource) []pulumi.ResourceOption {
 func secretString(in pulumi.StringInput) pulumi.StringOutput {
 	return pulumi.ToSecret(in.ToStringOutput()).(pulumi.StringOutput)
 }
+
+// newConfigMap holds a component's rendered config file under ConfigKey. It is
+// auto-named, so a changed config is created anew and the workload rolls onto it.
+func newConfigMap(ctx *pulumi.Context, name string, id kube.Identity, namespace pulumi.StringInput,
+	config pulumi.StringOutput, parent pulumi.ResourceOption,
+) (*corev1.ConfigMap, error) {
+	cm, err := corev1.NewConfigMap(ctx, name+"-config", &corev1.ConfigMapArgs{
+		Metadata: id.AutoNamedMeta(namespace),
+		Data:     pulumi.StringMap{ConfigKey: config},
+	}, parent)
+	if err != nil {
+		return nil, fmt.Errorf("config map: %w", err)
+	}
+	return cm, nil
+}

@@ -166,12 +166,8 @@ func NewDatanode(ctx *pulumi.Context, name string, args *DatanodeArgs, opts ...p
 
 	d.Config = renderConfig(func([]string) any { return newDatanodeConfig(args.ObjectStorage) })
 	var err error
-	d.ConfigMap, err = corev1.NewConfigMap(ctx, name+"-config", &corev1.ConfigMapArgs{
-		Metadata: id.AutoNamedMeta(args.Namespace),
-		Data:     pulumi.StringMap{ConfigKey: d.Config},
-	}, parent)
-	if err != nil {
-		return nil, fmt.Errorf("datanode %q: config map: %w", name, err)
+	if d.ConfigMap, err = newConfigMap(ctx, name, id, args.Namespace, d.Config, parent); err != nil {
+		return nil, fmt.Errorf("datanode %q: %w", name, err)
 	}
 	if args.ObjectStorage.Type == StorageS3 {
 		d.Secret, err = corev1.NewSecret(ctx, name+"-object-storage", &corev1.SecretArgs{
@@ -200,10 +196,8 @@ func NewDatanode(ctx *pulumi.Context, name string, args *DatanodeArgs, opts ...p
 	if d.StatefulSet, err = newDatanodeStatefulSet(ctx, objName, id, args, d, parent); err != nil {
 		return nil, fmt.Errorf("datanode %q: %w", name, err)
 	}
-	if args.Replicas > 1 {
-		if _, err := kube.NewPodDisruptionBudget(ctx, objName, id, args.Namespace, 1, parent); err != nil {
-			return nil, fmt.Errorf("datanode %q: %w", name, err)
-		}
+	if _, err := kube.NewPodDisruptionBudget(ctx, objName, id, args.Namespace, args.Replicas, parent); err != nil {
+		return nil, fmt.Errorf("datanode %q: %w", name, err)
 	}
 	if args.Isolation.Enabled {
 		if err := newDatanodeNetworkPolicy(ctx, objName, id, args, parent); err != nil {

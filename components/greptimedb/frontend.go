@@ -116,12 +116,8 @@ func NewFrontend(ctx *pulumi.Context, name string, args *FrontendArgs, opts ...p
 
 	f.Config = renderConfig(func([]string) any { return frontendConfig{Logging: defaultLogging()} })
 	var err error
-	f.ConfigMap, err = corev1.NewConfigMap(ctx, name+"-config", &corev1.ConfigMapArgs{
-		Metadata: id.AutoNamedMeta(args.Namespace),
-		Data:     pulumi.StringMap{ConfigKey: f.Config},
-	}, parent)
-	if err != nil {
-		return nil, fmt.Errorf("frontend %q: config map: %w", name, err)
+	if f.ConfigMap, err = newConfigMap(ctx, name, id, args.Namespace, f.Config, parent); err != nil {
+		return nil, fmt.Errorf("frontend %q: %w", name, err)
 	}
 	f.Username, f.Password = pulumi.String("").ToStringOutput(), secretString(pulumi.String(""))
 	var authFile pulumi.StringOutput
@@ -151,10 +147,8 @@ func NewFrontend(ctx *pulumi.Context, name string, args *FrontendArgs, opts ...p
 	if f.Deployment, err = newFrontendDeployment(ctx, objName, id, args, f, authFile, parent); err != nil {
 		return nil, fmt.Errorf("frontend %q: %w", name, err)
 	}
-	if args.Replicas > 1 {
-		if _, err := kube.NewPodDisruptionBudget(ctx, objName, id, args.Namespace, 1, parent); err != nil {
-			return nil, fmt.Errorf("frontend %q: %w", name, err)
-		}
+	if _, err := kube.NewPodDisruptionBudget(ctx, objName, id, args.Namespace, args.Replicas, parent); err != nil {
+		return nil, fmt.Errorf("frontend %q: %w", name, err)
 	}
 	if args.Isolation.Enabled {
 		if err := newFrontendNetworkPolicy(ctx, objName, id, args, parent); err != nil {

@@ -112,12 +112,8 @@ func NewMeta(ctx *pulumi.Context, name string, args *MetaArgs, opts ...pulumi.Re
 	}, args.StoreAddrs...)
 
 	var err error
-	m.ConfigMap, err = corev1.NewConfigMap(ctx, name+"-config", &corev1.ConfigMapArgs{
-		Metadata: id.AutoNamedMeta(args.Namespace),
-		Data:     pulumi.StringMap{ConfigKey: m.Config},
-	}, parent)
-	if err != nil {
-		return nil, fmt.Errorf("meta %q: config map: %w", name, err)
+	if m.ConfigMap, err = newConfigMap(ctx, name, id, args.Namespace, m.Config, parent); err != nil {
+		return nil, fmt.Errorf("meta %q: %w", name, err)
 	}
 	m.Service, err = corev1.NewService(ctx, objName, &corev1.ServiceArgs{
 		Metadata: id.ObjectMeta(objName, args.Namespace),
@@ -134,10 +130,8 @@ func NewMeta(ctx *pulumi.Context, name string, args *MetaArgs, opts ...pulumi.Re
 	if err != nil {
 		return nil, fmt.Errorf("meta %q: %w", name, err)
 	}
-	if args.Replicas > 1 {
-		if _, err := kube.NewPodDisruptionBudget(ctx, objName, id, args.Namespace, 1, parent); err != nil {
-			return nil, fmt.Errorf("meta %q: %w", name, err)
-		}
+	if _, err := kube.NewPodDisruptionBudget(ctx, objName, id, args.Namespace, args.Replicas, parent); err != nil {
+		return nil, fmt.Errorf("meta %q: %w", name, err)
 	}
 	if args.Isolation.Enabled {
 		if err := newMetaNetworkPolicy(ctx, objName, id, args, parent); err != nil {

@@ -191,16 +191,21 @@ func AntiAffinity(mode string, selector pulumi.StringMap) *corev1.AffinityArgs {
 	}
 }
 
-// NewPodDisruptionBudget creates a PDB allowing at most maxUnavailable of the
-// selected pods to be voluntarily evicted at once. Callers create one only for a
-// component with more than one replica.
+// NewPodDisruptionBudget keeps a component with more than one replica available
+// through voluntary disruptions (node drains, upgrades): at most one of its pods
+// may be evicted at a time, which also keeps an odd etcd cluster's quorum. A
+// single-replica component gets none (nil, nil): a budget that allows no eviction
+// would block every node drain.
 func NewPodDisruptionBudget(ctx *pulumi.Context, name string, id Identity, namespace pulumi.StringInput,
-	maxUnavailable int, opts ...pulumi.ResourceOption,
+	replicas int, opts ...pulumi.ResourceOption,
 ) (*policyv1.PodDisruptionBudget, error) {
+	if replicas <= 1 {
+		return nil, nil
+	}
 	pdb, err := policyv1.NewPodDisruptionBudget(ctx, name, &policyv1.PodDisruptionBudgetArgs{
 		Metadata: id.ObjectMeta(name, namespace),
 		Spec: &policyv1.PodDisruptionBudgetSpecArgs{
-			MaxUnavailable: pulumi.Int(maxUnavailable),
+			MaxUnavailable: pulumi.Int(1),
 			Selector:       &metav1.LabelSelectorArgs{MatchLabels: id.Selector()},
 		},
 	}, opts...)

@@ -127,12 +127,10 @@ func (b *builder) build(c *Cluster) error {
 	if c.StatefulSet, err = b.newStatefulSet(c.HeadlessService, keys); err != nil {
 		return err
 	}
-	if b.args.Replicas > 1 {
-		// One node at a time: with replication the data stays available, and a
-		// restarted node rejoins the ring before the next may go.
-		if _, err := kube.NewPodDisruptionBudget(b.ctx, b.name, b.id, b.args.Namespace, 1, b.parent); err != nil {
-			return err
-		}
+	// One node at a time: with replication the data stays available, and a
+	// restarted node rejoins the ring before the next may go.
+	if _, err := kube.NewPodDisruptionBudget(b.ctx, b.name, b.id, b.args.Namespace, b.args.Replicas, b.parent); err != nil {
+		return err
 	}
 	if b.args.Isolation.Enabled {
 		if err := b.newNetworkPolicy(); err != nil {
