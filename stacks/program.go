@@ -67,12 +67,8 @@ func Deploy(ctx *pulumi.Context, spec *Spec) error {
 		NamespaceName: spec.Target.Namespace,
 		ClusterDomain: spec.Target.ClusterDomain,
 		DataSafety:    spec.DataSafety,
-		Isolation: kube.Isolation{
-			Enabled:          spec.NetworkPolicy.Enabled,
-			ClientNamespaces: spec.NetworkPolicy.ClientNamespaces,
-			ClientCIDRs:      spec.NetworkPolicy.ClientCIDRs,
-		},
-		Options: []pulumi.ResourceOption{pulumi.Provider(provider)},
+		Isolation:     spec.NetworkPolicy,
+		Options:       []pulumi.ResourceOption{pulumi.Provider(provider)},
 	}
 	if spec.Target.CreateNamespace {
 		ns, err := newNamespace(ctx, spec.Target.Namespace, provider)

@@ -41,14 +41,7 @@ type Target struct {
 type DataSafety = kube.DataSafety
 
 // NetworkPolicy restricts which pods may talk to the databases.
-type NetworkPolicy struct {
-	// Enabled turns on deny-by-default NetworkPolicies with only the flows the databases need.
-	Enabled bool `json:"enabled"`
-	// ClientNamespaces may reach client ports (GreptimeDB frontends, QuasarDB client port).
-	ClientNamespaces []string `json:"clientNamespaces"`
-	// ClientCIDRs may reach client ports, as CIDR blocks.
-	ClientCIDRs []string `json:"clientCidrs"`
-}
+type NetworkPolicy = kube.Isolation
 
 // Resources are a container's CPU and memory requests and limits.
 type Resources = kube.Resources

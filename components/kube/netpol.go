@@ -12,11 +12,11 @@ import (
 // who counts as a client of its client-facing ports.
 type Isolation struct {
 	// Enabled creates deny-by-default policies that allow only the needed flows.
-	Enabled bool
+	Enabled bool `json:"enabled"`
 	// ClientNamespaces may reach client ports (by the namespace's name label).
-	ClientNamespaces []string
-	// ClientCIDRs may reach client ports.
-	ClientCIDRs []string
+	ClientNamespaces []string `json:"clientNamespaces"`
+	// ClientCIDRs may reach client ports, as CIDR blocks.
+	ClientCIDRs []string `json:"clientCidrs"`
 }
 
 // Flow allows traffic to (ingress) or from (egress) the policy's pods on ports.
