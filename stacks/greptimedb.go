@@ -42,8 +42,8 @@ func greptimeDBArgs(env Environment, c GreptimeDBCluster) *greptimedb.ClusterArg
 		Type: o.Type, Bucket: o.Bucket, Root: o.Root, Region: o.Region, Endpoint: o.Endpoint,
 	}
 	if o.Type == StorageTypeS3 {
-		storage.AccessKeyID = pulumi.ToSecret(pulumi.String(o.AccessKeyID)).(pulumi.StringOutput)
-		storage.SecretAccessKey = pulumi.ToSecret(pulumi.String(o.SecretAccessKey)).(pulumi.StringOutput)
+		storage.AccessKeyID = secretString(o.AccessKeyID)
+		storage.SecretAccessKey = secretString(o.SecretAccessKey)
 	}
 	return &greptimedb.ClusterArgs{
 		Common: greptimedb.Common{

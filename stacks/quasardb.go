@@ -56,12 +56,12 @@ func quasarDBArgs(env Environment, c QuasarDBCluster) *quasardb.ClusterArgs {
 		Isolation:  env.Isolation,
 	}
 	if c.License != "" {
-		args.License = quasarDBSecret(c.License)
+		args.License = secretString(c.License)
 	}
 	if c.Security.Enabled {
 		args.Security = &quasardb.Security{
-			ClusterPrivateKey: quasarDBSecret(c.Security.ClusterPrivateKey),
-			UserList:          quasarDBSecret(c.Security.UserList),
+			ClusterPrivateKey: secretString(c.Security.ClusterPrivateKey),
+			UserList:          secretString(c.Security.UserList),
 			ClusterPublicKey:  c.Security.ClusterPublicKey,
 		}
 	}
@@ -75,9 +75,4 @@ func quasarDBProbe(p ProbeTiming) quasardb.ProbeTiming {
 		TimeoutSeconds:      p.TimeoutSeconds,
 		FailureThreshold:    p.FailureThreshold,
 	}
-}
-
-// quasarDBSecret marks a config value secret.
-func quasarDBSecret(v string) pulumi.StringOutput {
-	return pulumi.ToSecret(pulumi.String(v)).(pulumi.StringOutput)
 }
