@@ -45,6 +45,12 @@ func (s *Server) CreateRestrictedNamespace(t testing.TB, name string) {
 	s.CreateNamespace(t, name, restrictedLabels)
 }
 
+// EnsureRestrictedNamespace is CreateRestrictedNamespace returning an error
+// instead of failing a test.
+func (s *Server) EnsureRestrictedNamespace(ctx context.Context, name string) error {
+	return s.EnsureNamespace(ctx, name, restrictedLabels)
+}
+
 // CreateNamespace creates (for real) namespace name with labels, or adds the
 // labels to it when it exists, together with its "default" ServiceAccount
 // (which kube-controller-manager, not running here, would otherwise create).

@@ -158,53 +158,13 @@ func TestAPIServerCatchesBrokenObjects(t *testing.T) {
 	})
 }
 
-// validate applies objs as the provider would and returns every problem: rejections,
-// warnings, and pod templates that a "restricted" namespace refuses.
+// validate runs manifests.Check and fails t if the check itself cannot run.
 func validate(t *testing.T, srv *kubeapi.Server, objs []manifests.Object) []string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	var problems []string
-	report := func(obj *unstructured.Unstructured, format string, args ...any) {
-		problems = append(problems, fmt.Sprintf("%s %s/%s: %s", obj.GetKind(), obj.GetNamespace(), obj.GetName(), fmt.Sprintf(format, args...)))
-	}
-	for _, o := range objs {
-		obj := o.Body
-		if obj.GetKind() == "Namespace" {
-			// Namespaces are created for real (dry-run objects need them to exist),
-			// with the program's own labels, which must enforce "restricted".
-			labels := obj.GetLabels()
-			if labels["pod-security.kubernetes.io/enforce"] != "restricted" {
-				report(obj, "does not enforce Pod Security restricted: %v", labels)
-			}
-			srv.CreateNamespace(t, obj.GetName(), labels)
-			continue
-		}
-		if ns := obj.GetNamespace(); ns != "" {
-			srv.CreateRestrictedNamespace(t, ns) // idempotent; for stacks that use an existing namespace
-		}
-		warnings, err := srv.DryRunApply(ctx, obj)
-		if err != nil {
-			report(obj, "rejected: %v", err)
-			continue
-		}
-		for _, w := range warnings {
-			report(obj, "warning: %s", w)
-		}
-		tmpl, found, err := unstructured.NestedMap(obj.Object, "spec", "template")
-		if err != nil || !found {
-			continue
-		}
-		addClaimVolumes(obj, tmpl)
-		warnings, err = srv.DryRunPodFromTemplate(ctx, obj.GetNamespace(), tmpl, obj.GetName()+"-0")
-		if err != nil {
-			report(obj, "pod from template rejected: %v", err)
-			continue
-		}
-		for _, w := range warnings {
-			report(obj, "pod warning: %s", w)
-		}
-	}
+	problems, err := manifests.Check(ctx, srv, objs)
+	require.NoError(t, err)
 	return problems
 }
 
@@ -256,22 +216,4 @@ func sortedKeys(m map[string][]byte) []string {
 	}
 	sort.Strings(keys)
 	return keys
-}
-
-// addClaimVolumes adds to a StatefulSet's pod template the volumes its controller
-// adds to every pod: one per volumeClaimTemplate, bound to the pod's own claim.
-func addClaimVolumes(obj *unstructured.Unstructured, tmpl map[string]any) {
-	claims, _, _ := unstructured.NestedSlice(obj.Object, "spec", "volumeClaimTemplates")
-	if len(claims) == 0 {
-		return
-	}
-	volumes, _, _ := unstructured.NestedSlice(tmpl, "spec", "volumes")
-	for _, c := range claims {
-		name, _, _ := unstructured.NestedString(c.(map[string]any), "metadata", "name")
-		volumes = append(volumes, map[string]any{
-			"name":                  name,
-			"persistentVolumeClaim": map[string]any{"claimName": name + "-" + obj.GetName() + "-0"},
-		})
-	}
-	_ = unstructured.SetNestedSlice(tmpl, volumes, "spec", "volumes")
 }
