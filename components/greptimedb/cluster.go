@@ -176,14 +176,7 @@ func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pul
 	f := c.Frontend
 	c.HTTPEndpoint, c.GRPCEndpoint, c.MySQLEndpoint, c.PostgresEndpoint = f.HTTPEndpoint, f.GRPCEndpoint, f.MySQLEndpoint, f.PostgresEndpoint
 	c.Username, c.Password = f.Username, f.Password
-	if err := ctx.RegisterResourceOutputs(c, pulumi.Map{
-		"http":     c.HTTPEndpoint,
-		"grpc":     c.GRPCEndpoint,
-		"mysql":    c.MySQLEndpoint,
-		"postgres": c.PostgresEndpoint,
-		"username": c.Username,
-		"password": c.Password,
-	}); err != nil {
+	if err := ctx.RegisterResourceOutputs(c, f.endpointOutputs()); err != nil {
 		return nil, fmt.Errorf("greptimedb cluster %q: %w", name, err)
 	}
 	return c, nil

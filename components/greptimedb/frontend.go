@@ -160,17 +160,23 @@ func NewFrontend(ctx *pulumi.Context, name string, args *FrontendArgs, opts ...p
 	f.GRPCEndpoint = pulumi.Sprintf("%s:%d", host, GRPCPort)
 	f.MySQLEndpoint = pulumi.Sprintf("%s:%d", host, MySQLPort)
 	f.PostgresEndpoint = pulumi.Sprintf("%s:%d", host, PostgresPort)
-	if err := ctx.RegisterResourceOutputs(f, pulumi.Map{
+	if err := ctx.RegisterResourceOutputs(f, f.endpointOutputs()); err != nil {
+		return nil, fmt.Errorf("frontend %q: %w", name, err)
+	}
+	return f, nil
+}
+
+// endpointOutputs are the client endpoints and credentials, as the frontend and
+// the cluster that composes it both register them.
+func (f *Frontend) endpointOutputs() pulumi.Map {
+	return pulumi.Map{
 		"http":     f.HTTPEndpoint,
 		"grpc":     f.GRPCEndpoint,
 		"mysql":    f.MySQLEndpoint,
 		"postgres": f.PostgresEndpoint,
 		"username": f.Username,
 		"password": f.Password,
-	}); err != nil {
-		return nil, fmt.Errorf("frontend %q: %w", name, err)
 	}
-	return f, nil
 }
 
 // newAuth generates the password and stores the static user provider file in a
