@@ -17,9 +17,13 @@ help: ## List the targets.
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
 
 .PHONY: tools
-tools: ## Install etcd and build the pinned kube-apiserver (cached) for the API-server tests.
-	bash scripts/install-etcd.sh >/dev/null
+tools: ## Build the pinned etcd, kube-apiserver, controller-manager, scheduler and kwok (cached).
 	bash scripts/kube-apiserver.sh >/dev/null
+	bash scripts/sim-tools.sh >/dev/null
+
+.PHONY: sim-cluster
+sim-cluster: tools ## Run the tests' simulated cluster in the foreground; kubeconfig in .sim/kubeconfig.
+	$(GO) run ./tests/cmd/simcluster
 
 .PHONY: test
 test: tools ## Run every test: vet, unit and mock tests, the real API-server suite.
@@ -44,8 +48,15 @@ login: ## Log in to the local file backend kept in .pulumi-state/ (ignored by gi
 	@mkdir -p $(STATE_DIR)
 	$(PULUMI) login $(PULUMI_BACKEND_URL)
 
+# Every command that touches a stack needs its passphrase (the local backend's secrets
+# provider); say so up front instead of letting the CLI prompt or fail later.
+.PHONY: passphrase
+passphrase:
+	@if [ -z "$${PULUMI_CONFIG_PASSPHRASE+set}" ] && [ -z "$${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]; then \
+		echo "set PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE): it encrypts the stack's secrets in $(STATE_DIR)"; exit 1; fi
+
 .PHONY: select
-select: login
+select: login passphrase
 	$(PULUMI) stack select $(STACK) --create --secrets-provider passphrase
 
 .PHONY: preview
@@ -60,15 +71,39 @@ up: select ## Deploy STACK (default dev) to the cluster its stack file names.
 destroy: select ## Delete everything STACK deployed (protected resources are refused).
 	$(PULUMI) destroy --stack $(STACK) $(ARGS)
 
+# copy-stack NAME: (re)create stack NAME as a copy of STACK's configuration, secrets
+# included, with its kubeContext and kubeconfig removed. A copy is made afresh each time,
+# so it always matches the committed stack file (plus what `pulumi config set` added).
+define copy-stack
+	$(PULUMI) stack rm --stack $(1) --yes --force >/dev/null 2>&1 || true
+	$(PULUMI) stack init $(1) --copy-config-from $(STACK) --secrets-provider passphrase --no-select
+	$(PULUMI) config rm --stack $(1) kubeContext >/dev/null 2>&1 || true
+	$(PULUMI) config rm --stack $(1) kubeconfig >/dev/null 2>&1 || true
+endef
+
 .PHONY: render
-render: login ## Write STACK's manifests to rendered/STACK/ instead of deploying (no cluster needed).
-	$(PULUMI) stack select $(RENDER_STACK) --create --secrets-provider passphrase --copy-config-from $(STACK) 2>/dev/null \
-		|| $(PULUMI) stack select $(RENDER_STACK)
-	$(PULUMI) config rm --stack $(RENDER_STACK) kubeContext 2>/dev/null || true
-	$(PULUMI) config rm --stack $(RENDER_STACK) kubeconfig 2>/dev/null || true
+render: select ## Write STACK's manifests to rendered/STACK/ instead of deploying (no cluster needed).
+	$(call copy-stack,$(RENDER_STACK))
 	$(PULUMI) config set --stack $(RENDER_STACK) renderDir $(RENDER_DIR)
-	$(PULUMI) up --stack $(RENDER_STACK) --yes
+	rm -rf $(RENDER_DIR)
+	$(PULUMI) up --stack $(RENDER_STACK) --yes --skip-preview
 	@echo "manifests written to $(RENDER_DIR) (Secrets in plaintext: do not commit them)"
+
+# --- The simulated cluster (see README "Simulated cluster") -------------------------
+SIM_DIR ?= $(CURDIR)/.sim
+SIM_KUBECONFIG ?= $(SIM_DIR)/kubeconfig
+SIM_STACK = sim-$(STACK)
+
+.PHONY: sim-up
+sim-up: select ## Deploy STACK to the simulated cluster started by `make sim-cluster`.
+	@test -s $(SIM_KUBECONFIG) || { echo "no simulated cluster: run \`make sim-cluster\` in another terminal first"; exit 1; }
+	$(call copy-stack,$(SIM_STACK))
+	$(PULUMI) config set --stack $(SIM_STACK) kubeconfig $(SIM_KUBECONFIG)
+	$(PULUMI) up --stack $(SIM_STACK) --yes $(ARGS)
+
+.PHONY: sim-destroy
+sim-destroy: login passphrase ## Delete what `make sim-up` deployed for STACK.
+	$(PULUMI) destroy --stack $(SIM_STACK) --yes $(ARGS)
 
 .PHONY: plan
 plan: ## Print STACK's startup stages (no cluster, no Pulumi CLI needed).

@@ -16,6 +16,9 @@ const (
 	OutputPostgres = "postgres"
 	OutputUsername = "username"
 	OutputPassword = "password"
+	// OutputExternalAddress is a LoadBalancer frontend Service's IP or hostname
+	// ("" until the load-balancer controller assigns one; `pulumi refresh` reads it).
+	OutputExternalAddress = "externalAddress"
 )
 
 // deployGreptimeDB creates one GreptimeDB cluster and returns its stack outputs.
@@ -24,14 +27,18 @@ func deployGreptimeDB(ctx *pulumi.Context, env Environment, c GreptimeDBCluster)
 	if err != nil {
 		return nil, fmt.Errorf("deploying: %w", err)
 	}
-	return pulumi.Map{
+	outputs := pulumi.Map{
 		OutputHTTP:     cluster.HTTPEndpoint,
 		OutputGRPC:     cluster.GRPCEndpoint,
 		OutputMySQL:    cluster.MySQLEndpoint,
 		OutputPostgres: cluster.PostgresEndpoint,
 		OutputUsername: cluster.Username,
 		OutputPassword: pulumi.ToSecret(cluster.Password),
-	}, nil
+	}
+	if c.Frontend.ServiceType == ServiceTypeLoadBalancer {
+		outputs[OutputExternalAddress] = cluster.Frontend.ExternalAddress
+	}
+	return outputs, nil
 }
 
 // greptimeDBArgs maps a validated cluster spec onto the component's arguments.
@@ -54,6 +61,7 @@ func greptimeDBArgs(env Environment, c GreptimeDBCluster) *greptimedb.ClusterArg
 			WaitImage:     c.WaitImage,
 			AntiAffinity:  c.AntiAffinity,
 			Isolation:     env.Isolation,
+			Logging:       greptimedb.Logging{Level: c.Logging.Level, Format: c.Logging.Format},
 		},
 		DataSafety: env.DataSafety,
 		Etcd: greptimedb.EtcdArgs{
@@ -75,11 +83,13 @@ func greptimeDBArgs(env Environment, c GreptimeDBCluster) *greptimedb.ClusterArg
 			ObjectStorage: storage,
 		},
 		Frontend: greptimedb.FrontendSpec{
-			Replicas:    c.Frontend.Replicas,
-			Resources:   c.Frontend.Resources,
-			ServiceType: c.Frontend.ServiceType,
-			AuthEnabled: c.Frontend.Auth.Enabled,
-			Username:    c.Frontend.Auth.Username,
+			Replicas:              c.Frontend.Replicas,
+			Resources:             c.Frontend.Resources,
+			ServiceType:           c.Frontend.ServiceType,
+			WaitForAddress:        c.Frontend.LoadBalancer.WaitForAddress,
+			AddressTimeoutSeconds: c.Frontend.LoadBalancer.TimeoutSeconds,
+			AuthEnabled:           c.Frontend.Auth.Enabled,
+			Username:              c.Frontend.Auth.Username,
 		},
 	}
 }

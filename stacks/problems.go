@@ -14,6 +14,9 @@ type Problem struct {
 	Value string
 	// Message says what is allowed.
 	Message string
+	// Unset marks a required value that is not set at all, such as a secret the
+	// operator sets with `pulumi config set --secret --path` before the first deploy.
+	Unset bool
 }
 
 func (p Problem) String() string {
@@ -69,6 +72,15 @@ func (ps *problems) add(key string, value any, format string, args ...any) {
 	}
 	ps.seen[key] = true
 	ps.list = append(ps.list, Problem{Key: key, Value: displayValue(key, value), Message: fmt.Sprintf(format, args...)})
+}
+
+// unset reports a required value that is missing; the message says how to set it.
+func (ps *problems) unset(key string, format string, args ...any) {
+	if ps.has(key) {
+		return
+	}
+	ps.add(key, nil, format, args...)
+	ps.list[len(ps.list)-1].Unset = true
 }
 
 // has reports whether key, or a key it is part of, already has a problem.

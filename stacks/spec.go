@@ -69,11 +69,19 @@ type GreptimeDBCluster struct {
 	// wait until a component's dependency answers.
 	WaitImage string `json:"waitImage"`
 	// AntiAffinity spreads each component's pods over nodes: none, preferred or required.
-	AntiAffinity string       `json:"antiAffinity"`
-	Etcd         EtcdSpec     `json:"etcd"`
-	Meta         MetaSpec     `json:"meta"`
-	Datanode     DatanodeSpec `json:"datanode"`
-	Frontend     FrontendSpec `json:"frontend"`
+	AntiAffinity string `json:"antiAffinity"`
+	// Logging is the log level and format of meta, datanodes and frontends.
+	Logging  LoggingSpec  `json:"logging"`
+	Etcd     EtcdSpec     `json:"etcd"`
+	Meta     MetaSpec     `json:"meta"`
+	Datanode DatanodeSpec `json:"datanode"`
+	Frontend FrontendSpec `json:"frontend"`
+}
+
+// LoggingSpec is GreptimeDB's log level (error, warn, info, debug, trace) and format (text, json).
+type LoggingSpec struct {
+	Level  string `json:"level"`
+	Format string `json:"format"`
 }
 
 // EtcdSpec is the etcd cluster that stores GreptimeDB's metadata.
@@ -142,8 +150,21 @@ type FrontendSpec struct {
 	Replicas  int       `json:"replicas"`
 	Resources Resources `json:"resources"`
 	// ServiceType is ClusterIP, NodePort or LoadBalancer.
-	ServiceType string   `json:"serviceType"`
-	Auth        AuthSpec `json:"auth"`
+	ServiceType string `json:"serviceType"`
+	// LoadBalancer says whether `pulumi up` waits for a LoadBalancer Service's address.
+	LoadBalancer LoadBalancerSpec `json:"loadBalancer"`
+	Auth         AuthSpec         `json:"auth"`
+}
+
+// LoadBalancerSpec says how `pulumi up` treats a LoadBalancer frontend Service.
+type LoadBalancerSpec struct {
+	// WaitForAddress makes the deploy wait until the cluster's load-balancer controller
+	// gives the Service an address, and fail after TimeoutSeconds. When false the
+	// Service is reported created at once (pulumi.com/skipAwait), as clusters without
+	// a load-balancer controller (kind, bare metal) never give it one.
+	WaitForAddress bool `json:"waitForAddress"`
+	// TimeoutSeconds bounds the wait for the address (1 to 3600).
+	TimeoutSeconds int `json:"timeoutSeconds"`
 }
 
 // AuthSpec is the frontends' static user authentication.

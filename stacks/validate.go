@@ -4,11 +4,14 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"tsdb-platform/components/greptimedb"
 )
 
 // MaxClusterNameLength keeps every derived object name ("<name>-datanode-0", the
@@ -127,6 +130,21 @@ func validateGreptimeDB(key string, c GreptimeDBCluster, ps *problems) {
 		ps.add(key+".frontend.serviceType", c.Frontend.ServiceType, "allowed: %s, %s, %s",
 			ServiceTypeClusterIP, ServiceTypeNodePort, ServiceTypeLoadBalancer)
 	}
+	if !slices.Contains(greptimedb.LogLevels, c.Logging.Level) {
+		ps.add(key+".logging.level", c.Logging.Level, "allowed: %s", strings.Join(greptimedb.LogLevels, ", "))
+	}
+	if !slices.Contains(greptimedb.LogFormats, c.Logging.Format) {
+		ps.add(key+".logging.format", c.Logging.Format, "allowed: %s", strings.Join(greptimedb.LogFormats, ", "))
+	}
+	lb := c.Frontend.LoadBalancer
+	if lb.TimeoutSeconds < 1 || lb.TimeoutSeconds > 3600 {
+		ps.add(key+".frontend.loadBalancer.timeoutSeconds", lb.TimeoutSeconds, "must be between 1 and 3600 seconds")
+	}
+	if lb.WaitForAddress && c.Frontend.ServiceType != ServiceTypeLoadBalancer {
+		ps.add(key+".frontend.loadBalancer.waitForAddress", lb.WaitForAddress,
+			"only a LoadBalancer Service gets an address; set %s.frontend.serviceType to %s or waitForAddress to false",
+			key, ServiceTypeLoadBalancer)
+	}
 	if c.Frontend.Auth.Enabled {
 		u := c.Frontend.Auth.Username
 		if u == "" || strings.ContainsAny(u, "=: \t\n") {
@@ -152,10 +170,10 @@ func checkObjectStorage(key string, o ObjectStorage, ps *problems) {
 		return fmt.Sprintf("required for S3 storage; set it as a secret: `pulumi config set --secret --path '%s.%s' <value>`", key, field)
 	}
 	if o.AccessKeyID == "" {
-		ps.add(key+".accessKeyId", nil, "%s", secretHint("accessKeyId"))
+		ps.unset(key+".accessKeyId", "%s", secretHint("accessKeyId"))
 	}
 	if o.SecretAccessKey == "" {
-		ps.add(key+".secretAccessKey", nil, "%s", secretHint("secretAccessKey"))
+		ps.unset(key+".secretAccessKey", "%s", secretHint("secretAccessKey"))
 	}
 	if o.Endpoint != "" {
 		u, err := url.Parse(o.Endpoint)
@@ -177,7 +195,7 @@ func validateQuasarDB(key string, c QuasarDBCluster, ps *problems) {
 
 	licensed := c.License != ""
 	if c.RequireLicense && !licensed && c.LicenseFile == "" {
-		ps.add(key+".license", nil, "required by this profile: set it as a secret with "+
+		ps.unset(key+".license", "required by this profile: set it as a secret with "+
 			"`pulumi config set --secret --path '%s.license' <key>` or give licenseFile", key)
 	} else if !licensed && c.LicenseFile == "" && c.Replicas > 2 {
 		ps.add(key+".replicas", c.Replicas, "without a license QuasarDB runs as the community edition, limited to 2 nodes; "+
@@ -188,15 +206,16 @@ func validateQuasarDB(key string, c QuasarDBCluster, ps *problems) {
 	}
 	if c.Security.Enabled {
 		if c.Security.ClusterPrivateKey == "" {
-			ps.add(key+".security.clusterPrivateKey", nil, "required when security is enabled; set it as a secret: "+
+			ps.unset(key+".security.clusterPrivateKey", "required when security is enabled; set it as a secret: "+
 				"`pulumi config set --secret --path '%s.security.clusterPrivateKey' \"$(cat cluster_private.key)\"`", key)
 		}
 		if c.Security.UserList == "" {
-			ps.add(key+".security.userList", nil, "required when security is enabled; set it as a secret: "+
+			ps.unset(key+".security.userList", "required when security is enabled; set it as a secret: "+
 				"`pulumi config set --secret --path '%s.security.userList' \"$(cat users.cfg)\"`", key)
 		}
 		if c.Security.ClusterPublicKey == "" {
-			ps.add(key+".security.clusterPublicKey", nil, "required when security is enabled: clients need it to connect")
+			ps.unset(key+".security.clusterPublicKey", "required when security is enabled: clients need it to connect; "+
+				"set it with `pulumi config set --path '%s.security.clusterPublicKey' \"$(cat cluster_public.key)\"`", key)
 		}
 	}
 	checkProbe(key+".probes.readiness", c.Probes.Readiness, ps)

@@ -48,8 +48,11 @@ type FrontendSpec struct {
 	Replicas    int
 	Resources   kube.Resources
 	ServiceType string
-	AuthEnabled bool
-	Username    string
+	// WaitForAddress and AddressTimeoutSeconds: see FrontendArgs.
+	WaitForAddress        bool
+	AddressTimeoutSeconds int
+	AuthEnabled           bool
+	Username              string
 }
 
 // ClusterArgs configures a whole GreptimeDB cluster. Common.Cluster may be left
@@ -160,15 +163,17 @@ func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pul
 		return nil, err
 	}
 	if c.Frontend, err = NewFrontend(ctx, name+"-frontend", &FrontendArgs{
-		Common:        common,
-		Replicas:      args.Frontend.Replicas,
-		Resources:     args.Frontend.Resources,
-		ServiceType:   args.Frontend.ServiceType,
-		AuthEnabled:   args.Frontend.AuthEnabled,
-		Username:      args.Frontend.Username,
-		MetaAddress:   metaAddress,
-		MetaHealthURL: metaHealth,
-		WaitFor:       []pulumi.Resource{c.Datanode.StatefulSet},
+		Common:                common,
+		Replicas:              args.Frontend.Replicas,
+		Resources:             args.Frontend.Resources,
+		ServiceType:           args.Frontend.ServiceType,
+		WaitForAddress:        args.Frontend.WaitForAddress,
+		AddressTimeoutSeconds: args.Frontend.AddressTimeoutSeconds,
+		AuthEnabled:           args.Frontend.AuthEnabled,
+		Username:              args.Frontend.Username,
+		MetaAddress:           metaAddress,
+		MetaHealthURL:         metaHealth,
+		WaitFor:               []pulumi.Resource{c.Datanode.StatefulSet},
 	}, parent); err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ package greptimedb
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
@@ -65,7 +66,30 @@ type Common struct {
 	// AntiAffinity is none, preferred or required.
 	AntiAffinity string
 	Isolation    kube.Isolation
+	// Logging is every component's log level and format; empty fields take
+	// DefaultLogLevel and DefaultLogFormat.
+	Logging Logging
 }
+
+// Logging is GreptimeDB's [logging] level and log_format.
+type Logging struct {
+	// Level is error, warn, info, debug or trace.
+	Level string
+	// Format is text or json.
+	Format string
+}
+
+// Log levels and formats GreptimeDB accepts in [logging].
+const (
+	DefaultLogLevel  = "info"
+	DefaultLogFormat = "text"
+)
+
+// LogLevels and LogFormats list the accepted values.
+var (
+	LogLevels  = []string{"error", "warn", "info", "debug", "trace"}
+	LogFormats = []string{"text", "json"}
+)
 
 func (c Common) validate() error {
 	var errs []error
@@ -85,6 +109,12 @@ func (c Common) validate() error {
 	case "", kube.AntiAffinityNone, kube.AntiAffinityPreferred, kube.AntiAffinityRequired:
 	default:
 		errs = append(errs, fmt.Errorf("antiAffinity: unknown mode %q", c.AntiAffinity))
+	}
+	if c.Logging.Level != "" && !slices.Contains(LogLevels, c.Logging.Level) {
+		errs = append(errs, fmt.Errorf("logging.level: unknown level %q", c.Logging.Level))
+	}
+	if c.Logging.Format != "" && !slices.Contains(LogFormats, c.Logging.Format) {
+		errs = append(errs, fmt.Errorf("logging.format: unknown format %q", c.Logging.Format))
 	}
 	return errors.Join(errs...)
 }
@@ -210,8 +240,16 @@ type loggingConfig struct {
 	LogFormat string `toml:"log_format"`
 }
 
-func defaultLogging() loggingConfig {
-	return loggingConfig{Dir: LogDir, Level: "info", LogFormat: "text"}
+// logging is the [logging] table for the configured level and format.
+func (c Common) logging() loggingConfig {
+	l := loggingConfig{Dir: LogDir, Level: c.Logging.Level, LogFormat: c.Logging.Format}
+	if l.Level == "" {
+		l.Level = DefaultLogLevel
+	}
+	if l.LogFormat == "" {
+		l.LogFormat = DefaultLogFormat
+	}
+	return l
 }
 
 // renderConfig renders a TOML config built from resolved string inputs inside

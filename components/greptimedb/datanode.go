@@ -164,7 +164,7 @@ func NewDatanode(ctx *pulumi.Context, name string, args *DatanodeArgs, opts ...p
 	parent := pulumi.Parent(d)
 	objName := DatanodeName(args.Cluster)
 
-	d.Config = renderConfig(func([]string) any { return newDatanodeConfig(args.ObjectStorage) })
+	d.Config = renderConfig(func([]string) any { return newDatanodeConfig(args.ObjectStorage, args.logging()) })
 	var err error
 	if d.ConfigMap, err = newConfigMap(ctx, name, id, args.Namespace, d.Config, parent); err != nil {
 		return nil, fmt.Errorf("datanode %q: %w", name, err)
@@ -213,7 +213,7 @@ func NewDatanode(ctx *pulumi.Context, name string, args *DatanodeArgs, opts ...p
 	return d, nil
 }
 
-func newDatanodeConfig(o ObjectStorage) datanodeConfig {
+func newDatanodeConfig(o ObjectStorage, logging loggingConfig) datanodeConfig {
 	storage := storageConfig{Type: o.Type, DataHome: DataHome}
 	if o.Type == StorageS3 {
 		storage.Bucket, storage.Root, storage.Region, storage.Endpoint = o.Bucket, o.Root, o.Region, o.Endpoint
@@ -221,7 +221,7 @@ func newDatanodeConfig(o ObjectStorage) datanodeConfig {
 	return datanodeConfig{
 		WAL:     walConfig{Provider: "raft_engine", Dir: DataHome + "/wal"},
 		Storage: storage,
-		Logging: defaultLogging(),
+		Logging: logging,
 	}
 }
 

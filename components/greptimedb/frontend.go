@@ -3,6 +3,7 @@ package greptimedb
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
@@ -43,6 +44,13 @@ type FrontendArgs struct {
 	Resources kube.Resources
 	// ServiceType is ClusterIP (default), NodePort or LoadBalancer.
 	ServiceType string
+	// WaitForAddress makes `pulumi up` wait for a LoadBalancer Service's address, for at
+	// most AddressTimeoutSeconds (the provider's default when 0). Without it the Service
+	// is not awaited at all (pulumi.com/skipAwait): clusters without a load-balancer
+	// controller never assign an address, and the frontends' readiness is awaited
+	// through their Deployment anyway.
+	WaitForAddress        bool
+	AddressTimeoutSeconds int
 	// AuthEnabled turns on the static user provider with a generated password.
 	AuthEnabled bool
 	// Username owns the generated password.
@@ -71,7 +79,9 @@ type Frontend struct {
 	GRPCEndpoint     pulumi.StringOutput
 	MySQLEndpoint    pulumi.StringOutput
 	PostgresEndpoint pulumi.StringOutput
-	Username         pulumi.StringOutput
+	// ExternalAddress is the LoadBalancer Service's IP or hostname, "" until assigned.
+	ExternalAddress pulumi.StringOutput
+	Username        pulumi.StringOutput
 	// Password is secret (empty without auth).
 	Password pulumi.StringOutput
 }
@@ -90,6 +100,9 @@ func (a *FrontendArgs) Validate() error {
 	case "", ServiceClusterIP, ServiceNodePort, ServiceLoadBalancer:
 	default:
 		errs = append(errs, fmt.Errorf("serviceType: unknown type %q", a.ServiceType))
+	}
+	if a.AddressTimeoutSeconds < 0 {
+		errs = append(errs, fmt.Errorf("addressTimeoutSeconds: %d is negative", a.AddressTimeoutSeconds))
 	}
 	if a.AuthEnabled && (a.Username == "" || strings.ContainsAny(a.Username, "=: \t\n")) {
 		errs = append(errs, fmt.Errorf("username: %q is empty or contains '=', ':' or spaces", a.Username))
@@ -114,7 +127,7 @@ func NewFrontend(ctx *pulumi.Context, name string, args *FrontendArgs, opts ...p
 	parent := pulumi.Parent(f)
 	objName := FrontendName(args.Cluster)
 
-	f.Config = renderConfig(func([]string) any { return frontendConfig{Logging: defaultLogging()} })
+	f.Config = renderConfig(func([]string) any { return frontendConfig{Logging: args.logging()} })
 	var err error
 	if f.ConfigMap, err = newConfigMap(ctx, name, id, args.Namespace, f.Config, parent); err != nil {
 		return nil, fmt.Errorf("frontend %q: %w", name, err)
@@ -130,8 +143,12 @@ func NewFrontend(ctx *pulumi.Context, name string, args *FrontendArgs, opts ...p
 	if serviceType == "" {
 		serviceType = ServiceClusterIP
 	}
+	serviceMeta := id.ObjectMeta(objName, args.Namespace)
+	if serviceType == ServiceLoadBalancer {
+		serviceMeta.Annotations = loadBalancerAwait(args.WaitForAddress, args.AddressTimeoutSeconds)
+	}
 	f.Service, err = corev1.NewService(ctx, objName, &corev1.ServiceArgs{
-		Metadata: id.ObjectMeta(objName, args.Namespace),
+		Metadata: serviceMeta,
 		Spec: &corev1.ServiceSpecArgs{
 			Type:     pulumi.String(serviceType),
 			Selector: id.Selector(),
@@ -160,6 +177,7 @@ func NewFrontend(ctx *pulumi.Context, name string, args *FrontendArgs, opts ...p
 	f.GRPCEndpoint = pulumi.Sprintf("%s:%d", host, GRPCPort)
 	f.MySQLEndpoint = pulumi.Sprintf("%s:%d", host, MySQLPort)
 	f.PostgresEndpoint = pulumi.Sprintf("%s:%d", host, PostgresPort)
+	f.ExternalAddress = f.Service.Status.LoadBalancer().Ingress().ApplyT(externalAddress).(pulumi.StringOutput)
 	if err := ctx.RegisterResourceOutputs(f, f.endpointOutputs()); err != nil {
 		return nil, fmt.Errorf("frontend %q: %w", name, err)
 	}
@@ -177,6 +195,31 @@ func (f *Frontend) endpointOutputs() pulumi.Map {
 		"username": f.Username,
 		"password": f.Password,
 	}
+}
+
+// loadBalancerAwait is the annotation that tells the Kubernetes provider how to treat a
+// LoadBalancer Service: skip its await, or wait for an address for at most timeoutSeconds.
+func loadBalancerAwait(wait bool, timeoutSeconds int) pulumi.StringMap {
+	if !wait {
+		return pulumi.StringMap{kube.AnnotationSkipAwait: pulumi.String("true")}
+	}
+	if timeoutSeconds <= 0 {
+		return nil
+	}
+	return pulumi.StringMap{kube.AnnotationTimeoutSeconds: pulumi.String(strconv.Itoa(timeoutSeconds))}
+}
+
+// externalAddress is the first load-balancer ingress's IP, else its hostname, else "".
+func externalAddress(ingress []corev1.LoadBalancerIngress) string {
+	for _, in := range ingress {
+		if in.Ip != nil && *in.Ip != "" {
+			return *in.Ip
+		}
+		if in.Hostname != nil && *in.Hostname != "" {
+			return *in.Hostname
+		}
+	}
+	return ""
 }
 
 // newAuth generates the password and stores the static user provider file in a

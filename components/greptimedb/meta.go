@@ -107,7 +107,7 @@ func NewMeta(ctx *pulumi.Context, name string, args *MetaArgs, opts ...pulumi.Re
 			StoreAddrs:           addrs,
 			StoreKeyPrefix:       args.StoreKeyPrefix,
 			EnableRegionFailover: args.EnableRegionFailover,
-			Logging:              defaultLogging(),
+			Logging:              args.logging(),
 		}
 	}, args.StoreAddrs...)
 

@@ -35,6 +35,15 @@ const (
 // when a component's rendered config (or secret) changes.
 const ChecksumAnnotation = "checksum/config"
 
+// Annotations the Pulumi Kubernetes provider reads to decide how long it waits for an
+// object to become ready before it reports it created or updated.
+const (
+	// AnnotationSkipAwait ("true") reports the object created without waiting.
+	AnnotationSkipAwait = "pulumi.com/skipAwait"
+	// AnnotationTimeoutSeconds bounds the wait, in seconds.
+	AnnotationTimeoutSeconds = "pulumi.com/timeoutSeconds"
+)
+
 // Identity names one component of one cluster: app.kubernetes.io/name is the
 // application (greptimedb, etcd, quasardb), instance the cluster, component the part.
 type Identity struct {

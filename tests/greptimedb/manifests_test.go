@@ -11,6 +11,7 @@ import (
 
 	"tsdb-platform/components/etcd"
 	"tsdb-platform/components/greptimedb"
+	"tsdb-platform/components/kube"
 	"tsdb-platform/tests/harness"
 )
 
@@ -252,6 +253,25 @@ func TestDatanodeManifest(t *testing.T) {
 	assert.Equal(t, float64(1), get(pdb, "spec.maxUnavailable"))
 }
 
+// TestLogging: one level and format for every GreptimeDB component, and a change rolls
+// each component's pods through its config checksum.
+func TestLogging(t *testing.T) {
+	def := runCluster(t, nil)
+	debug := runCluster(t, map[string]any{"logging": map[string]any{"level": "debug", "format": "json"}})
+	for _, c := range []struct{ configMap, workload, kind string }{
+		{"metrics-meta-config", "metrics-meta", tDeployment},
+		{"metrics-datanode-config", "metrics-datanode", tStatefulSet},
+		{"metrics-frontend-config", "metrics-frontend", tDeployment},
+	} {
+		assert.Equal(t, map[string]any{"dir": "/data/greptimedb/logs", "level": "info", "log_format": "text"},
+			tomlConfig(t, find(t, def, tConfigMap, c.configMap))["logging"], "%s default", c.configMap)
+		assert.Equal(t, map[string]any{"dir": "/data/greptimedb/logs", "level": "debug", "log_format": "json"},
+			tomlConfig(t, find(t, debug, tConfigMap, c.configMap))["logging"], c.configMap)
+		assert.NotEqual(t, annotation(find(t, def, c.kind, c.workload), kube.ChecksumAnnotation),
+			annotation(find(t, debug, c.kind, c.workload), kube.ChecksumAnnotation), "%s pods roll", c.workload)
+	}
+}
+
 // TestDatanodeS3: S3 storage is configured in TOML without credentials; the
 // credentials reach the pod only as env from a Secret.
 func TestDatanodeS3(t *testing.T) {
@@ -330,6 +350,27 @@ func TestFrontendManifest(t *testing.T) {
 			res := runCluster(t, map[string]any{"frontend": map[string]any{"serviceType": typ}})
 			assert.Equal(t, typ, get(find(t, res, tService, "metrics-frontend"), "spec.type"))
 		}
+	})
+	t.Run("load balancer: not awaited by default, its address exported", func(t *testing.T) {
+		res := runCluster(t, map[string]any{"frontend": map[string]any{"serviceType": "LoadBalancer"}})
+		svc := find(t, res, tService, "metrics-frontend")
+		assert.Equal(t, map[string]any{"pulumi.com/skipAwait": "true"}, get(svc, "metadata.annotations"),
+			"a cluster without a load-balancer controller must not hold the deploy")
+		e, ok := res.Export("greptimedb.metrics.externalAddress")
+		require.True(t, ok, "a LoadBalancer frontend exports its external address")
+		assert.Equal(t, "", e.Value, "no address until the controller assigns one")
+	})
+	t.Run("load balancer: bounded wait for the address", func(t *testing.T) {
+		res := runCluster(t, map[string]any{"frontend": map[string]any{
+			"serviceType": "LoadBalancer", "loadBalancer": map[string]any{"waitForAddress": true, "timeoutSeconds": 120},
+		}})
+		svc := find(t, res, tService, "metrics-frontend")
+		assert.Equal(t, map[string]any{"pulumi.com/timeoutSeconds": "120"}, get(svc, "metadata.annotations"))
+	})
+	t.Run("ClusterIP: awaited as usual, no external address", func(t *testing.T) {
+		assert.Nil(t, get(svc, "metadata.annotations"))
+		_, ok := res.Export("greptimedb.metrics.externalAddress")
+		assert.False(t, ok)
 	})
 	t.Run("auth off", func(t *testing.T) {
 		res := runCluster(t, map[string]any{"frontend": map[string]any{"auth": map[string]any{"enabled": false}}})

@@ -2,9 +2,11 @@ package harness
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -22,6 +24,17 @@ type StackConfig struct {
 	SecretKeys []string
 	// Secrets maps each substituted secure value's config path to its test value.
 	Secrets map[string]string
+	// Operator lists the values the stack file leaves for the operator to set before
+	// the first deploy (its secrets and key material), each given a test value here.
+	Operator []Setting
+}
+
+// Setting is one value set with `pulumi config set [--secret] --path KEY VALUE`.
+type Setting struct {
+	// Key is the config path without the project prefix ("quasardb[0].license").
+	Key    string
+	Value  string
+	Secret bool
 }
 
 // LoadStackFile reads a Pulumi.<stack>.yaml file. Every `secure:` value (the CLI's
@@ -63,8 +76,112 @@ func LoadStackFile(path string) (*StackConfig, error) {
 	if err := applyProjectDefaults(filepath.Join(root, "Pulumi.yaml"), sc); err != nil {
 		return nil, err
 	}
+	if err := setOperatorValues(sc); err != nil {
+		return nil, fmt.Errorf("stack file %s: %w", path, err)
+	}
 	sort.Strings(sc.SecretKeys)
 	return sc, nil
+}
+
+// setOperatorValues gives each value that the program reports as required but unset
+// (a secret or key material that a stack file never holds) a deterministic test value,
+// as the operator does with `pulumi config set [--secret] --path` before the first
+// deploy. The program's own validation says which values those are.
+func setOperatorValues(sc *StackConfig) error {
+	_, err := stacks.Load(stacks.MapLookup(sc.Config))
+	var ce *stacks.ConfigError
+	if !errors.As(err, &ce) {
+		return nil // valid, or invalid for reasons the tests want to see
+	}
+	for _, p := range ce.Problems {
+		if !p.Unset {
+			continue
+		}
+		field := p.Key[strings.LastIndexAny(p.Key, ".[")+1:]
+		set := Setting{Key: p.Key, Value: TestSecret("operator:"+p.Key, 48), Secret: stacks.IsSecretField(field)}
+		if err := SetPath(sc.Config, set.Key, set.Value); err != nil {
+			return err
+		}
+		sc.Operator = append(sc.Operator, set)
+		if set.Secret {
+			sc.Secrets[set.Key] = set.Value
+			if top := topKey(set.Key); !slices.Contains(sc.SecretKeys, top) {
+				sc.SecretKeys = append(sc.SecretKeys, top)
+			}
+		}
+	}
+	return nil
+}
+
+// SetPath sets the config path key ("quasardb[0].security.userList") in config, whose
+// object and list values are JSON, as `pulumi config set --path` does.
+func SetPath(config map[string]string, key, value string) error {
+	top := topKey(key)
+	rest := strings.TrimPrefix(key, top)
+	if rest == "" {
+		config[top] = value
+		return nil
+	}
+	var root any
+	if raw := config[top]; raw != "" {
+		if err := json.Unmarshal([]byte(raw), &root); err != nil {
+			return fmt.Errorf("setting %s: %s is not JSON: %w", key, top, err)
+		}
+	}
+	root, err := setIn(root, rest, value)
+	if err != nil {
+		return fmt.Errorf("setting %s: %w", key, err)
+	}
+	b, err := json.Marshal(root)
+	if err != nil {
+		return fmt.Errorf("setting %s: %w", key, err)
+	}
+	config[top] = string(b)
+	return nil
+}
+
+// setIn sets value at path (".a[0].b") inside v, creating objects on the way.
+func setIn(v any, path, value string) (any, error) {
+	if path == "" {
+		return value, nil
+	}
+	if path[0] == '[' {
+		end := strings.IndexByte(path, ']')
+		if end < 0 {
+			return nil, fmt.Errorf("unclosed index in %q", path)
+		}
+		i, err := strconv.Atoi(path[1:end])
+		list, ok := v.([]any)
+		if err != nil || !ok || i < 0 || i >= len(list) {
+			return nil, fmt.Errorf("no list element %s", path[:end+1])
+		}
+		if list[i], err = setIn(list[i], path[end+1:], value); err != nil {
+			return nil, err
+		}
+		return list, nil
+	}
+	path = strings.TrimPrefix(path, ".")
+	end := strings.IndexAny(path, ".[")
+	if end < 0 {
+		end = len(path)
+	}
+	obj, ok := v.(map[string]any)
+	if !ok {
+		obj = map[string]any{}
+	}
+	child, err := setIn(obj[path[:end]], path[end:], value)
+	if err != nil {
+		return nil, err
+	}
+	obj[path[:end]] = child
+	return obj, nil
+}
+
+func topKey(key string) string {
+	if i := strings.IndexAny(key, ".["); i > 0 {
+		return key[:i]
+	}
+	return key
 }
 
 // applyProjectDefaults gives every key the stack file does not set the default that
@@ -136,8 +253,8 @@ func CommittedStacks() ([]string, error) {
 	var out []string
 	for _, m := range matches {
 		stack := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(m), "Pulumi."), ".yaml")
-		if strings.HasPrefix(stack, "render-") {
-			continue // local render-mode copies made by `make render`, ignored by git
+		if strings.HasPrefix(stack, "render-") || strings.HasPrefix(stack, "sim-") {
+			continue // local copies made by `make render` and `make sim-up`, ignored by git
 		}
 		out = append(out, stack)
 	}
