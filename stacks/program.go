@@ -71,7 +71,7 @@ func Deploy(ctx *pulumi.Context, spec *Spec) error {
 		Options:       []pulumi.ResourceOption{pulumi.Provider(provider)},
 	}
 	if spec.Target.CreateNamespace {
-		ns, err := newNamespace(ctx, spec.Target.Namespace, provider)
+		ns, err := newNamespace(ctx, spec.Target.Namespace, provider, spec.DataSafety)
 		if err != nil {
 			return err
 		}
@@ -126,8 +126,10 @@ func newProvider(ctx *pulumi.Context, t Target) (*kubernetes.Provider, error) {
 }
 
 // newNamespace creates the stack's namespace, labelled so Kubernetes enforces the
-// Pod Security "restricted" standard on everything in it.
-func newNamespace(ctx *pulumi.Context, name string, provider *kubernetes.Provider) (*corev1.Namespace, error) {
+// Pod Security "restricted" standard on everything in it. Deleting a namespace deletes
+// every volume claim in it, so it is protected and retained like the stateful
+// resources themselves: a retained StatefulSet keeps its data only if its namespace stays.
+func newNamespace(ctx *pulumi.Context, name string, provider *kubernetes.Provider, safety kube.DataSafety) (*corev1.Namespace, error) {
 	ns, err := corev1.NewNamespace(ctx, "namespace", &corev1.NamespaceArgs{
 		Metadata: &metav1.ObjectMetaArgs{
 			Name: pulumi.String(name),
@@ -140,7 +142,7 @@ func newNamespace(ctx *pulumi.Context, name string, provider *kubernetes.Provide
 				"pod-security.kubernetes.io/audit":           pulumi.String("restricted"),
 			},
 		},
-	}, pulumi.Provider(provider))
+	}, append(safety.StatefulOptions(), pulumi.Provider(provider))...)
 	if err != nil {
 		return nil, fmt.Errorf("namespace %q: %w", name, err)
 	}

@@ -47,6 +47,12 @@ func TestStatefulSetsKeepTheirData(t *testing.T) {
 			for _, d := range res.OfType(deploymentType) {
 				assert.False(t, d.Protect, "%s holds no data; protecting it would only block rollouts", d.Name)
 			}
+			// Deleting a namespace deletes every claim in it: the namespace the stack
+			// owns is protected and kept exactly like its StatefulSets.
+			for _, ns := range res.OfType(namespaceType) {
+				assert.Equal(t, sets[0].Protect, ns.Protect, "namespace %s protected like the StatefulSets", ns.Name)
+				assert.Equal(t, sets[0].RetainOnDelete, ns.RetainOnDelete, "namespace %s kept like the StatefulSets", ns.Name)
+			}
 		})
 	}
 }
