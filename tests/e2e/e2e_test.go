@@ -1,18 +1,21 @@
-// Package e2e_test runs the real engine path (`pulumi preview`, `pulumi up`,
-// `pulumi destroy`) through the Automation API for every committed stack, in render
-// mode so that no cluster is needed. It needs the Pulumi CLI (and downloads the
-// kubernetes and random provider plugins on first use); without the CLI on PATH
-// every test here skips and says so.
+// Package e2e_test runs the real engine path, `pulumi up`, preview, refresh and
+// destroy through the Automation API, for every committed stack against the simulated
+// cluster (tests/kubeapi.Cluster: a real kube-apiserver, controller manager and
+// scheduler, with kwok playing the kubelets). It needs the Pulumi CLI, the Go language
+// host and the kubernetes and random provider plugins on PATH; without them every test
+// here skips and says so (CI has no engine).
 package e2e_test
 
 import (
 	"context"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -20,131 +23,451 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optdestroy"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optpreview"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optrefresh"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
 
+	"tsdb-platform/plan"
 	"tsdb-platform/stacks"
 	"tsdb-platform/tests/harness"
+	"tsdb-platform/tests/kubeapi"
 )
 
 const passphrase = "tsdb-platform-e2e"
 
-func requireCLI(t *testing.T) {
+// requireEngine skips t unless the Pulumi CLI and its plugins are on PATH.
+func requireEngine(t testing.TB) {
 	t.Helper()
-	if _, err := exec.LookPath("pulumi"); err != nil {
-		t.Skip("skipping the Automation API end-to-end tests: the pulumi CLI is not on PATH " +
-			"(install it from https://www.pulumi.com/docs/install/ to run preview, up, idempotence and destroy)")
+	var missing []string
+	for _, bin := range []string{"pulumi", "pulumi-language-go", "pulumi-resource-kubernetes", "pulumi-resource-random"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			missing = append(missing, bin)
+		}
+	}
+	if len(missing) > 0 {
+		t.Skipf("skipping the real-engine end-to-end tests: %s not on PATH. They run `pulumi up`, preview, "+
+			"refresh and destroy against the simulated cluster; put a Pulumi CLI v3 with the Go language host "+
+			"and the kubernetes and random provider plugins on PATH to run them (README: \"Real engine\")",
+			strings.Join(missing, ", "))
 	}
 }
 
-// TestStacksEndToEnd: for each committed stack, with a local file backend and a
-// passphrase secrets provider: preview and up succeed, the rendered directory holds
-// one manifest per Kubernetes object the mocks predict, the outputs hold every
-// endpoint, a second preview changes nothing, and destroy succeeds.
-func TestStacksEndToEnd(t *testing.T) {
-	requireCLI(t)
-	stackNames, err := harness.CommittedStacks()
+// engineEnv is the environment of every CLI call: a local backend, a passphrase, and
+// no plugin downloads or update checks.
+func engineEnv(backend string) map[string]string {
+	return map[string]string{
+		"PULUMI_CONFIG_PASSPHRASE":                    passphrase,
+		"PULUMI_BACKEND_URL":                          "file://" + backend,
+		"PULUMI_SKIP_UPDATE_CHECK":                    "true",
+		"PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+		"PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK":    "true",
+		"PULUMI_SKIP_CONFIRMATIONS":                   "true",
+	}
+}
+
+// TestStacksOnSimulatedCluster: for every committed stack, on one simulated cluster:
+// `pulumi up` starts each workload only after the one it waits for is Ready; the
+// outputs are the mocks' prediction; a second preview, and a refresh then a preview,
+// change nothing; the topology guard refuses an etcd member-count change through the
+// real self stack reference; a datanode scale-up and a config change roll out; and
+// destroy removes everything (dev), leaves the volumes (staging) or refuses (prod).
+func TestStacksOnSimulatedCluster(t *testing.T) {
+	requireEngine(t)
+	cluster := kubeapi.StartCluster(t, kubeapi.ClusterOptions{Nodes: 4})
+	names, err := harness.CommittedStacks()
 	require.NoError(t, err)
-	for _, name := range stackNames {
-		t.Run(name, func(t *testing.T) { runStack(t, name) })
+	for _, name := range names {
+		t.Run(name, func(t *testing.T) { runStack(t, cluster, name) })
 	}
 }
 
-func runStack(t *testing.T, name string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
-	defer cancel()
+// e2eStack is one committed stack deployed by the real engine.
+type e2eStack struct {
+	name      string
+	stack     auto.Stack
+	spec      *stacks.Spec
+	predicted *harness.Result
+	plan      *plan.Plan
+	cluster   *kubeapi.Cluster
+}
 
+func runStack(t *testing.T, cluster *kubeapi.Cluster, name string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	s := newE2EStack(ctx, t, cluster, name, cluster.Kubeconfig())
+
+	_, err := s.stack.Preview(ctx, optpreview.Message("e2e preview"))
+	require.NoError(t, err, "first preview")
+
+	rec := startRecording(ctx, cluster.Clientset(), s.spec.Target.Namespace)
+	start := time.Now()
+	up, err := s.stack.Up(ctx, optup.Message("e2e up"))
+	upTime := time.Since(start)
+	timeline := rec.stop()
+	require.NoError(t, err, "up")
+	t.Logf("%s: pulumi up took %s", name, upTime.Round(100*time.Millisecond))
+	t.Log("\n" + timeline.report(s.plan, upTime))
+
+	s.assertStartedInOrder(ctx, t, timeline)
+	s.assertOutputs(t, up.Outputs)
+
+	s.assertNoChanges(ctx, t, "second preview")
+	_, err = s.stack.Refresh(ctx, optrefresh.Message("e2e refresh"))
+	require.NoError(t, err, "refresh")
+	s.assertNoChanges(ctx, t, "preview after refresh")
+
+	s.assertGuardRefusesMemberChange(ctx, t)
+	s.scaleDatanodes(ctx, t)
+	s.changeConfigRollsPods(ctx, t)
+	s.assertDestroy(ctx, t)
+}
+
+func newE2EStack(ctx context.Context, t *testing.T, cluster *kubeapi.Cluster, name, kubeconfig string) *e2eStack {
+	t.Helper()
 	path, err := harness.StackFile(name)
 	require.NoError(t, err)
 	sc, err := harness.LoadStackFile(path)
 	require.NoError(t, err)
+	stackName := "e2e-" + name
 
-	renderDir := filepath.Join(t.TempDir(), "rendered")
-	config := renderConfig(sc, renderDir)
-
-	// What the mocks predict for the same configuration.
-	predicted, err := harness.Run(stacks.Program, harness.Options{Stack: name, Config: config.values, SecretKeys: config.secretKeys})
+	// The program's configuration: the stack file, aimed at the simulated cluster,
+	// plus what the operator sets (secrets and key material).
+	config := maps.Clone(sc.Config)
+	delete(config, stacks.KeyKubeContext)
+	config[stacks.KeyKubeconfig] = kubeconfig
+	spec, err := stacks.Load(stacks.MapLookup(config))
 	require.NoError(t, err)
+	predicted, err := harness.Run(stacks.Program, harness.Options{Stack: stackName, Config: config, SecretKeys: sc.SecretKeys})
+	require.NoError(t, err, "the mocks' prediction")
 
 	workDir := copyProgram(t)
 	backend := t.TempDir()
-	stack, err := auto.UpsertStackLocalSource(ctx, "organization/"+stacks.Project+"/e2e-"+name, workDir,
-		auto.SecretsProvider("passphrase"),
-		auto.EnvVars(map[string]string{
-			"PULUMI_CONFIG_PASSPHRASE": passphrase,
-			"PULUMI_BACKEND_URL":       "file://" + backend,
-			"PULUMI_SKIP_UPDATE_CHECK": "true",
-		}))
+	stack, err := auto.UpsertStackLocalSource(ctx, "organization/"+stacks.Project+"/"+stackName, workDir,
+		auto.SecretsProvider("passphrase"), auto.EnvVars(engineEnv(backend)))
 	require.NoError(t, err)
-	t.Cleanup(func() {
-		_ = stack.Workspace().RemoveStack(context.Background(), stack.Name())
-	})
-
-	cm := auto.ConfigMap{}
-	for key, value := range config.values {
-		cm[stacks.Project+":"+key] = auto.ConfigValue{Value: value, Secret: contains(config.secretKeys, key)}
+	writeStackConfig(t, workDir, stackName, path, map[string]any{stacks.KeyKubeconfig: kubeconfig}, stacks.KeyKubeContext)
+	for _, set := range sc.Operator {
+		require.NoError(t, stack.SetConfigWithOptions(ctx, stacks.Project+":"+set.Key,
+			auto.ConfigValue{Value: set.Value, Secret: set.Secret}, &auto.ConfigOptions{Path: true}), set.Key)
 	}
-	require.NoError(t, stack.SetAllConfig(ctx, cm))
+	return &e2eStack{name: name, stack: stack, spec: spec, predicted: predicted, plan: plan.Compute(predicted), cluster: cluster}
+}
 
-	_, err = stack.Preview(ctx, optpreview.Message("e2e preview"))
-	require.NoError(t, err, "preview")
+// writeStackConfig writes the committed stack file's config into the Automation API
+// stack's file, as the user's Pulumi.<stack>.yaml would hold it (objects as YAML
+// objects), with set added and the drop keys removed.
+func writeStackConfig(t testing.TB, workDir, stackName, committed string, set map[string]any, drop ...string) {
+	t.Helper()
+	var from struct {
+		Config map[string]any `json:"config"`
+	}
+	raw, err := os.ReadFile(committed)
+	require.NoError(t, err)
+	require.NoError(t, yaml.Unmarshal(raw, &from))
+	config := map[string]any{}
+	for k, v := range from.Config {
+		config[strings.TrimPrefix(k, stacks.Project+":")] = v
+	}
+	for _, k := range drop {
+		delete(config, k)
+	}
+	maps.Copy(config, set)
+	writeConfig(t, workDir, stackName, config)
+}
 
-	up, err := stack.Up(ctx, optup.Message("e2e up"))
-	require.NoError(t, err, "up")
+// writeConfig sets the project config of a stack's file (keys without the project
+// prefix; objects and lists stay structured, as `pulumi config set --path` writes
+// them). The file's encryption salt, written when the stack was created, is kept.
+func writeConfig(t testing.TB, workDir, stackName string, config map[string]any) {
+	t.Helper()
+	target := filepath.Join(workDir, "Pulumi."+stackName+".yaml")
+	file := map[string]any{}
+	if raw, err := os.ReadFile(target); err == nil {
+		require.NoError(t, yaml.Unmarshal(raw, &file))
+	}
+	prefixed := map[string]any{}
+	for k, v := range config {
+		prefixed[stacks.Project+":"+k] = v
+	}
+	file["config"] = prefixed
+	out, err := yaml.Marshal(file)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(target, out, 0o600))
+}
 
-	assert.Equal(t, len(predicted.Kubernetes()), countManifests(t, renderDir),
-		"one rendered manifest per Kubernetes object the mocks predict")
+// assertStartedInOrder: every workload was created only after each workload it waits
+// for had all its pods Ready, by the recorded timeline and by the API's timestamps.
+func (s *e2eStack) assertStartedInOrder(ctx context.Context, t *testing.T, tl *timeline) {
+	t.Helper()
+	checked := 0
+	for _, n := range s.plan.Nodes {
+		if !isWorkload(n.Kind) {
+			continue
+		}
+		created, ok := tl.created[n.Kind+"/"+n.Name]
+		if !assert.True(t, ok, "%s %s was never seen", n.Kind, n.Name) {
+			continue
+		}
+		for _, urn := range n.After {
+			dep := s.plan.Node(urn)
+			if dep == nil || !isWorkload(dep.Kind) {
+				continue
+			}
+			ready, ok := tl.readyAt(dep)
+			if !assert.True(t, ok, "%s %s never became Ready", dep.Kind, dep.Name) {
+				continue
+			}
+			assert.True(t, created.After(ready), "%s %s created at %s, before %s %s was Ready at %s",
+				n.Kind, n.Name, created.Format(time.StampMilli), dep.Kind, dep.Name, ready.Format(time.StampMilli))
+			// The same from the API server's own (one-second) timestamps.
+			apiCreated, apiReady := s.apiTimes(ctx, t, n, dep)
+			assert.False(t, apiCreated.Before(apiReady), "%s %s creationTimestamp %s is before %s %s was Ready (%s)",
+				n.Kind, n.Name, apiCreated, dep.Kind, dep.Name, apiReady)
+			checked++
+		}
+	}
+	assert.Positive(t, checked, "the stack has ordered workloads to check")
+}
 
-	got := flattenOutputs(up.Outputs)
-	for path, want := range predicted.Exports {
-		value, ok := got[path]
-		if assert.True(t, ok, "output %s is missing", path) && want.Known {
-			assert.Equal(t, fmt.Sprint(want.Value), fmt.Sprint(value.Value), "output %s", path)
-			if want.Secret {
-				// The CLI reports secretness per top-level output, so only a leaf
-				// the mocks call secret can be checked: it must be secret here too.
-				assert.True(t, value.Secret, "output %s must be secret", path)
+// apiTimes are n's creationTimestamp and the last Ready transition of dep's pods.
+func (s *e2eStack) apiTimes(ctx context.Context, t *testing.T, n, dep *plan.Node) (time.Time, time.Time) {
+	t.Helper()
+	cs := s.cluster.Clientset()
+	ns := s.spec.Target.Namespace
+	var created metav1.Time
+	switch n.Kind {
+	case "StatefulSet":
+		sts, err := cs.AppsV1().StatefulSets(ns).Get(ctx, n.Name, metav1.GetOptions{})
+		require.NoError(t, err)
+		created = sts.CreationTimestamp
+	case "Deployment":
+		d, err := cs.AppsV1().Deployments(ns).Get(ctx, n.Name, metav1.GetOptions{})
+		require.NoError(t, err)
+		created = d.CreationTimestamp
+	}
+	selector := s.selectorOf(ctx, t, dep)
+	pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
+	require.NoError(t, err)
+	var ready time.Time
+	for _, p := range pods.Items {
+		for _, c := range p.Status.Conditions {
+			if c.Type == "Ready" && c.Status == "True" && c.LastTransitionTime.After(ready) {
+				ready = c.LastTransitionTime.Time
 			}
 		}
 	}
+	return created.Time, ready
+}
 
-	again, err := stack.Preview(ctx, optpreview.ExpectNoChanges())
-	require.NoError(t, err, "second preview")
-	for op, n := range again.ChangeSummary {
+func (s *e2eStack) selectorOf(ctx context.Context, t *testing.T, n *plan.Node) string {
+	t.Helper()
+	cs := s.cluster.Clientset()
+	ns := s.spec.Target.Namespace
+	var sel *metav1.LabelSelector
+	switch n.Kind {
+	case "StatefulSet":
+		sts, err := cs.AppsV1().StatefulSets(ns).Get(ctx, n.Name, metav1.GetOptions{})
+		require.NoError(t, err)
+		sel = sts.Spec.Selector
+	case "Deployment":
+		d, err := cs.AppsV1().Deployments(ns).Get(ctx, n.Name, metav1.GetOptions{})
+		require.NoError(t, err)
+		sel = d.Spec.Selector
+	}
+	return metav1.FormatLabelSelector(sel)
+}
+
+// assertOutputs: the engine's outputs are the mocks' prediction, leaf by leaf. Secret
+// leaves (generated passwords) differ by nature; they must be secret and non-empty.
+func (s *e2eStack) assertOutputs(t *testing.T, outputs auto.OutputMap) {
+	t.Helper()
+	got := flattenOutputs(outputs)
+	for path, want := range s.predicted.Exports {
+		value, ok := got[path]
+		if !assert.True(t, ok, "output %s is missing", path) || !want.Known {
+			continue
+		}
+		if want.Secret {
+			assert.True(t, value.Secret, "output %s must be secret", path)
+			if want.Value != "" {
+				assert.NotEmpty(t, value.Value, "output %s", path)
+			}
+			continue
+		}
+		assert.Equal(t, fmt.Sprint(want.Value), fmt.Sprint(value.Value), "output %s", path)
+	}
+	for path := range got {
+		_, ok := s.predicted.Exports[path]
+		assert.True(t, ok, "output %s was not predicted by the mocks", path)
+	}
+}
+
+func (s *e2eStack) assertNoChanges(ctx context.Context, t *testing.T, what string) {
+	t.Helper()
+	res, err := s.stack.Preview(ctx, optpreview.ExpectNoChanges(), optpreview.Message("e2e "+what))
+	require.NoError(t, err, what)
+	for op, n := range res.ChangeSummary {
 		if op != apitype.OpSame {
-			assert.Zero(t, n, "second preview wants %d %s operations; the program is not idempotent", n, op)
+			assert.Zero(t, n, "%s wants %d %s operations; the program is not idempotent", what, n, op)
 		}
 	}
-
-	_, err = stack.Destroy(ctx, optdestroy.Message("e2e destroy"))
-	require.NoError(t, err, "destroy")
 }
 
-type stackConfig struct {
-	values     map[string]string
-	secretKeys []string
-}
-
-// renderConfig is the stack file's config switched to render mode: no kube context,
-// manifests into dir, and no protection (so that destroy can finish).
-func renderConfig(sc *harness.StackConfig, dir string) stackConfig {
-	values := map[string]string{}
-	for k, v := range sc.Config {
-		values[k] = v
+// assertGuardRefusesMemberChange: changing the etcd member count of the running
+// cluster is refused by the program, which reads the deployed topology back through
+// the real stack reference to itself, and says what to do instead.
+func (s *e2eStack) assertGuardRefusesMemberChange(ctx context.Context, t *testing.T) {
+	t.Helper()
+	if len(s.spec.GreptimeDB) == 0 || !s.spec.GreptimeDB[0].Etcd.Deployed() {
+		return
 	}
-	delete(values, stacks.KeyKubeContext)
-	delete(values, stacks.KeyKubeconfig)
-	values[stacks.KeyRenderDir] = dir
-	values[stacks.KeyDataSafety] = `{"protect": false}`
-	return stackConfig{values: values, secretKeys: sc.SecretKeys}
+	key := stacks.Project + ":greptimedb[0].etcd.replicas"
+	members := s.spec.GreptimeDB[0].Etcd.Replicas
+	s.setPath(ctx, t, key, strconv.Itoa(members+2))
+	_, err := s.stack.Preview(ctx, optpreview.Message("e2e guard"))
+	require.Error(t, err, "an etcd member-count change must be refused")
+	assert.Contains(t, err.Error(), fmt.Sprintf("greptimedb[0].etcd.replicas: %d", members+2))
+	assert.Contains(t, err.Error(), fmt.Sprintf("the running etcd cluster has %d members", members))
+	assert.Contains(t, err.Error(), "greptimedb[0].etcd.allowMemberCountChange")
+	s.setPath(ctx, t, key, strconv.Itoa(members))
 }
+
+// scaleDatanodes adds a datanode and waits for the engine to report it rolled out.
+func (s *e2eStack) scaleDatanodes(ctx context.Context, t *testing.T) {
+	t.Helper()
+	if len(s.spec.GreptimeDB) == 0 {
+		return
+	}
+	c := s.spec.GreptimeDB[0]
+	want := c.Datanode.Replicas + 1
+	s.setPath(ctx, t, stacks.Project+":greptimedb[0].datanode.replicas", strconv.Itoa(want))
+	start := time.Now()
+	_, err := s.stack.Up(ctx, optup.Message("e2e scale datanodes"))
+	require.NoError(t, err, "scale-up")
+	t.Logf("%s: datanode scale-up to %d took %s", s.name, want, time.Since(start).Round(100*time.Millisecond))
+	sts, err := s.cluster.Clientset().AppsV1().StatefulSets(s.spec.Target.Namespace).Get(ctx, c.Name+"-datanode", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, int32(want), sts.Status.ReadyReplicas, "every datanode Ready when up returns")
+	s.assertDistinctNodes(ctx, t, c.AntiAffinity, metav1.FormatLabelSelector(sts.Spec.Selector))
+}
+
+// changeConfigRollsPods changes the GreptimeDB log level: the rendered config changes,
+// its checksum rolls the pods, and up returns once every pod runs the new template.
+func (s *e2eStack) changeConfigRollsPods(ctx context.Context, t *testing.T) {
+	t.Helper()
+	if len(s.spec.GreptimeDB) == 0 {
+		return
+	}
+	c := s.spec.GreptimeDB[0]
+	cs := s.cluster.Clientset()
+	ns := s.spec.Target.Namespace
+	before, err := cs.AppsV1().StatefulSets(ns).Get(ctx, c.Name+"-datanode", metav1.GetOptions{})
+	require.NoError(t, err)
+	oldPods := podUIDs(ctx, t, s, metav1.FormatLabelSelector(before.Spec.Selector))
+
+	s.setPath(ctx, t, stacks.Project+":greptimedb[0].logging.level", "debug")
+	start := time.Now()
+	_, err = s.stack.Up(ctx, optup.Message("e2e config change"))
+	require.NoError(t, err, "config change")
+	t.Logf("%s: config change rolled out in %s", s.name, time.Since(start).Round(100*time.Millisecond))
+
+	after, err := cs.AppsV1().StatefulSets(ns).Get(ctx, c.Name+"-datanode", metav1.GetOptions{})
+	require.NoError(t, err)
+	checksum := "checksum/config"
+	assert.NotEqual(t, before.Spec.Template.Annotations[checksum], after.Spec.Template.Annotations[checksum], "new config checksum")
+	assert.Equal(t, after.Status.UpdateRevision, after.Status.CurrentRevision, "the rollout finished before up returned")
+	assert.Equal(t, after.Status.Replicas, after.Status.UpdatedReplicas)
+	pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: metav1.FormatLabelSelector(after.Spec.Selector)})
+	require.NoError(t, err)
+	for _, p := range pods.Items {
+		assert.NotContains(t, oldPods, string(p.UID), "pod %s was not replaced", p.Name)
+		assert.Equal(t, after.Spec.Template.Annotations[checksum], p.Annotations[checksum], "pod %s runs the new config", p.Name)
+	}
+}
+
+func podUIDs(ctx context.Context, t *testing.T, s *e2eStack, selector string) []string {
+	t.Helper()
+	pods, err := s.cluster.Clientset().CoreV1().Pods(s.spec.Target.Namespace).List(ctx, metav1.ListOptions{LabelSelector: selector})
+	require.NoError(t, err)
+	var uids []string
+	for _, p := range pods.Items {
+		uids = append(uids, string(p.UID))
+	}
+	return uids
+}
+
+// assertDistinctNodes: with required anti-affinity, no two pods share a node.
+func (s *e2eStack) assertDistinctNodes(ctx context.Context, t *testing.T, antiAffinity, selector string) {
+	t.Helper()
+	if antiAffinity != stacks.AntiAffinityRequired {
+		return
+	}
+	pods, err := s.cluster.Clientset().CoreV1().Pods(s.spec.Target.Namespace).List(ctx, metav1.ListOptions{LabelSelector: selector})
+	require.NoError(t, err)
+	seen := map[string]string{}
+	for _, p := range pods.Items {
+		if other, ok := seen[p.Spec.NodeName]; ok {
+			t.Errorf("pods %s and %s share node %s despite required anti-affinity", other, p.Name, p.Spec.NodeName)
+		}
+		seen[p.Spec.NodeName] = p.Name
+	}
+}
+
+// assertDestroy: with no data safety everything goes, namespace included; with
+// retainOnDelete the volumes stay; with protect the engine refuses.
+func (s *e2eStack) assertDestroy(ctx context.Context, t *testing.T) {
+	t.Helper()
+	cs := s.cluster.Clientset()
+	ns := s.spec.Target.Namespace
+	claims, err := cs.CoreV1().PersistentVolumeClaims(ns).List(ctx, metav1.ListOptions{})
+	require.NoError(t, err)
+	require.NotEmpty(t, claims.Items, "the stack's StatefulSets own volumes")
+
+	_, err = s.stack.Destroy(ctx, optdestroy.Message("e2e destroy"))
+	switch {
+	case s.spec.DataSafety.Protect:
+		require.Error(t, err, "destroying a protected stack must fail")
+		assert.Contains(t, err.Error(), "protected")
+		sts, err := cs.AppsV1().StatefulSets(ns).List(ctx, metav1.ListOptions{})
+		require.NoError(t, err)
+		assert.NotEmpty(t, sts.Items, "protected StatefulSets are still there")
+	case s.spec.DataSafety.RetainOnDelete:
+		require.NoError(t, err, "destroy")
+		left, err := cs.CoreV1().PersistentVolumeClaims(ns).List(ctx, metav1.ListOptions{})
+		require.NoError(t, err)
+		assert.Len(t, left.Items, len(claims.Items), "every volume claim is kept")
+		for _, c := range left.Items {
+			assert.Equal(t, "Bound", string(c.Status.Phase), "claim %s still holds its volume", c.Name)
+		}
+		deps, err := cs.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{})
+		require.NoError(t, err)
+		assert.Empty(t, deps.Items, "stateless workloads are deleted")
+	default:
+		require.NoError(t, err, "destroy")
+		require.Eventually(t, func() bool {
+			_, err := cs.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+			return apierrors.IsNotFound(err)
+		}, 2*time.Minute, time.Second, "namespace %s and everything in it are deleted", ns)
+	}
+}
+
+// setPath sets a config path as `pulumi config set --path` does.
+func (s *e2eStack) setPath(ctx context.Context, t *testing.T, key, value string) {
+	t.Helper()
+	require.NoError(t, s.stack.SetConfigWithOptions(ctx, key, auto.ConfigValue{Value: value}, &auto.ConfigOptions{Path: true}), key)
+}
+
+func isWorkload(kind string) bool { return kind == "StatefulSet" || kind == "Deployment" }
 
 // copyProgram copies the Go program (module files, main.go, Pulumi.yaml, packages)
 // into a temporary directory, so the stack files the Automation API writes never
 // land in the repository.
-func copyProgram(t *testing.T) string {
+func copyProgram(t testing.TB) string {
 	t.Helper()
 	root, err := harness.RepoRoot()
 	require.NoError(t, err)
@@ -154,7 +477,7 @@ func copyProgram(t *testing.T) string {
 	}
 	for _, dir := range []string{"components", "stacks"} {
 		err := filepath.WalkDir(filepath.Join(root, dir), func(path string, d fs.DirEntry, err error) error {
-			if err != nil || d.IsDir() {
+			if err != nil || d.IsDir() || strings.HasSuffix(path, "_test.go") {
 				return err
 			}
 			rel, err := filepath.Rel(root, path)
@@ -169,25 +492,12 @@ func copyProgram(t *testing.T) string {
 	return dst
 }
 
-func copyFile(t *testing.T, src, dst string) {
+func copyFile(t testing.TB, src, dst string) {
 	t.Helper()
 	b, err := os.ReadFile(src)
 	require.NoError(t, err)
 	require.NoError(t, os.MkdirAll(filepath.Dir(dst), 0o755))
 	require.NoError(t, os.WriteFile(dst, b, 0o644))
-}
-
-func countManifests(t *testing.T, dir string) int {
-	t.Helper()
-	n := 0
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() && strings.HasSuffix(path, ".yaml") {
-			n++
-		}
-		return err
-	})
-	require.NoError(t, err)
-	return n
 }
 
 // flattenOutputs turns nested stack outputs into the harness's dotted paths.
@@ -217,13 +527,4 @@ func flattenOutputs(outputs auto.OutputMap) map[string]harness.Export {
 		walk(k, v.Value, v.Secret)
 	}
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
