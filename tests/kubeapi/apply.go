@@ -135,6 +135,44 @@ func (s *Server) apply(ctx context.Context, obj *unstructured.Unstructured, dryR
 	return warnings.list(), nil
 }
 
+// Get reads the live version of obj (by apiVersion, kind, namespace and name).
+func (s *Server) Get(ctx context.Context, obj *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+	ri, err := s.resourceFor(obj)
+	if err != nil {
+		return nil, err
+	}
+	live, err := ri.Get(ctx, obj.GetName(), metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("get %s: %w", describe(obj), err)
+	}
+	return live, nil
+}
+
+// Dynamic returns the server's dynamic admin client.
+func (s *Server) Dynamic() dynamic.Interface { return s.dynamic }
+
+// RESTMapping maps gvk to its resource through (cached) discovery.
+func (s *Server) RESTMapping(gvk schema.GroupVersionKind) (*meta.RESTMapping, error) {
+	return s.restMapping(gvk)
+}
+
+// resourceFor returns the client for obj's resource (in its namespace, if
+// namespaced).
+func (s *Server) resourceFor(obj *unstructured.Unstructured) (dynamic.ResourceInterface, error) {
+	desc := describe(obj)
+	mapping, err := s.restMapping(obj.GroupVersionKind())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", desc, err)
+	}
+	if mapping.Scope.Name() == meta.RESTScopeNameNamespace {
+		if obj.GetNamespace() == "" {
+			return nil, fmt.Errorf("%s: namespaced kind without metadata.namespace", desc)
+		}
+		return s.dynamic.Resource(mapping.Resource).Namespace(obj.GetNamespace()), nil
+	}
+	return s.dynamic.Resource(mapping.Resource), nil
+}
+
 // patchApply sends obj as a server-side apply patch.
 func (s *Server) patchApply(ctx context.Context, ri dynamic.ResourceInterface, obj *unstructured.Unstructured, dryRun bool) error {
 	data, err := obj.MarshalJSON()
