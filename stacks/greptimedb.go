@@ -6,6 +6,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"tsdb-platform/components/greptimedb"
+	"tsdb-platform/components/kube"
 )
 
 // Keys of each GreptimeDB cluster's stack outputs (greptimedb.<name>.<key>).
@@ -49,8 +50,8 @@ func greptimeDBArgs(env Environment, c GreptimeDBCluster) *greptimedb.ClusterArg
 		Type: o.Type, Bucket: o.Bucket, Root: o.Root, Region: o.Region, Endpoint: o.Endpoint,
 	}
 	if o.Type == StorageTypeS3 {
-		storage.AccessKeyID = secretString(o.AccessKeyID)
-		storage.SecretAccessKey = secretString(o.SecretAccessKey)
+		storage.AccessKeyID = kube.Secret(pulumi.String(o.AccessKeyID))
+		storage.SecretAccessKey = kube.Secret(pulumi.String(o.SecretAccessKey))
 	}
 	return &greptimedb.ClusterArgs{
 		Common: greptimedb.Common{

@@ -148,9 +148,3 @@ func newNamespace(ctx *pulumi.Context, name string, provider *kubernetes.Provide
 	}
 	return ns, nil
 }
-
-// secretString marks a config value secret before it reaches any resource: a
-// license, a key or a credential is a Pulumi secret from the first input on.
-func secretString(v string) pulumi.StringOutput {
-	return pulumi.ToSecret(pulumi.String(v)).(pulumi.StringOutput)
-}

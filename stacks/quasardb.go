@@ -3,6 +3,7 @@ package stacks
 import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"tsdb-platform/components/kube"
 	"tsdb-platform/components/quasardb"
 )
 
@@ -56,12 +57,12 @@ func quasarDBArgs(env Environment, c QuasarDBCluster) *quasardb.ClusterArgs {
 		Isolation:  env.Isolation,
 	}
 	if c.License != "" {
-		args.License = secretString(c.License)
+		args.License = kube.Secret(pulumi.String(c.License))
 	}
 	if c.Security.Enabled {
 		args.Security = &quasardb.Security{
-			ClusterPrivateKey: secretString(c.Security.ClusterPrivateKey),
-			UserList:          secretString(c.Security.UserList),
+			ClusterPrivateKey: kube.Secret(pulumi.String(c.Security.ClusterPrivateKey)),
+			UserList:          kube.Secret(pulumi.String(c.Security.UserList)),
 			ClusterPublicKey:  c.Security.ClusterPublicKey,
 		}
 	}

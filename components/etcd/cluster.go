@@ -294,20 +294,16 @@ func container(name string, args *ClusterArgs, token string) corev1.ContainerArg
 func newStatefulSet(ctx *pulumi.Context, name string, id kube.Identity, args *ClusterArgs, token string,
 	peer *corev1.Service, parent pulumi.ResourceOption,
 ) (*appsv1.StatefulSet, error) {
-	opts := append([]pulumi.ResourceOption{parent, pulumi.IgnoreChanges([]string{"spec.volumeClaimTemplates"})},
-		args.DataSafety.StatefulOptions()...)
+	opts := args.DataSafety.StatefulSetOptions(parent)
 	sts, err := appsv1.NewStatefulSet(ctx, name, &appsv1.StatefulSetArgs{
 		Metadata: id.ObjectMeta(name, args.Namespace),
 		Spec: &appsv1.StatefulSetSpecArgs{
 			Replicas:    pulumi.Int(args.Replicas),
 			ServiceName: peer.Metadata.Name().Elem(),
 			// Members must all run before any can become ready.
-			PodManagementPolicy: pulumi.String("Parallel"),
-			Selector:            &metav1.LabelSelectorArgs{MatchLabels: id.Selector()},
-			PersistentVolumeClaimRetentionPolicy: &appsv1.StatefulSetPersistentVolumeClaimRetentionPolicyArgs{
-				WhenDeleted: pulumi.String("Retain"),
-				WhenScaled:  pulumi.String("Retain"),
-			},
+			PodManagementPolicy:                  pulumi.String("Parallel"),
+			Selector:                             &metav1.LabelSelectorArgs{MatchLabels: id.Selector()},
+			PersistentVolumeClaimRetentionPolicy: kube.RetainClaims(),
 			Template: &corev1.PodTemplateSpecArgs{
 				Metadata: &metav1.ObjectMetaArgs{Labels: id.Labels()},
 				Spec: &corev1.PodSpecArgs{

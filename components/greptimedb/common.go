@@ -200,14 +200,6 @@ func healthProbes(c *corev1.ContainerArgs) {
 	c.LivenessProbe = probe(10)
 }
 
-func containerPort(name string, port int) corev1.ContainerPortArgs {
-	return corev1.ContainerPortArgs{Name: pulumi.String(name), ContainerPort: pulumi.Int(port), Protocol: pulumi.String("TCP")}
-}
-
-func servicePort(name string, port int) corev1.ServicePortArgs {
-	return corev1.ServicePortArgs{Name: pulumi.String(name), Port: pulumi.Int(port), TargetPort: pulumi.String(name), Protocol: pulumi.String("TCP")}
-}
-
 // podEnv are the downward-API variables GreptimeDB's command lines use.
 func podEnv() corev1.EnvVarArray {
 	return corev1.EnvVarArray{
@@ -287,11 +279,6 @@ func dependsOn(waitFor []pulumi.Resource) []pulumi.ResourceOption {
 		return nil
 	}
 	return []pulumi.ResourceOption{pulumi.DependsOn(waitFor)}
-}
-
-// secretString marks a string input secret, whatever its origin.
-func secretString(in pulumi.StringInput) pulumi.StringOutput {
-	return pulumi.ToSecret(in.ToStringOutput()).(pulumi.StringOutput)
 }
 
 // newConfigMap holds a component's rendered config file under ConfigKey. It is

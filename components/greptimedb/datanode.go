@@ -174,8 +174,8 @@ func NewDatanode(ctx *pulumi.Context, name string, args *DatanodeArgs, opts ...p
 			Metadata: id.AutoNamedMeta(args.Namespace),
 			Type:     pulumi.String("Opaque"),
 			StringData: pulumi.StringMap{
-				SecretKeyAccessKeyID:     secretString(args.ObjectStorage.AccessKeyID),
-				SecretKeySecretAccessKey: secretString(args.ObjectStorage.SecretAccessKey),
+				SecretKeyAccessKeyID:     kube.Secret(args.ObjectStorage.AccessKeyID),
+				SecretKeySecretAccessKey: kube.Secret(args.ObjectStorage.SecretAccessKey),
 			},
 		}, parent)
 		if err != nil {
@@ -187,7 +187,7 @@ func NewDatanode(ctx *pulumi.Context, name string, args *DatanodeArgs, opts ...p
 		Spec: &corev1.ServiceSpecArgs{
 			ClusterIP: pulumi.String("None"),
 			Selector:  id.Selector(),
-			Ports:     corev1.ServicePortArray{servicePort("rpc", GRPCPort), servicePort("http", HTTPPort)},
+			Ports:     corev1.ServicePortArray{kube.ServicePort("rpc", GRPCPort), kube.ServicePort("http", HTTPPort)},
 		},
 	}, parent)
 	if err != nil {
@@ -257,7 +257,7 @@ func newDatanodeStatefulSet(ctx *pulumi.Context, objName string, id kube.Identit
 		Image:   pulumi.String(args.Image),
 		Command: pulumi.StringArray{pulumi.String("/bin/sh"), pulumi.String("-c"), script},
 		Env:     datanodeEnv(d.Secret),
-		Ports:   corev1.ContainerPortArray{containerPort("rpc", GRPCPort), containerPort("http", HTTPPort)},
+		Ports:   corev1.ContainerPortArray{kube.ContainerPort("rpc", GRPCPort), kube.ContainerPort("http", HTTPPort)},
 		VolumeMounts: append(baseMounts(),
 			corev1.VolumeMountArgs{Name: pulumi.String(DataVolume), MountPath: pulumi.String(DataHome)}),
 		Resources:       args.Resources.Args(),
@@ -266,22 +266,18 @@ func newDatanodeStatefulSet(ctx *pulumi.Context, objName string, id kube.Identit
 	healthProbes(&main)
 	var secrets []pulumi.StringInput
 	if args.ObjectStorage.Type == StorageS3 {
-		secrets = []pulumi.StringInput{secretString(args.ObjectStorage.AccessKeyID), secretString(args.ObjectStorage.SecretAccessKey)}
+		secrets = []pulumi.StringInput{kube.Secret(args.ObjectStorage.AccessKeyID), kube.Secret(args.ObjectStorage.SecretAccessKey)}
 	}
-	opts := append([]pulumi.ResourceOption{parent, pulumi.IgnoreChanges([]string{"spec.volumeClaimTemplates"})},
-		args.DataSafety.StatefulOptions()...)
+	opts := args.DataSafety.StatefulSetOptions(parent)
 	opts = append(opts, dependsOn(args.WaitFor)...)
 	sts, err := appsv1.NewStatefulSet(ctx, objName, &appsv1.StatefulSetArgs{
 		Metadata: id.ObjectMeta(objName, args.Namespace),
 		Spec: &appsv1.StatefulSetSpecArgs{
-			Replicas:            pulumi.Int(args.Replicas),
-			ServiceName:         d.Service.Metadata.Name().Elem(),
-			PodManagementPolicy: pulumi.String("Parallel"),
-			Selector:            &metav1.LabelSelectorArgs{MatchLabels: id.Selector()},
-			PersistentVolumeClaimRetentionPolicy: &appsv1.StatefulSetPersistentVolumeClaimRetentionPolicyArgs{
-				WhenDeleted: pulumi.String("Retain"),
-				WhenScaled:  pulumi.String("Retain"),
-			},
+			Replicas:                             pulumi.Int(args.Replicas),
+			ServiceName:                          d.Service.Metadata.Name().Elem(),
+			PodManagementPolicy:                  pulumi.String("Parallel"),
+			Selector:                             &metav1.LabelSelectorArgs{MatchLabels: id.Selector()},
+			PersistentVolumeClaimRetentionPolicy: kube.RetainClaims(),
 			Template: &corev1.PodTemplateSpecArgs{
 				Metadata: &metav1.ObjectMetaArgs{Labels: id.Labels(), Annotations: podAnnotations(d.Config, secrets...)},
 				Spec: &corev1.PodSpecArgs{

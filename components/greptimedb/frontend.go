@@ -132,7 +132,7 @@ func NewFrontend(ctx *pulumi.Context, name string, args *FrontendArgs, opts ...p
 	if f.ConfigMap, err = newConfigMap(ctx, name, id, args.Namespace, f.Config, parent); err != nil {
 		return nil, fmt.Errorf("frontend %q: %w", name, err)
 	}
-	f.Username, f.Password = pulumi.String("").ToStringOutput(), secretString(pulumi.String(""))
+	f.Username, f.Password = pulumi.String("").ToStringOutput(), kube.Secret(pulumi.String(""))
 	var authFile pulumi.StringOutput
 	if args.AuthEnabled {
 		if authFile, err = f.newAuth(ctx, name, id, args, parent); err != nil {
@@ -153,8 +153,8 @@ func NewFrontend(ctx *pulumi.Context, name string, args *FrontendArgs, opts ...p
 			Type:     pulumi.String(serviceType),
 			Selector: id.Selector(),
 			Ports: corev1.ServicePortArray{
-				servicePort("http", HTTPPort), servicePort("grpc", GRPCPort),
-				servicePort("mysql", MySQLPort), servicePort("postgres", PostgresPort),
+				kube.ServicePort("http", HTTPPort), kube.ServicePort("grpc", GRPCPort),
+				kube.ServicePort("mysql", MySQLPort), kube.ServicePort("postgres", PostgresPort),
 			},
 		},
 	}, parent)
@@ -235,8 +235,8 @@ func (f *Frontend) newAuth(ctx *pulumi.Context, name string, id kube.Identity, a
 		return pulumi.StringOutput{}, fmt.Errorf("password: %w", err)
 	}
 	f.Username = pulumi.String(args.Username).ToStringOutput()
-	f.Password = secretString(pw.Result)
-	file := secretString(pulumi.Sprintf("%s=%s\n", args.Username, f.Password))
+	f.Password = kube.Secret(pw.Result)
+	file := kube.Secret(pulumi.Sprintf("%s=%s\n", args.Username, f.Password))
 	f.AuthSecret, err = corev1.NewSecret(ctx, name+"-auth", &corev1.SecretArgs{
 		Metadata:   id.AutoNamedMeta(args.Namespace),
 		Type:       pulumi.String("Opaque"),
@@ -297,8 +297,8 @@ func newFrontendDeployment(ctx *pulumi.Context, objName string, id kube.Identity
 		Args:  line,
 		Env:   podEnv(),
 		Ports: corev1.ContainerPortArray{
-			containerPort("http", HTTPPort), containerPort("grpc", GRPCPort),
-			containerPort("mysql", MySQLPort), containerPort("postgres", PostgresPort),
+			kube.ContainerPort("http", HTTPPort), kube.ContainerPort("grpc", GRPCPort),
+			kube.ContainerPort("mysql", MySQLPort), kube.ContainerPort("postgres", PostgresPort),
 		},
 		VolumeMounts:    mounts,
 		Resources:       args.Resources.Args(),

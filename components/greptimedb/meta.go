@@ -120,7 +120,7 @@ func NewMeta(ctx *pulumi.Context, name string, args *MetaArgs, opts ...pulumi.Re
 		Spec: &corev1.ServiceSpecArgs{
 			Type:     pulumi.String("ClusterIP"),
 			Selector: id.Selector(),
-			Ports:    corev1.ServicePortArray{servicePort("rpc", MetaRPCPort), servicePort("http", HTTPPort)},
+			Ports:    corev1.ServicePortArray{kube.ServicePort("rpc", MetaRPCPort), kube.ServicePort("http", HTTPPort)},
 		},
 	}, parent)
 	if err != nil {
@@ -172,7 +172,7 @@ func newMetaDeployment(ctx *pulumi.Context, objName string, id kube.Identity, ar
 		Image: pulumi.String(args.Image),
 		Args:  pulumi.ToStringArray(MetaArgsLine()),
 		Env:   podEnv(),
-		Ports: corev1.ContainerPortArray{containerPort("rpc", MetaRPCPort), containerPort("http", HTTPPort)},
+		Ports: corev1.ContainerPortArray{kube.ContainerPort("rpc", MetaRPCPort), kube.ContainerPort("http", HTTPPort)},
 		VolumeMounts: append(baseMounts(),
 			corev1.VolumeMountArgs{Name: pulumi.String("data"), MountPath: pulumi.String(DataHome)}),
 		Resources:       args.Resources.Args(),

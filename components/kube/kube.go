@@ -284,3 +284,19 @@ func EmptyDir(name, sizeLimit string) corev1.VolumeArgs {
 func ServiceFQDN(service string, namespace pulumi.StringInput, domain string) pulumi.StringOutput {
 	return pulumi.Sprintf("%s.%s.svc.%s", service, namespace, domain)
 }
+
+// ContainerPort is a named TCP container port.
+func ContainerPort(name string, port int) corev1.ContainerPortArgs {
+	return corev1.ContainerPortArgs{Name: pulumi.String(name), ContainerPort: pulumi.Int(port), Protocol: pulumi.String("TCP")}
+}
+
+// ServicePort is a TCP Service port that targets the container port of the same name.
+func ServicePort(name string, port int) corev1.ServicePortArgs {
+	return corev1.ServicePortArgs{Name: pulumi.String(name), Port: pulumi.Int(port), TargetPort: pulumi.String(name), Protocol: pulumi.String("TCP")}
+}
+
+// Secret marks a value secret, whether or not the caller already did: a license, a key
+// or a credential is a Pulumi secret from its first input on.
+func Secret(in pulumi.StringInput) pulumi.StringOutput {
+	return pulumi.ToSecret(in.ToStringOutput()).(pulumi.StringOutput)
+}

@@ -1,6 +1,9 @@
 package kube
 
-import "github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+import (
+	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
 
 // DataSafety says how the engine treats resources that hold data.
 type DataSafety struct {
@@ -21,4 +24,21 @@ func (d DataSafety) StatefulOptions() []pulumi.ResourceOption {
 		opts = append(opts, pulumi.RetainOnDelete(true))
 	}
 	return opts
+}
+
+// StatefulSetOptions are StatefulOptions plus what every StatefulSet with volume claim
+// templates needs: a claim template cannot change on a live StatefulSet, so changes to
+// it are ignored and volumes are resized through their claims, never by replacing the
+// StatefulSet and its volumes.
+func (d DataSafety) StatefulSetOptions(opts ...pulumi.ResourceOption) []pulumi.ResourceOption {
+	out := append([]pulumi.ResourceOption{pulumi.IgnoreChanges([]string{"spec.volumeClaimTemplates"})}, d.StatefulOptions()...)
+	return append(out, opts...)
+}
+
+// RetainClaims keeps a StatefulSet's claims when it is deleted or scaled down.
+func RetainClaims() *appsv1.StatefulSetPersistentVolumeClaimRetentionPolicyArgs {
+	return &appsv1.StatefulSetPersistentVolumeClaimRetentionPolicyArgs{
+		WhenDeleted: pulumi.String("Retain"),
+		WhenScaled:  pulumi.String("Retain"),
+	}
 }

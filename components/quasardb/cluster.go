@@ -150,8 +150,8 @@ func (b *builder) newService(name string, headless bool) (*corev1.Service, error
 	spec := &corev1.ServiceSpecArgs{
 		Selector: b.id.Selector(),
 		Ports: corev1.ServicePortArray{
-			servicePort(clientPortName, ClientPort),
-			servicePort(controlPortName, ControlPort),
+			kube.ServicePort(clientPortName, ClientPort),
+			kube.ServicePort(controlPortName, ControlPort),
 		},
 	}
 	if headless {
@@ -168,15 +168,6 @@ func (b *builder) newService(name string, headless bool) (*corev1.Service, error
 		return nil, fmt.Errorf("service %q: %w", name, err)
 	}
 	return svc, nil
-}
-
-func servicePort(name string, port int) corev1.ServicePortArgs {
-	return corev1.ServicePortArgs{
-		Name:       pulumi.String(name),
-		Port:       pulumi.Int(port),
-		TargetPort: pulumi.String(name),
-		Protocol:   pulumi.String("TCP"),
-	}
 }
 
 // setEndpoints fills the cluster's endpoint outputs.

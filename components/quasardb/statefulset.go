@@ -66,7 +66,7 @@ type keySecrets struct {
 func (b *builder) newKeySecrets() (keySecrets, error) {
 	var keys keySecrets
 	if b.args.licensed() {
-		license := asSecret(b.args.License)
+		license := kube.Secret(b.args.License)
 		s, err := b.newSecret(b.name+"-license", pulumi.StringMap{LicenseFileName: license})
 		if err != nil {
 			return keys, err
@@ -75,7 +75,7 @@ func (b *builder) newKeySecrets() (keySecrets, error) {
 		keys.contents = append(keys.contents, pulumi.String("license"), license)
 	}
 	if sec := b.args.Security; sec != nil {
-		privateKey, userList := asSecret(sec.ClusterPrivateKey), asSecret(sec.UserList)
+		privateKey, userList := kube.Secret(sec.ClusterPrivateKey), kube.Secret(sec.UserList)
 		s, err := b.newSecret(b.name+"-security", pulumi.StringMap{
 			PrivateKeyFileName: privateKey,
 			UserListFileName:   userList,
@@ -87,11 +87,6 @@ func (b *builder) newKeySecrets() (keySecrets, error) {
 		keys.contents = append(keys.contents, pulumi.String("security"), privateKey, userList)
 	}
 	return keys, nil
-}
-
-// asSecret marks a value secret, whether or not the caller already did.
-func asSecret(v pulumi.StringInput) pulumi.StringOutput {
-	return pulumi.ToSecret(v).(pulumi.StringOutput)
 }
 
 func (b *builder) newSecret(name string, data pulumi.StringMap) (*corev1.Secret, error) {
@@ -111,23 +106,15 @@ func (b *builder) newSecret(name string, data pulumi.StringMap) (*corev1.Secret,
 // only once it joined the ring).
 func (b *builder) newStatefulSet(headless *corev1.Service, keys keySecrets) (*appsv1.StatefulSet, error) {
 	a := b.args
-	opts := append(a.DataSafety.StatefulOptions(),
-		b.parent,
-		// A claim template cannot change on a live StatefulSet; resizing is done on
-		// the claims themselves, never by replacing the StatefulSet and its volumes.
-		pulumi.IgnoreChanges([]string{"spec.volumeClaimTemplates"}),
-	)
+	opts := a.DataSafety.StatefulSetOptions(b.parent)
 	ss, err := appsv1.NewStatefulSet(b.ctx, b.name, &appsv1.StatefulSetArgs{
 		Metadata: b.id.ObjectMeta(b.name, a.Namespace),
 		Spec: &appsv1.StatefulSetSpecArgs{
-			ServiceName:         headless.Metadata.Name().Elem(),
-			Replicas:            pulumi.Int(a.Replicas),
-			PodManagementPolicy: pulumi.String("OrderedReady"),
-			Selector:            &metav1.LabelSelectorArgs{MatchLabels: b.id.Selector()},
-			PersistentVolumeClaimRetentionPolicy: &appsv1.StatefulSetPersistentVolumeClaimRetentionPolicyArgs{
-				WhenDeleted: pulumi.String("Retain"),
-				WhenScaled:  pulumi.String("Retain"),
-			},
+			ServiceName:                          headless.Metadata.Name().Elem(),
+			Replicas:                             pulumi.Int(a.Replicas),
+			PodManagementPolicy:                  pulumi.String("OrderedReady"),
+			Selector:                             &metav1.LabelSelectorArgs{MatchLabels: b.id.Selector()},
+			PersistentVolumeClaimRetentionPolicy: kube.RetainClaims(),
 			Template: &corev1.PodTemplateSpecArgs{
 				Metadata: b.podMeta(keys),
 				Spec:     b.podSpec(keys),
@@ -161,8 +148,8 @@ func (b *builder) container(keys keySecrets) corev1.ContainerArgs {
 		Image:           pulumi.String(a.image()),
 		ImagePullPolicy: pulumi.String("IfNotPresent"),
 		Ports: corev1.ContainerPortArray{
-			containerPort(clientPortName, ClientPort),
-			containerPort(controlPortName, ControlPort),
+			kube.ContainerPort(clientPortName, ClientPort),
+			kube.ContainerPort(controlPortName, ControlPort),
 		},
 		Env:             b.env(keys),
 		Resources:       a.Resources.Args(),
@@ -171,10 +158,6 @@ func (b *builder) container(keys keySecrets) corev1.ContainerArgs {
 		SecurityContext: kube.ContainerSecurityContext(),
 		VolumeMounts:    volumeMounts(keys),
 	}
-}
-
-func containerPort(name string, port int) corev1.ContainerPortArgs {
-	return corev1.ContainerPortArgs{Name: pulumi.String(name), ContainerPort: pulumi.Int(port), Protocol: pulumi.String("TCP")}
 }
 
 // tcpProbe checks the client port, which the daemon opens only after it joined the ring.
