@@ -128,6 +128,16 @@ bench: ## Benchmark the program under mocks for 1, 10, 100 clusters; print time(
 	       printf "time(100)/time(10) = %.2f (linear ~10, target < 12: %s)", r, (r < 12 ? "ok" : "OVER"); \
 	       if (cpu[10] > 0) printf "; CPU time ratio %.2f", cpu[100] / cpu[10]; print "" }' "$$out"
 
+# --- The real engine (needs pulumi, pulumi-language-go and the kubernetes and random
+# provider plugins on PATH; see README "Real engine") ------------------------------
+.PHONY: e2e
+e2e: tools ## Real-engine end to end on the simulated cluster; prints `up` time per stage against its lower bound.
+	$(GO) test -count=1 -v -timeout 90m ./tests/e2e/ 2>&1 | grep -Ev '^=== (RUN|PAUSE|CONT)'
+
+.PHONY: bench-engine
+bench-engine: tools ## Real-engine `pulumi preview` time for 1, 10 and 50 clusters of each kind.
+	$(GO) test -count=1 -run '^$$' -bench EnginePreview -benchtime 1x -timeout 60m ./tests/e2e/
+
 .PHONY: golden
 golden: ## Regenerate the golden manifests under tests/testdata/golden (review the diff).
 	$(GO) test ./tests/manifests/ -run TestGoldenManifests -update
