@@ -1,0 +1,233 @@
+package simcluster_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"tsdb-platform/tests/harness"
+	"tsdb-platform/tests/kubeapi"
+	"tsdb-platform/tests/manifests"
+	"tsdb-platform/tests/simcluster"
+)
+
+// cluster is started by the first test that needs it and stopped by TestMain. Five
+// nodes: the all-features test stack runs a 5-member etcd, one member per node.
+var cluster = kubeapi.SharedCluster{Options: kubeapi.ClusterOptions{Nodes: 5}}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if err := cluster.Close(); err != nil {
+		fmt.Fprintln(os.Stderr, "simcluster:", err)
+		if code == 0 {
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// stackVerifyTimeout bounds the wait for one stack to come up.
+const stackVerifyTimeout = 3 * time.Minute
+
+// stack is a stack file deployed to the simulated cluster.
+type stack struct {
+	name string
+	path string
+}
+
+// stacks are every committed stack file and the test stacks under
+// tests/testdata/stacks.
+func stacks(t *testing.T) []stack {
+	t.Helper()
+	names, err := harness.CommittedStacks()
+	require.NoError(t, err)
+	var out []stack
+	for _, n := range names {
+		path, err := harness.StackFile(n)
+		require.NoError(t, err)
+		out = append(out, stack{name: n, path: path})
+	}
+	root, err := harness.RepoRoot()
+	require.NoError(t, err)
+	extra, err := filepath.Glob(filepath.Join(root, "tests", "testdata", "stacks", "Pulumi.*.yaml"))
+	require.NoError(t, err)
+	for _, p := range extra {
+		n := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(p), "Pulumi."), ".yaml")
+		out = append(out, stack{name: n, path: p})
+	}
+	return out
+}
+
+// render runs a stack under mocks and returns the run and its Kubernetes objects.
+func render(t *testing.T, s stack) (*harness.Result, []manifests.Object) {
+	t.Helper()
+	res, _, err := harness.RunStackFile(s.path, s.name, false)
+	require.NoError(t, err, "running stack %s under mocks", s.name)
+	objs, err := manifests.Objects(res)
+	require.NoError(t, err)
+	require.NotEmpty(t, objs)
+	return res, objs
+}
+
+// deployAndVerify deploys objs in startup order, then verifies their namespace, and
+// returns every problem found.
+func deployAndVerify(t *testing.T, c *kubeapi.Cluster, res *harness.Result, objs []manifests.Object, opts simcluster.DeployOptions, timeout time.Duration) []string {
+	t.Helper()
+	ns := simcluster.Namespace(objs)
+	require.NotEmpty(t, ns, "the objects include no Namespace")
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	late, err := simcluster.Deploy(ctx, c, res, objs, opts)
+	require.NoError(t, err, "applying the objects to namespace %s", ns)
+	return append(late, simcluster.Verify(ctx, c, ns, objs)...)
+}
+
+// TestStacksComeUpOnASimulatedCluster applies every stack's objects for real, in
+// startup order, to a simulated five-node cluster and checks that everything comes
+// up: workloads Ready, claims Bound, Services with endpoints, anti-affine replicas
+// on distinct nodes, Jobs completed.
+func TestStacksComeUpOnASimulatedCluster(t *testing.T) {
+	c := cluster.Get(t)
+	seen := map[string]string{}
+	for _, s := range stacks(t) {
+		res, objs := render(t, s)
+		// One cluster for every stack: each needs a namespace of its own.
+		ns := simcluster.Namespace(objs)
+		if other, dup := seen[ns]; dup {
+			ns = ns + "-" + s.name
+			objs = simcluster.Renamespace(objs, ns)
+			t.Logf("stack %s shares namespace %s with stack %s: deploying it to %s", s.name, simcluster.Namespace(objs), other, ns)
+		}
+		seen[ns] = s.name
+		t.Run(s.name, func(t *testing.T) {
+			t.Parallel()
+			start := time.Now()
+			problems := deployAndVerify(t, c, res, objs, simcluster.DeployOptions{}, stackVerifyTimeout)
+			if len(problems) > 0 {
+				t.Errorf("stack %s did not come up in namespace %s on the simulated cluster:\n  %s",
+					s.name, ns, strings.Join(problems, "\n  "))
+				return
+			}
+			t.Logf("stack %s: %d objects up in namespace %s in %s", s.name, len(objs), ns, time.Since(start).Round(time.Millisecond))
+		})
+	}
+}
+
+// TestVerifyFindsPlantedFaults keeps the suite honest: a copy of the prod stack with
+// one fault planted must be reported by Verify, naming the faulty object.
+func TestVerifyFindsPlantedFaults(t *testing.T) {
+	c := cluster.Get(t)
+	path, err := harness.StackFile("prod")
+	require.NoError(t, err)
+	res, objs := render(t, stack{name: "prod", path: path})
+	nodes := len(c.Nodes())
+
+	// Each plant changes objs (already moved to namespace ns) and returns a text the
+	// report must contain.
+	faults := []struct {
+		name  string
+		plant func(t *testing.T, ns string, objs []manifests.Object) string
+	}{
+		{
+			name: "selector-matches-no-pod",
+			plant: func(t *testing.T, ns string, objs []manifests.Object) string {
+				svc := firstOf(t, objs, "Service", func(o *unstructured.Unstructured) bool { return !headless(o) })
+				setNested(t, svc, map[string]any{"app.kubernetes.io/name": "no-such-app"}, "spec", "selector")
+				return "Service " + ns + "/" + svc.GetName() + " has no ready endpoints"
+			},
+		},
+		{
+			name: "claim-that-cannot-bind",
+			plant: func(t *testing.T, ns string, objs []manifests.Object) string {
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				_, err := c.Apply(ctx, &unstructured.Unstructured{Object: map[string]any{
+					"apiVersion":  "storage.k8s.io/v1",
+					"kind":        "StorageClass",
+					"metadata":    map[string]any{"name": "no-provisioner"},
+					"provisioner": "kubernetes.io/no-provisioner",
+				}})
+				require.NoError(t, err)
+				sts := firstOf(t, objs, "StatefulSet", hasClaimTemplates)
+				claims, _, err := unstructured.NestedSlice(sts.Object, "spec", "volumeClaimTemplates")
+				require.NoError(t, err)
+				require.NotEmpty(t, claims)
+				claim := claims[0].(map[string]any)
+				require.NoError(t, unstructured.SetNestedField(claim, "no-provisioner", "spec", "storageClassName"))
+				setNested(t, sts, claims, "spec", "volumeClaimTemplates")
+				claimName, _, _ := unstructured.NestedString(claim, "metadata", "name")
+				return "PersistentVolumeClaim " + ns + "/" + claimName + "-" + sts.GetName() + "-0 is Pending, not Bound (storage class \"no-provisioner\")"
+			},
+		},
+		{
+			name: "more-anti-affine-replicas-than-nodes",
+			plant: func(t *testing.T, ns string, objs []manifests.Object) string {
+				sts := firstOf(t, objs, "StatefulSet", antiAffine)
+				setNested(t, sts, int64(nodes+1), "spec", "replicas")
+				// Which pod is left over depends on the pod management policy.
+				return fmt.Sprintf("StatefulSet %s/%s needs one node per replica (required anti-affinity on kubernetes.io/hostname) but pod %s-",
+					ns, sts.GetName(), sts.GetName())
+			},
+		},
+	}
+	for _, f := range faults {
+		t.Run(f.name, func(t *testing.T) {
+			t.Parallel()
+			ns := "fault-" + f.name
+			planted := simcluster.Renamespace(objs, ns)
+			want := f.plant(t, ns, planted)
+			start := time.Now()
+			// The faults never clear: bound the waits tightly.
+			problems := deployAndVerify(t, c, res, planted, simcluster.DeployOptions{StageTimeout: 10 * time.Second}, 30*time.Second)
+			report := strings.Join(problems, "\n  ")
+			if !strings.Contains(report, want) {
+				t.Fatalf("Verify did not report the planted fault %q (want %q) in namespace %s; it reported:\n  %s", f.name, want, ns, report)
+			}
+			t.Logf("planted fault %s reported in %s:\n  %s", f.name, time.Since(start).Round(time.Millisecond), report)
+		})
+	}
+}
+
+// firstOf returns the body of the first object of kind that ok accepts.
+func firstOf(t *testing.T, objs []manifests.Object, kind string, ok func(*unstructured.Unstructured) bool) *unstructured.Unstructured {
+	t.Helper()
+	for _, o := range objs {
+		if o.Body.GetKind() == kind && ok(o.Body) {
+			return o.Body
+		}
+	}
+	t.Fatalf("no suitable %s among the objects", kind)
+	return nil
+}
+
+func setNested(t *testing.T, obj *unstructured.Unstructured, v any, fields ...string) {
+	t.Helper()
+	require.NoError(t, unstructured.SetNestedField(obj.Object, v, fields...))
+}
+
+func headless(obj *unstructured.Unstructured) bool {
+	ip, _, _ := unstructured.NestedString(obj.Object, "spec", "clusterIP")
+	return ip == "None"
+}
+
+func hasClaimTemplates(obj *unstructured.Unstructured) bool {
+	claims, _, _ := unstructured.NestedSlice(obj.Object, "spec", "volumeClaimTemplates")
+	return len(claims) > 0
+}
+
+func antiAffine(obj *unstructured.Unstructured) bool {
+	terms, _, _ := unstructured.NestedSlice(obj.Object, "spec", "template", "spec", "affinity", "podAntiAffinity", "requiredDuringSchedulingIgnoredDuringExecution")
+	for _, term := range terms {
+		if m, ok := term.(map[string]any); ok && m["topologyKey"] == simcluster.HostnameTopologyKey {
+			return true
+		}
+	}
+	return false
+}
