@@ -176,7 +176,7 @@ func (o *ClusterOptions) defaults() error {
 // their pods become Ready with IPs (no container runs), Services get endpoints,
 // claims get bound volumes and Jobs complete.
 //
-// The embedded Server's helpers (Apply, EnsureNamespace, Dynamic, ...) work on it.
+// The embedded Server's methods (Apply, EnsureNamespace, Get, Dynamic, ...) work on it.
 type Cluster struct {
 	*Server
 
