@@ -11,15 +11,15 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"tsdb-platform/internal/mockrun"
 	"tsdb-platform/plan"
-	"tsdb-platform/tests/harness"
 )
 
 var update = flag.Bool("update", false, "rewrite docs/startup-order.md from the program")
 
 // TestStartupOrderDoc keeps docs/startup-order.md equal to what the program does.
 func TestStartupOrderDoc(t *testing.T) {
-	root, err := harness.RepoRoot()
+	root, err := mockrun.RepoRoot()
 	require.NoError(t, err)
 	path := filepath.Join(root, plan.DocPath)
 	want, err := plan.DocumentStacks()

@@ -5,7 +5,7 @@
 // longest chain (the critical path) is how long a `pulumi up` takes to get a stack
 // serving, give or take the time each step takes.
 //
-// Compute is a pure function over a harness.Result, so it can be tested on synthetic
+// Compute is a pure function over a mockrun.Result, so it can be tested on synthetic
 // graphs; Run and RunConfig evaluate the real program under mocks first.
 package plan
 
@@ -14,8 +14,8 @@ import (
 	"sort"
 	"strings"
 
+	"tsdb-platform/internal/mockrun"
 	"tsdb-platform/stacks"
-	"tsdb-platform/tests/harness"
 )
 
 // Type tokens of the objects whose creation the Kubernetes provider awaits.
@@ -152,7 +152,7 @@ func (p *Plan) Stages() [][]string {
 
 // Awaited reports whether the Kubernetes provider waits for r to become ready before
 // it reports r created, and if not, why.
-func Awaited(r *harness.Resource) (bool, string) {
+func Awaited(r *mockrun.Resource) (bool, string) {
 	if !r.IsKubernetes() {
 		return false, "not a Kubernetes object"
 	}
@@ -161,8 +161,8 @@ func Awaited(r *harness.Resource) (bool, string) {
 	default:
 		return false, r.Kind() + " is not awaited"
 	}
-	in := harness.Plain(r.Inputs)
-	if v, _ := harness.Get(in, "metadata.annotations").(map[string]any); v != nil {
+	in := mockrun.Plain(r.Inputs)
+	if v, _ := mockrun.Get(in, "metadata.annotations").(map[string]any); v != nil {
 		if s, ok := v[SkipAwaitAnnotation].(string); ok && strings.EqualFold(s, "true") {
 			return false, SkipAwaitAnnotation + " is true"
 		}
@@ -170,13 +170,13 @@ func Awaited(r *harness.Resource) (bool, string) {
 	if r.Type != TypeService {
 		return true, ""
 	}
-	if t, _ := harness.Get(in, "spec.type").(string); t == "ExternalName" {
+	if t, _ := mockrun.Get(in, "spec.type").(string); t == "ExternalName" {
 		return false, "ExternalName Service"
 	}
-	if ip, _ := harness.Get(in, "spec.clusterIP").(string); ip == "None" {
+	if ip, _ := mockrun.Get(in, "spec.clusterIP").(string); ip == "None" {
 		return false, "headless Service (clusterIP: None)"
 	}
-	if sel, _ := harness.Get(in, "spec.selector").(map[string]any); len(sel) == 0 {
+	if sel, _ := mockrun.Get(in, "spec.selector").(map[string]any); len(sel) == 0 {
 		return false, "Service without a selector"
 	}
 	return true, ""
@@ -185,7 +185,7 @@ func Awaited(r *harness.Resource) (bool, string) {
 // Compute derives the startup plan from a recorded graph. It uses res.DependsOn, which
 // follows dependencies transitively and through parent chains (a child registers only
 // after its parent, and a component only after its own dependencies).
-func Compute(res *harness.Result) *Plan {
+func Compute(res *mockrun.Result) *Plan {
 	p := &Plan{NotAwaited: map[string]string{}, byURN: map[string]*Node{}}
 	clusters := map[string]*Cluster{}
 	deps := map[string][]string{} // awaited URN -> awaited URNs in its transitive DependsOn
@@ -208,14 +208,14 @@ func Compute(res *harness.Result) *Plan {
 			continue
 		}
 		n := &Node{URN: r.URN, Type: r.Type, Kind: r.Kind(), Name: r.Name}
-		in := harness.Plain(r.Inputs)
-		labels, _ := harness.Get(in, "metadata.labels").(map[string]any)
-		n.namespace, _ = harness.Get(in, "metadata.namespace").(string)
+		in := mockrun.Plain(r.Inputs)
+		labels, _ := mockrun.Get(in, "metadata.labels").(map[string]any)
+		n.namespace, _ = mockrun.Get(in, "metadata.namespace").(string)
 		switch r.Type {
 		case TypeService:
-			n.selector, _ = harness.Get(in, "spec.selector").(map[string]any)
+			n.selector, _ = mockrun.Get(in, "spec.selector").(map[string]any)
 		case TypeStatefulSet, TypeDeployment:
-			n.podLabels, _ = harness.Get(in, "spec.template.metadata.labels").(map[string]any)
+			n.podLabels, _ = mockrun.Get(in, "spec.template.metadata.labels").(map[string]any)
 		}
 		n.Component = labelValue(labels, LabelComponent)
 		n.Cluster = labelValue(labels, LabelInstance)
@@ -336,13 +336,13 @@ func Compute(res *harness.Result) *Plan {
 // selects reports whether Service svc selects the pods of workload w: every selector
 // label is on w's pod template, and both are in the same namespace (when known).
 func selects(svc, w *Node) bool {
-	if svc.namespace != "" && w.namespace != "" && svc.namespace != harness.Unknown &&
-		w.namespace != harness.Unknown && svc.namespace != w.namespace {
+	if svc.namespace != "" && w.namespace != "" && svc.namespace != mockrun.Unknown &&
+		w.namespace != mockrun.Unknown && svc.namespace != w.namespace {
 		return false
 	}
 	for k, v := range svc.selector {
 		s, ok := v.(string)
-		if !ok || s == harness.Unknown || w.podLabels[k] != s {
+		if !ok || s == mockrun.Unknown || w.podLabels[k] != s {
 			return false
 		}
 	}
@@ -350,8 +350,8 @@ func selects(svc, w *Node) bool {
 }
 
 // clusterOf returns the outermost cluster component above r (excluding r), or nil.
-func clusterOf(res *harness.Result, r *harness.Resource) *harness.Resource {
-	var top *harness.Resource
+func clusterOf(res *mockrun.Result, r *mockrun.Resource) *mockrun.Resource {
+	var top *mockrun.Resource
 	for _, urn := range res.ParentChain(r) {
 		if a := res.ByURN(urn); a != nil && (a.Type == TypeGreptimeDBCluster || a.Type == TypeQuasarDBCluster) {
 			top = a
@@ -362,7 +362,7 @@ func clusterOf(res *harness.Result, r *harness.Resource) *harness.Resource {
 
 // componentFromParents names an unlabelled object's component after its nearest
 // component parent's type ("tsdb:greptimedb:Meta" -> "meta"), else its kind.
-func componentFromParents(res *harness.Result, r *harness.Resource) string {
+func componentFromParents(res *mockrun.Result, r *mockrun.Resource) string {
 	for _, urn := range res.ParentChain(r) {
 		a := res.ByURN(urn)
 		if a == nil || a.Custom || !strings.HasPrefix(a.Type, "tsdb:") {
@@ -380,7 +380,7 @@ func componentFromParents(res *harness.Result, r *harness.Resource) string {
 }
 
 func labelValue(labels map[string]any, key string) string {
-	if s, ok := labels[key].(string); ok && s != harness.Unknown {
+	if s, ok := labels[key].(string); ok && s != mockrun.Unknown {
 		return s
 	}
 	return ""
@@ -415,7 +415,7 @@ func appendUnique(s []string, v string) []string {
 // Run evaluates a committed stack (Pulumi.<stack>.yaml at the repository root) under
 // mocks and computes its plan.
 func Run(stack string) (*Plan, error) {
-	known, err := harness.CommittedStacks()
+	known, err := mockrun.CommittedStacks()
 	if err != nil {
 		return nil, err
 	}
@@ -427,7 +427,7 @@ func Run(stack string) (*Plan, error) {
 		return nil, fmt.Errorf("unknown stack %q: no Pulumi.%s.yaml at the repository root; committed stacks: %s",
 			stack, stack, strings.Join(known, ", "))
 	}
-	res, _, err := harness.RunStack(stack, false)
+	res, _, err := mockrun.RunStack(stack, false)
 	if err != nil {
 		return nil, fmt.Errorf("stack %s: %w", stack, err)
 	}
@@ -435,8 +435,8 @@ func Run(stack string) (*Plan, error) {
 }
 
 // RunConfig evaluates the program under mocks with the given options and computes its plan.
-func RunConfig(opts harness.Options) (*Plan, error) {
-	res, err := harness.Run(stacks.Program, opts)
+func RunConfig(opts mockrun.Options) (*Plan, error) {
+	res, err := mockrun.Run(stacks.Program, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -5,7 +5,7 @@ import (
 	"sort"
 	"strings"
 
-	"tsdb-platform/tests/harness"
+	"tsdb-platform/internal/mockrun"
 )
 
 // Text renders the plan one line per stage, each listing the distinct
@@ -214,7 +214,7 @@ var ExampleConfig = map[string]string{
 // two-GreptimeDB-cluster example (ExampleConfig), then every other committed stack's
 // plan as text.
 func DocumentStacks() (string, error) {
-	stacks, err := harness.CommittedStacks()
+	stacks, err := mockrun.CommittedStacks()
 	if err != nil {
 		return "", err
 	}
@@ -232,7 +232,7 @@ func DocumentStacks() (string, error) {
 			others = append(others, sec)
 		}
 	}
-	example, err := RunConfig(harness.Options{Stack: "example", Config: ExampleConfig})
+	example, err := RunConfig(mockrun.Options{Stack: "example", Config: ExampleConfig})
 	if err != nil {
 		return "", fmt.Errorf("example: %w", err)
 	}

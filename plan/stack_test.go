@@ -8,8 +8,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"tsdb-platform/internal/mockrun"
 	"tsdb-platform/plan"
-	"tsdb-platform/tests/harness"
 )
 
 // Config returns a stack's config with n GreptimeDB and n QuasarDB clusters, every
@@ -89,7 +89,7 @@ func checkStartupOrder(t *testing.T, p *plan.Plan, greptimes, quasars int) {
 func TestProgramStartupOrder(t *testing.T) {
 	for _, n := range []int{1, 10, 100} {
 		t.Run(fmt.Sprintf("clusters=%d", n), func(t *testing.T) {
-			p, err := plan.RunConfig(harness.Options{Config: clusterConfig(t, n)})
+			p, err := plan.RunConfig(mockrun.Options{Config: clusterConfig(t, n)})
 			require.NoError(t, err)
 			requireComponents(t, p)
 			checkStartupOrder(t, p, n, n)
@@ -97,7 +97,7 @@ func TestProgramStartupOrder(t *testing.T) {
 		})
 	}
 	t.Run("preview", func(t *testing.T) {
-		p, err := plan.RunConfig(harness.Options{Config: clusterConfig(t, 2), DryRun: true})
+		p, err := plan.RunConfig(mockrun.Options{Config: clusterConfig(t, 2), DryRun: true})
 		require.NoError(t, err)
 		requireComponents(t, p)
 		checkStartupOrder(t, p, 2, 2)
@@ -105,7 +105,7 @@ func TestProgramStartupOrder(t *testing.T) {
 }
 
 func TestCommittedStacks(t *testing.T) {
-	stacks, err := harness.CommittedStacks()
+	stacks, err := mockrun.CommittedStacks()
 	require.NoError(t, err)
 	require.NotEmpty(t, stacks)
 	for _, stack := range stacks {
@@ -126,10 +126,10 @@ func TestCommittedStacks(t *testing.T) {
 // the component's workloads (custom resources) is deterministic.
 func TestStartupOrderIsStable(t *testing.T) {
 	cfg := clusterConfig(t, 3)
-	first, err := plan.RunConfig(harness.Options{Config: cfg})
+	first, err := plan.RunConfig(mockrun.Options{Config: cfg})
 	require.NoError(t, err)
 	for i := range 8 {
-		again, err := plan.RunConfig(harness.Options{Config: cfg})
+		again, err := plan.RunConfig(mockrun.Options{Config: cfg})
 		require.NoError(t, err)
 		if again.Text() != first.Text() {
 			t.Fatalf("run %d gave another startup order (a DependsOn on a component resource races "+
@@ -147,7 +147,7 @@ func TestUnknownStack(t *testing.T) {
 }
 
 func TestInvalidConfig(t *testing.T) {
-	_, err := plan.RunConfig(harness.Options{Config: map[string]string{"kubeContext": "test", "greptimedb": `[{"name": "Not_A_Label"}]`}})
+	_, err := plan.RunConfig(mockrun.Options{Config: map[string]string{"kubeContext": "test", "greptimedb": `[{"name": "Not_A_Label"}]`}})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "greptimedb[0].name")
 }

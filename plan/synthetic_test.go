@@ -12,8 +12,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"tsdb-platform/internal/mockrun"
 	"tsdb-platform/plan"
-	"tsdb-platform/tests/harness"
 )
 
 // obj describes one resource of a synthetic program. Resources are registered in
@@ -42,7 +42,7 @@ type comp struct{ pulumi.ResourceState }
 
 // synthetic runs a program that registers objs (names unique across kinds) and returns its recorded graph: the
 // same recording, parent chains and DependsOn expansion as the real program gets.
-func synthetic(t testing.TB, objs []obj) *harness.Result {
+func synthetic(t testing.TB, objs []obj) *mockrun.Result {
 	t.Helper()
 	program := func(ctx *pulumi.Context) error {
 		made := map[string]pulumi.Resource{}
@@ -126,7 +126,7 @@ func synthetic(t testing.TB, objs []obj) *harness.Result {
 		}
 		return nil
 	}
-	res, err := harness.Run(program, harness.Options{})
+	res, err := mockrun.Run(program, mockrun.Options{})
 	require.NoError(t, err)
 	return res
 }

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"tsdb-platform/internal/mockrun"
 	"tsdb-platform/stacks"
-	"tsdb-platform/tests/harness"
 )
 
 // FuzzLoad feeds arbitrary stack configuration to the loader. Whatever a user writes,
@@ -16,7 +16,7 @@ import (
 // committed stack files. CI runs it for a short fixed time (see the Makefile).
 func FuzzLoad(f *testing.F) {
 	for _, stack := range []string{"dev", "staging", "prod"} {
-		sc, err := harness.LoadStackFile(filepath.Join("..", "Pulumi."+stack+".yaml"))
+		sc, err := mockrun.LoadStackFile(filepath.Join("..", "Pulumi."+stack+".yaml"))
 		if err != nil {
 			f.Fatalf("seed %s: %v", stack, err)
 		}

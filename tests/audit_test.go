@@ -12,8 +12,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"tsdb-platform/internal/mockrun"
 	"tsdb-platform/stacks"
-	"tsdb-platform/tests/harness"
 )
 
 // auditedStack is a stack whose secrets are audited: the committed ones and the
@@ -27,24 +27,24 @@ func auditedStacks(t *testing.T) []auditedStack {
 	t.Helper()
 	var out []auditedStack
 	for _, name := range committedStacks(t) {
-		path, err := harness.StackFile(name)
+		path, err := mockrun.StackFile(name)
 		require.NoError(t, err)
 		out = append(out, auditedStack{name, path})
 	}
-	root, err := harness.RepoRoot()
+	root, err := mockrun.RepoRoot()
 	require.NoError(t, err)
 	return append(out, auditedStack{"full", filepath.Join(root, "tests", "testdata", "stacks", "Pulumi.full.yaml")})
 }
 
 // knownSecrets are the values that must never appear in plaintext: every secure
 // config value of the stack, and every generated password.
-func knownSecrets(res *harness.Result, sc *harness.StackConfig) []string {
+func knownSecrets(res *mockrun.Result, sc *mockrun.StackConfig) []string {
 	var secrets []string
 	for _, v := range sc.Secrets {
 		secrets = append(secrets, v)
 	}
 	for _, r := range res.OfType("random:index/randomPassword:RandomPassword") {
-		if pw, ok := harness.Plain(r.State)["result"].(string); ok && pw != "" {
+		if pw, ok := mockrun.Plain(r.State)["result"].(string); ok && pw != "" {
 			secrets = append(secrets, pw)
 		}
 	}
@@ -54,7 +54,7 @@ func knownSecrets(res *harness.Result, sc *harness.StackConfig) []string {
 // audit returns every place a known secret shows without protection: a leaf not
 // marked secret, any ConfigMap, a literal env value, or a stack output that is not
 // secret.
-func audit(res *harness.Result, secrets []string) []string {
+func audit(res *mockrun.Result, secrets []string) []string {
 	var leaks []string
 	holds := func(v any) bool {
 		s, ok := v.(string)
@@ -69,7 +69,7 @@ func audit(res *harness.Result, secrets []string) []string {
 		return false
 	}
 	for _, r := range res.Resources {
-		for _, leaf := range harness.Leaves(r.Inputs) {
+		for _, leaf := range mockrun.Leaves(r.Inputs) {
 			if !holds(leaf.Value) {
 				continue
 			}
@@ -105,7 +105,7 @@ func TestSecretsAudit(t *testing.T) {
 	for _, s := range auditedStacks(t) {
 		for _, dryRun := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/preview=%v", s.name, dryRun), func(t *testing.T) {
-				res, sc, err := harness.RunStackFile(s.path, s.name, dryRun)
+				res, sc, err := mockrun.RunStackFile(s.path, s.name, dryRun)
 				require.NoError(t, err)
 				secrets := knownSecrets(res, sc)
 				if s.name != "dev" {
@@ -146,7 +146,7 @@ func TestSecretsAuditCatchesLeaks(t *testing.T) {
 		ctx.Export("leak", pulumi.String(license))
 		return nil
 	}
-	res, err := harness.Run(leaky, harness.Options{Config: cfg})
+	res, err := mockrun.Run(leaky, mockrun.Options{Config: cfg})
 	require.NoError(t, err)
 	leaks := audit(res, []string{license})
 	joined := strings.Join(leaks, "\n")

@@ -10,8 +10,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"tsdb-platform/internal/mockrun"
 	"tsdb-platform/stacks"
-	"tsdb-platform/tests/harness"
 )
 
 // validConfig is the smallest configuration that deploys something: one cluster of
@@ -180,7 +180,7 @@ func TestSecretValuesAreNeverEchoed(t *testing.T) {
 
 // TestInvalidConfigRegistersNothing: validation happens before any resource exists.
 func TestInvalidConfigRegistersNothing(t *testing.T) {
-	res, err := harness.Run(stacks.Program, harness.Options{Config: with(map[string]string{
+	res, err := mockrun.Run(stacks.Program, mockrun.Options{Config: with(map[string]string{
 		"greptimedb": `[{"name":"m","etcd":{"replicas":2}}]`,
 	})})
 	require.Error(t, err)

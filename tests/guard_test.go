@@ -7,13 +7,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"tsdb-platform/internal/mockrun"
 	"tsdb-platform/stacks"
-	"tsdb-platform/tests/harness"
 )
 
 // previousOutputs turns a run's exported topology back into the nested stack outputs
 // that a stack reference to the same stack reads on the next deployment.
-func previousOutputs(t *testing.T, res *harness.Result) map[string]any {
+func previousOutputs(t *testing.T, res *mockrun.Result) map[string]any {
 	t.Helper()
 	root := map[string]any{}
 	prefix := stacks.OutputTopology + "."
@@ -36,9 +36,9 @@ func previousOutputs(t *testing.T, res *harness.Result) map[string]any {
 	return map[string]any{stacks.OutputTopology: root}
 }
 
-func run(t *testing.T, cfg map[string]string, previous map[string]any) (*harness.Result, error) {
+func run(t *testing.T, cfg map[string]string, previous map[string]any) (*mockrun.Result, error) {
 	t.Helper()
-	return harness.Run(stacks.Program, harness.Options{Config: cfg, PreviousOutputs: previous})
+	return mockrun.Run(stacks.Program, mockrun.Options{Config: cfg, PreviousOutputs: previous})
 }
 
 const licensed = `"license":"a-license-key"`

@@ -7,8 +7,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"tsdb-platform/internal/mockrun"
 	"tsdb-platform/stacks"
-	"tsdb-platform/tests/harness"
 )
 
 const (
@@ -25,16 +25,16 @@ const (
 func TestStatefulSetsKeepTheirData(t *testing.T) {
 	for _, s := range auditedStacks(t) {
 		t.Run(s.name, func(t *testing.T) {
-			res, _, err := harness.RunStackFile(s.path, s.name, false)
+			res, _, err := mockrun.RunStackFile(s.path, s.name, false)
 			require.NoError(t, err)
 			sets := res.OfType(statefulSetType)
 			require.NotEmpty(t, sets)
 			for _, sts := range sets {
-				in := harness.Plain(sts.Inputs)
+				in := mockrun.Plain(sts.Inputs)
 				assert.Equal(t, map[string]any{"whenDeleted": "Retain", "whenScaled": "Retain"},
-					harness.Get(in, "spec.persistentVolumeClaimRetentionPolicy"), sts.Name)
+					mockrun.Get(in, "spec.persistentVolumeClaimRetentionPolicy"), sts.Name)
 				assert.Contains(t, sts.IgnoreChanges, "spec.volumeClaimTemplates", sts.Name)
-				assert.NotEmpty(t, harness.Get(in, "spec.volumeClaimTemplates"), "%s owns its volumes", sts.Name)
+				assert.NotEmpty(t, mockrun.Get(in, "spec.volumeClaimTemplates"), "%s owns its volumes", sts.Name)
 				switch s.name {
 				case "prod", "full":
 					assert.True(t, sts.Protect, "%s must be protected", sts.Name)
@@ -63,7 +63,7 @@ func TestStatefulSetsKeepTheirData(t *testing.T) {
 func TestNetworkIsolation(t *testing.T) {
 	for _, s := range auditedStacks(t) {
 		t.Run(s.name, func(t *testing.T) {
-			res, _, err := harness.RunStackFile(s.path, s.name, false)
+			res, _, err := mockrun.RunStackFile(s.path, s.name, false)
 			require.NoError(t, err)
 			policies := res.OfType(networkPolicyType)
 			if s.name == "dev" || s.name == "staging" {
@@ -73,13 +73,13 @@ func TestNetworkIsolation(t *testing.T) {
 			require.NotEmpty(t, policies)
 			selected := map[string]bool{}
 			for _, p := range policies {
-				in := harness.Plain(p.Inputs)
-				assert.ElementsMatch(t, []any{"Ingress", "Egress"}, harness.Get(in, "spec.policyTypes"), p.Name)
-				selected[labelKey(harness.Get(in, "spec.podSelector.matchLabels"))] = true
+				in := mockrun.Plain(p.Inputs)
+				assert.ElementsMatch(t, []any{"Ingress", "Egress"}, mockrun.Get(in, "spec.policyTypes"), p.Name)
+				selected[labelKey(mockrun.Get(in, "spec.podSelector.matchLabels"))] = true
 			}
 			workloads := append(res.OfType(statefulSetType), res.OfType(deploymentType)...)
 			for _, w := range workloads {
-				sel := labelKey(harness.Get(harness.Plain(w.Inputs), "spec.selector.matchLabels"))
+				sel := labelKey(mockrun.Get(mockrun.Plain(w.Inputs), "spec.selector.matchLabels"))
 				assert.True(t, selected[sel], "no NetworkPolicy isolates the pods of %s", w.Name)
 			}
 		})
@@ -98,13 +98,13 @@ func labelKey(v any) string {
 // updates nor replaces it (the claims are expanded in place, then the object is
 // recreated with --cascade=orphan).
 func TestVolumeResizeReplacesNothing(t *testing.T) {
-	sized := func(size string) map[string]*harness.Resource {
-		res, err := harness.Run(stacks.Program, harness.Options{Config: with(map[string]string{
+	sized := func(size string) map[string]*mockrun.Resource {
+		res, err := mockrun.Run(stacks.Program, mockrun.Options{Config: with(map[string]string{
 			"greptimedb": `[{"name":"metrics","etcd":{"storage":{"size":"` + size + `"}},"datanode":{"storage":{"size":"` + size + `"}}}]`,
 			"quasardb":   `[{"name":"ticks","storage":{"size":"` + size + `"}}]`,
 		})})
 		require.NoError(t, err)
-		out := map[string]*harness.Resource{}
+		out := map[string]*mockrun.Resource{}
 		for _, r := range res.Kubernetes() {
 			out[r.Type+" "+r.Name] = r
 		}
@@ -116,12 +116,12 @@ func TestVolumeResizeReplacesNothing(t *testing.T) {
 	for key, b := range before {
 		a := after[key]
 		require.NotNil(t, a, key)
-		bin, ain := harness.Plain(b.Inputs), harness.Plain(a.Inputs)
+		bin, ain := mockrun.Plain(b.Inputs), mockrun.Plain(a.Inputs)
 		if b.Type != statefulSetType {
 			assert.Equal(t, bin, ain, "%s must not change with a volume size", key)
 			continue
 		}
-		assert.NotEqual(t, harness.Get(bin, "spec.volumeClaimTemplates"), harness.Get(ain, "spec.volumeClaimTemplates"), key)
+		assert.NotEqual(t, mockrun.Get(bin, "spec.volumeClaimTemplates"), mockrun.Get(ain, "spec.volumeClaimTemplates"), key)
 		assert.Contains(t, a.IgnoreChanges, "spec.volumeClaimTemplates", key)
 		delete(bin["spec"].(map[string]any), "volumeClaimTemplates")
 		delete(ain["spec"].(map[string]any), "volumeClaimTemplates")

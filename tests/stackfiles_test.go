@@ -16,13 +16,13 @@ import (
 	"github.com/stretchr/testify/require"
 	"sigs.k8s.io/yaml"
 
+	"tsdb-platform/internal/mockrun"
 	"tsdb-platform/stacks"
-	"tsdb-platform/tests/harness"
 )
 
 func committedStacks(t *testing.T) []string {
 	t.Helper()
-	names, err := harness.CommittedStacks()
+	names, err := mockrun.CommittedStacks()
 	require.NoError(t, err)
 	require.Equal(t, []string{"dev", "prod", "staging"}, names, "the committed stack files")
 	return names
@@ -31,7 +31,7 @@ func committedStacks(t *testing.T) []string {
 // TestProjectFileDeclaresEveryKey: `pulumi config` users discover every key the
 // program reads, each with a type, a description and a default.
 func TestProjectFileDeclaresEveryKey(t *testing.T) {
-	root, err := harness.RepoRoot()
+	root, err := mockrun.RepoRoot()
 	require.NoError(t, err)
 	proj, err := workspace.LoadProject(filepath.Join(root, "Pulumi.yaml"))
 	require.NoError(t, err, "Pulumi.yaml must pass the CLI's own schema validation")
@@ -61,7 +61,7 @@ func TestCommittedStacksRun(t *testing.T) {
 				name += "/preview"
 			}
 			t.Run(name, func(t *testing.T) {
-				res, sc, err := harness.RunStack(stack, dryRun)
+				res, sc, err := mockrun.RunStack(stack, dryRun)
 				require.NoError(t, err)
 				spec, err := stacks.Load(stacks.MapLookup(sc.Config))
 				require.NoError(t, err)
@@ -85,9 +85,9 @@ func TestCommittedStacksRun(t *testing.T) {
 // so none is committed in plaintext, and the harness marks those keys secret.
 func TestStackFilesKeepSecretsEncrypted(t *testing.T) {
 	for _, stack := range committedStacks(t) {
-		path, err := harness.StackFile(stack)
+		path, err := mockrun.StackFile(stack)
 		require.NoError(t, err)
-		sc, err := harness.LoadStackFile(path)
+		sc, err := mockrun.LoadStackFile(path)
 		require.NoError(t, err)
 		spec, err := stacks.Load(stacks.MapLookup(sc.Config))
 		require.NoError(t, err, stack)
@@ -123,16 +123,16 @@ func TestStackFilesKeepSecretsEncrypted(t *testing.T) {
 func TestStackFilesCommitNoSecret(t *testing.T) {
 	for _, stack := range committedStacks(t) {
 		t.Run(stack, func(t *testing.T) {
-			path, err := harness.StackFile(stack)
+			path, err := mockrun.StackFile(stack)
 			require.NoError(t, err)
 			raw, err := os.ReadFile(path)
 			require.NoError(t, err)
 			assert.NotContains(t, string(raw), "secure:", "secrets are set per deployment, never committed")
 
-			sc, err := harness.LoadStackFile(path)
+			sc, err := mockrun.LoadStackFile(path)
 			require.NoError(t, err)
 			for key := range sc.Secrets {
-				assert.True(t, slices.ContainsFunc(sc.Operator, func(s harness.Setting) bool { return s.Key == key }),
+				assert.True(t, slices.ContainsFunc(sc.Operator, func(s mockrun.Setting) bool { return s.Key == key }),
 					"secret %s comes from the operator", key)
 			}
 			if len(sc.Operator) == 0 {

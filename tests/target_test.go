@@ -7,8 +7,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"tsdb-platform/internal/mockrun"
 	"tsdb-platform/stacks"
-	"tsdb-platform/tests/harness"
 )
 
 const (
@@ -25,13 +25,13 @@ var clusterScoped = map[string]bool{"Namespace": true, "StorageClass": true, "Cl
 func TestExplicitProviderEverywhere(t *testing.T) {
 	for _, stack := range committedStacks(t) {
 		t.Run(stack, func(t *testing.T) {
-			res, sc, err := harness.RunStack(stack, false)
+			res, sc, err := mockrun.RunStack(stack, false)
 			require.NoError(t, err)
 			providers := res.OfType(providerType)
 			require.Len(t, providers, 1, "exactly one Kubernetes provider")
 			p := providers[0]
 			assert.Equal(t, stacks.ProviderName, p.Name)
-			in := harness.Plain(p.Inputs)
+			in := mockrun.Plain(p.Inputs)
 			assert.Equal(t, sc.Config["kubeContext"], in["context"], "the provider targets the stack's context")
 			assert.NotContains(t, in, "renderYamlToDirectory")
 
@@ -49,11 +49,11 @@ func TestExplicitProviderEverywhere(t *testing.T) {
 // them, and no kube context is used.
 func TestRenderMode(t *testing.T) {
 	cfg := with(map[string]string{"kubeContext": "<unset>", "renderDir": "/tmp/rendered"})
-	res, err := harness.Run(stacks.Program, harness.Options{Config: cfg})
+	res, err := mockrun.Run(stacks.Program, mockrun.Options{Config: cfg})
 	require.NoError(t, err)
 	p := res.Find(providerType, stacks.ProviderName)
 	require.NotNil(t, p)
-	in := harness.Plain(p.Inputs)
+	in := mockrun.Plain(p.Inputs)
 	assert.Equal(t, "/tmp/rendered", in["renderYamlToDirectory"])
 	assert.NotContains(t, in, "context")
 	assert.NotContains(t, in, "kubeconfig")
@@ -62,20 +62,20 @@ func TestRenderMode(t *testing.T) {
 // TestNamespaceIsCreatedAndAwaited: the stack creates its namespace enforcing Pod
 // Security "restricted", and every namespaced object depends on it.
 func TestNamespaceIsCreatedAndAwaited(t *testing.T) {
-	res, err := harness.Run(stacks.Program, harness.Options{Config: with(map[string]string{"namespace": "tsdb-test"})})
+	res, err := mockrun.Run(stacks.Program, mockrun.Options{Config: with(map[string]string{"namespace": "tsdb-test"})})
 	require.NoError(t, err)
 	ns := res.Find(namespaceType, "namespace")
 	require.NotNil(t, ns)
-	in := harness.Plain(ns.Inputs)
-	assert.Equal(t, "tsdb-test", harness.Get(in, "metadata.name"))
-	labels, _ := harness.Get(in, "metadata.labels").(map[string]any)
+	in := mockrun.Plain(ns.Inputs)
+	assert.Equal(t, "tsdb-test", mockrun.Get(in, "metadata.name"))
+	labels, _ := mockrun.Get(in, "metadata.labels").(map[string]any)
 	assert.Equal(t, "restricted", labels["pod-security.kubernetes.io/enforce"])
 
 	for _, obj := range res.Kubernetes() {
 		if clusterScoped[obj.Kind()] {
 			continue
 		}
-		assert.Equal(t, "tsdb-test", harness.Get(harness.Plain(obj.State), "metadata.namespace"), "%s %s", obj.Type, obj.Name)
+		assert.Equal(t, "tsdb-test", mockrun.Get(mockrun.Plain(obj.State), "metadata.namespace"), "%s %s", obj.Type, obj.Name)
 		assert.True(t, res.WaitsFor(obj, ns), "%s %s must depend on the namespace", obj.Type, obj.Name)
 	}
 }
@@ -83,12 +83,12 @@ func TestNamespaceIsCreatedAndAwaited(t *testing.T) {
 // TestExistingNamespace: createNamespace=false deploys into a namespace the stack
 // does not own.
 func TestExistingNamespace(t *testing.T) {
-	res, err := harness.Run(stacks.Program, harness.Options{Config: with(map[string]string{
+	res, err := mockrun.Run(stacks.Program, mockrun.Options{Config: with(map[string]string{
 		"namespace": "shared", "createNamespace": "false",
 	})})
 	require.NoError(t, err)
 	assert.Empty(t, res.OfType(namespaceType))
 	for _, obj := range res.Kubernetes() {
-		assert.Equal(t, "shared", harness.Get(harness.Plain(obj.State), "metadata.namespace"), "%s %s", obj.Type, obj.Name)
+		assert.Equal(t, "shared", mockrun.Get(mockrun.Plain(obj.State), "metadata.namespace"), "%s %s", obj.Type, obj.Name)
 	}
 }

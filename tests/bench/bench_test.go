@@ -13,8 +13,8 @@ import (
 	"fmt"
 	"testing"
 
+	"tsdb-platform/internal/mockrun"
 	"tsdb-platform/stacks"
-	"tsdb-platform/tests/harness"
 )
 
 // Sizes are the cluster counts benchmarked, of each kind.
@@ -41,12 +41,12 @@ func config(b *testing.B, n int) map[string]string {
 func BenchmarkProgram(b *testing.B) {
 	for _, n := range sizes {
 		b.Run(fmt.Sprintf("greptimedb=%d", n), func(b *testing.B) {
-			opts := harness.Options{Stack: "bench", Config: config(b, n)}
+			opts := mockrun.Options{Stack: "bench", Config: config(b, n)}
 			b.ReportAllocs()
 			resources, runs := 0, 0
 			cpu := cpuTime()
 			for b.Loop() {
-				res, err := harness.Run(stacks.Program, opts)
+				res, err := mockrun.Run(stacks.Program, opts)
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -32,9 +32,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
+	"tsdb-platform/internal/mockrun"
 	"tsdb-platform/plan"
 	"tsdb-platform/stacks"
-	"tsdb-platform/tests/harness"
 	"tsdb-platform/tests/kubeapi"
 )
 
@@ -79,7 +79,7 @@ func engineEnv(backend string) map[string]string {
 func TestStacksOnSimulatedCluster(t *testing.T) {
 	requireEngine(t)
 	cluster := kubeapi.StartCluster(t, kubeapi.ClusterOptions{Nodes: 4})
-	names, err := harness.CommittedStacks()
+	names, err := mockrun.CommittedStacks()
 	require.NoError(t, err)
 	for _, name := range names {
 		t.Run(name, func(t *testing.T) { runStack(t, cluster, name) })
@@ -91,7 +91,7 @@ type e2eStack struct {
 	name      string
 	stack     auto.Stack
 	spec      *stacks.Spec
-	predicted *harness.Result
+	predicted *mockrun.Result
 	plan      *plan.Plan
 	cluster   *kubeapi.Cluster
 }
@@ -129,9 +129,9 @@ func runStack(t *testing.T, cluster *kubeapi.Cluster, name string) {
 
 func newE2EStack(ctx context.Context, t *testing.T, cluster *kubeapi.Cluster, name, kubeconfig string) *e2eStack {
 	t.Helper()
-	path, err := harness.StackFile(name)
+	path, err := mockrun.StackFile(name)
 	require.NoError(t, err)
-	sc, err := harness.LoadStackFile(path)
+	sc, err := mockrun.LoadStackFile(path)
 	require.NoError(t, err)
 	stackName := "e2e-" + name
 
@@ -142,7 +142,7 @@ func newE2EStack(ctx context.Context, t *testing.T, cluster *kubeapi.Cluster, na
 	config[stacks.KeyKubeconfig] = kubeconfig
 	spec, err := stacks.Load(stacks.MapLookup(config))
 	require.NoError(t, err)
-	predicted, err := harness.Run(stacks.Program, harness.Options{Stack: stackName, Config: config, SecretKeys: sc.SecretKeys})
+	predicted, err := mockrun.Run(stacks.Program, mockrun.Options{Stack: stackName, Config: config, SecretKeys: sc.SecretKeys})
 	require.NoError(t, err, "the mocks' prediction")
 
 	workDir := copyProgram(t)
@@ -469,7 +469,7 @@ func isWorkload(kind string) bool { return kind == "StatefulSet" || kind == "Dep
 // land in the repository.
 func copyProgram(t testing.TB) string {
 	t.Helper()
-	root, err := harness.RepoRoot()
+	root, err := mockrun.RepoRoot()
 	require.NoError(t, err)
 	dst := t.TempDir()
 	for _, f := range []string{"go.mod", "go.sum", "main.go", "Pulumi.yaml"} {
@@ -501,8 +501,8 @@ func copyFile(t testing.TB, src, dst string) {
 }
 
 // flattenOutputs turns nested stack outputs into the harness's dotted paths.
-func flattenOutputs(outputs auto.OutputMap) map[string]harness.Export {
-	out := map[string]harness.Export{}
+func flattenOutputs(outputs auto.OutputMap) map[string]mockrun.Export {
+	out := map[string]mockrun.Export{}
 	var walk func(path string, v any, secret bool)
 	walk = func(path string, v any, secret bool) {
 		switch t := v.(type) {
@@ -520,7 +520,7 @@ func flattenOutputs(outputs auto.OutputMap) map[string]harness.Export {
 				walk(fmt.Sprintf("%s[%d]", path, i), e, secret)
 			}
 		default:
-			out[path] = harness.Export{Value: v, Known: true, Secret: secret}
+			out[path] = mockrun.Export{Value: v, Known: true, Secret: secret}
 		}
 	}
 	for k, v := range outputs {

@@ -14,14 +14,14 @@ import (
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"tsdb-platform/tests/harness"
+	"tsdb-platform/internal/mockrun"
 	"tsdb-platform/tests/kubeapi"
 )
 
 // cleanClone clones the repository's committed HEAD, as a new user gets it.
 func cleanClone(t *testing.T) string {
 	t.Helper()
-	root, err := harness.RepoRoot()
+	root, err := mockrun.RepoRoot()
 	require.NoError(t, err)
 	dir := filepath.Join(t.TempDir(), "tsdb-platform")
 	out, err := exec.Command("git", "clone", "-q", root, dir).CombinedOutput()
@@ -69,7 +69,7 @@ func withoutEnv(env []string, names ...string) []string {
 func TestMakeRenderFromCleanClone(t *testing.T) {
 	requireEngine(t)
 	dir := cleanClone(t)
-	predicted, _, err := harness.RunStack("dev", false)
+	predicted, _, err := mockrun.RunStack("dev", false)
 	require.NoError(t, err)
 	for run := 1; run <= 2; run++ {
 		out, err := makeIn(t, dir, "render", "STACK=dev")

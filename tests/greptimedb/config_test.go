@@ -12,8 +12,8 @@ import (
 	"tsdb-platform/components/etcd"
 	"tsdb-platform/components/greptimedb"
 	"tsdb-platform/components/kube"
+	"tsdb-platform/internal/mockrun"
 	"tsdb-platform/stacks"
-	"tsdb-platform/tests/harness"
 )
 
 // stacksProgram is the program under test.
@@ -109,7 +109,7 @@ func TestComponentsValidateArgs(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			res, err := harness.Run(tc.run, harness.Options{})
+			res, err := mockrun.Run(tc.run, mockrun.Options{})
 			require.Error(t, err)
 			for _, w := range tc.want {
 				assert.Contains(t, err.Error(), w)

@@ -6,7 +6,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"tsdb-platform/tests/harness"
+	"tsdb-platform/internal/mockrun"
 )
 
 // TestStartupOrder: each workload waits for the previous one (etcd, meta,
@@ -17,7 +17,7 @@ func TestStartupOrder(t *testing.T) {
 	meta := find(t, res, tDeployment, "metrics-meta")
 	datanode := find(t, res, tStatefulSet, "metrics-datanode")
 	frontend := find(t, res, tDeployment, "metrics-frontend")
-	order := []*harness.Resource{etcd, meta, datanode, frontend}
+	order := []*mockrun.Resource{etcd, meta, datanode, frontend}
 
 	for i, later := range order {
 		for j, earlier := range order {
@@ -61,7 +61,7 @@ func TestNothingSerialisesBehindWorkloads(t *testing.T) {
 // TestTwoClustersShareNoEdges: two clusters in one stack are independent.
 func TestTwoClustersShareNoEdges(t *testing.T) {
 	res := run(t, config(t, []map[string]any{{"name": "metrics"}, {"name": "logs"}}, nil))
-	clusters := map[string]*harness.Resource{}
+	clusters := map[string]*mockrun.Resource{}
 	for _, name := range []string{"metrics", "logs"} {
 		clusters[name] = find(t, res, tCluster, name)
 		require.NotNil(t, res.Find(tStatefulSet, name+"-etcd"))

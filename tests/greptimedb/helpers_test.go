@@ -11,8 +11,8 @@ import (
 	"github.com/pelletier/go-toml/v2"
 	"github.com/stretchr/testify/require"
 
+	"tsdb-platform/internal/mockrun"
 	"tsdb-platform/stacks"
-	"tsdb-platform/tests/harness"
 )
 
 // Type tokens.
@@ -55,19 +55,19 @@ func config(t *testing.T, clusters []map[string]any, extra map[string]string) ma
 }
 
 // run runs the program with the config and requires success.
-func run(t *testing.T, cfg map[string]string, opts ...func(*harness.Options)) *harness.Result {
+func run(t *testing.T, cfg map[string]string, opts ...func(*mockrun.Options)) *mockrun.Result {
 	t.Helper()
-	o := harness.Options{Config: cfg}
+	o := mockrun.Options{Config: cfg}
 	for _, f := range opts {
 		f(&o)
 	}
-	res, err := harness.Run(stacks.Program, o)
+	res, err := mockrun.Run(stacks.Program, o)
 	require.NoError(t, err)
 	return res
 }
 
 // runCluster runs one cluster named metrics with the overrides on top of the dev profile.
-func runCluster(t *testing.T, overrides map[string]any) *harness.Result {
+func runCluster(t *testing.T, overrides map[string]any) *mockrun.Result {
 	t.Helper()
 	c := map[string]any{"name": "metrics"}
 	for k, v := range overrides {
@@ -77,7 +77,7 @@ func runCluster(t *testing.T, overrides map[string]any) *harness.Result {
 }
 
 // find requires a resource of a type and logical name.
-func find(t *testing.T, res *harness.Result, typ, name string) *harness.Resource {
+func find(t *testing.T, res *mockrun.Result, typ, name string) *mockrun.Resource {
 	t.Helper()
 	r := res.Find(typ, name)
 	require.NotNil(t, r, "no %s %q", typ, name)
@@ -85,13 +85,13 @@ func find(t *testing.T, res *harness.Result, typ, name string) *harness.Resource
 }
 
 // inputs are a resource's recorded inputs as plain values.
-func inputs(r *harness.Resource) map[string]any { return harness.Plain(r.Inputs) }
+func inputs(r *mockrun.Resource) map[string]any { return mockrun.Plain(r.Inputs) }
 
 // get reads a path of a resource's inputs.
-func get(r *harness.Resource, path string) any { return harness.Get(inputs(r), path) }
+func get(r *mockrun.Resource, path string) any { return mockrun.Get(inputs(r), path) }
 
 // podSpec is a workload's pod spec.
-func podSpec(t *testing.T, r *harness.Resource) map[string]any {
+func podSpec(t *testing.T, r *mockrun.Resource) map[string]any {
 	t.Helper()
 	spec, ok := get(r, "spec.template.spec").(map[string]any)
 	require.True(t, ok, "%s has no pod spec", r.Name)
@@ -99,7 +99,7 @@ func podSpec(t *testing.T, r *harness.Resource) map[string]any {
 }
 
 // container returns the named container (or init container) of a workload.
-func container(t *testing.T, r *harness.Resource, list, name string) map[string]any {
+func container(t *testing.T, r *mockrun.Resource, list, name string) map[string]any {
 	t.Helper()
 	cs, _ := podSpec(t, r)[list].([]any)
 	for _, c := range cs {
@@ -154,7 +154,7 @@ func envByName(c map[string]any) map[string]map[string]any {
 }
 
 // tomlConfig parses the config.toml of a ConfigMap.
-func tomlConfig(t *testing.T, cm *harness.Resource) map[string]any {
+func tomlConfig(t *testing.T, cm *mockrun.Resource) map[string]any {
 	t.Helper()
 	data, _ := get(cm, "data").(map[string]any)
 	raw, ok := data["config.toml"].(string)
@@ -165,12 +165,12 @@ func tomlConfig(t *testing.T, cm *harness.Resource) map[string]any {
 }
 
 // annotation reads a pod-template annotation of a workload.
-func annotation(r *harness.Resource, key string) any {
+func annotation(r *mockrun.Resource, key string) any {
 	ann, _ := get(r, "spec.template.metadata.annotations").(map[string]any)
 	return ann[key]
 }
 
-func hasKind(res *harness.Result, urns []string, types ...string) []string {
+func hasKind(res *mockrun.Result, urns []string, types ...string) []string {
 	var out []string
 	for _, u := range urns {
 		r := res.ByURN(u)

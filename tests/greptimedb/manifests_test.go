@@ -12,7 +12,7 @@ import (
 	"tsdb-platform/components/etcd"
 	"tsdb-platform/components/greptimedb"
 	"tsdb-platform/components/kube"
-	"tsdb-platform/tests/harness"
+	"tsdb-platform/internal/mockrun"
 )
 
 // TestClusterResourcesAndParents: one cluster registers every expected object,
@@ -98,15 +98,15 @@ func TestEtcdManifest(t *testing.T) {
 	}, strs(c["args"]))
 	assert.Equal(t, map[string]float64{"client": 2379, "peer": 2380, "metrics": 8080}, namedPorts(c["ports"], "containerPort"))
 	env := envByName(c)
-	assert.Equal(t, "metadata.name", harness.Get(env["POD_NAME"], "valueFrom.fieldRef.fieldPath"))
-	assert.Equal(t, "metadata.namespace", harness.Get(env["POD_NAMESPACE"], "valueFrom.fieldRef.fieldPath"))
+	assert.Equal(t, "metadata.name", mockrun.Get(env["POD_NAME"], "valueFrom.fieldRef.fieldPath"))
+	assert.Equal(t, "metadata.namespace", mockrun.Get(env["POD_NAMESPACE"], "valueFrom.fieldRef.fieldPath"))
 	assert.Equal(t, map[string]string{"data": "/var/run/etcd"}, mounts(c))
 	for probe, path := range map[string]string{"startupProbe": "/livez", "readinessProbe": "/readyz", "livenessProbe": "/livez"} {
-		assert.Equal(t, path, harness.Get(c, probe+".httpGet.path"), probe)
-		assert.Equal(t, "metrics", harness.Get(c, probe+".httpGet.port"), probe)
+		assert.Equal(t, path, mockrun.Get(c, probe+".httpGet.path"), probe)
+		assert.Equal(t, "metrics", mockrun.Get(c, probe+".httpGet.port"), probe)
 	}
-	assert.Equal(t, map[string]any{"cpu": "100m", "memory": "128Mi"}, harness.Get(c, "resources.requests"))
-	assert.Equal(t, map[string]any{"cpu": "500m", "memory": "512Mi"}, harness.Get(c, "resources.limits"))
+	assert.Equal(t, map[string]any{"cpu": "100m", "memory": "128Mi"}, mockrun.Get(c, "resources.requests"))
+	assert.Equal(t, map[string]any{"cpu": "500m", "memory": "512Mi"}, mockrun.Get(c, "resources.limits"))
 	assertRestricted(t, sts, float64(etcd.UID))
 
 	peer := find(t, res, tService, "metrics-etcd-peer")
@@ -116,7 +116,7 @@ func TestEtcdManifest(t *testing.T) {
 	client := find(t, res, tService, "metrics-etcd-client")
 	assert.Equal(t, "ClusterIP", get(client, "spec.type"))
 	assert.Equal(t, map[string]float64{"client": 2379}, namedPorts(get(client, "spec.ports"), "port"))
-	for _, svc := range []*harness.Resource{peer, client} {
+	for _, svc := range []*mockrun.Resource{peer, client} {
 		assert.Equal(t, get(sts, "spec.selector.matchLabels"), get(svc, "spec.selector"), svc.Name)
 	}
 }
@@ -177,7 +177,7 @@ func TestMetaManifest(t *testing.T) {
 		"--config-file", "/etc/greptimedb/config/config.toml",
 	}, strs(c["args"]))
 	assert.Equal(t, map[string]float64{"rpc": 3002, "http": 4000}, namedPorts(c["ports"], "containerPort"))
-	assert.Equal(t, "status.podIP", harness.Get(envByName(c)["POD_IP"], "valueFrom.fieldRef.fieldPath"))
+	assert.Equal(t, "status.podIP", mockrun.Get(envByName(c)["POD_IP"], "valueFrom.fieldRef.fieldPath"))
 	assertHealthProbes(t, c)
 	assert.Equal(t, map[string]string{"config": "/etc/greptimedb/config", "tmp": "/tmp", "data": "/data/greptimedb"}, mounts(c))
 	assertConfigVolume(t, res, dep, "metrics-meta-config")
@@ -287,10 +287,10 @@ func TestDatanodeS3(t *testing.T) {
 
 	secret := find(t, res, tSecret, "metrics-datanode-object-storage")
 	assert.Equal(t, map[string]any{"access-key-id": "AKIDTEST", "secret-access-key": "SECRETTEST"}, get(secret, "stringData"))
-	assert.True(t, harness.IsSecretAt(secret.Inputs, "stringData"))
+	assert.True(t, mockrun.IsSecretAt(secret.Inputs, "stringData"))
 	secretName := get(secret, "metadata.name")
 	if secretName == nil {
-		secretName = harness.Get(harness.Plain(secret.State), "metadata.name")
+		secretName = mockrun.Get(mockrun.Plain(secret.State), "metadata.name")
 	}
 
 	sts := find(t, res, tStatefulSet, "metrics-datanode")
@@ -301,11 +301,11 @@ func TestDatanodeS3(t *testing.T) {
 	} {
 		require.Contains(t, env, name)
 		assert.Nil(t, env[name]["value"], "%s has no literal value", name)
-		assert.Equal(t, key, harness.Get(env[name], "valueFrom.secretKeyRef.key"))
-		assert.Equal(t, secretName, harness.Get(env[name], "valueFrom.secretKeyRef.name"))
+		assert.Equal(t, key, mockrun.Get(env[name], "valueFrom.secretKeyRef.key"))
+		assert.Equal(t, secretName, mockrun.Get(env[name], "valueFrom.secretKeyRef.name"))
 	}
 	assert.NotNil(t, annotation(sts, greptimedb.SecretChecksumAnnotation))
-	assert.True(t, harness.IsSecretAt(sts.Inputs, "spec.template.metadata.annotations.checksum/secret"))
+	assert.True(t, mockrun.IsSecretAt(sts.Inputs, "spec.template.metadata.annotations.checksum/secret"))
 }
 
 // TestFrontendManifest: command line, Service ports and type, authentication.
@@ -337,7 +337,7 @@ func TestFrontendManifest(t *testing.T) {
 		}
 	}
 	authSecret := find(t, res, tSecret, "metrics-frontend-auth")
-	assert.Equal(t, harness.Get(harness.Plain(authSecret.State), "metadata.name"), volume(t, dep, "auth")["secret"].(map[string]any)["secretName"])
+	assert.Equal(t, mockrun.Get(mockrun.Plain(authSecret.State), "metadata.name"), volume(t, dep, "auth")["secret"].(map[string]any)["secretName"])
 	assertWaitsForMeta(t, dep)
 	assertRestricted(t, dep, float64(greptimedb.UID))
 
@@ -383,7 +383,7 @@ func TestFrontendManifest(t *testing.T) {
 	})
 	t.Run("username configurable", func(t *testing.T) {
 		res := runCluster(t, map[string]any{"frontend": map[string]any{"auth": map[string]any{"username": "grafana"}}})
-		pw := harness.TestSecret("metrics-frontend-password", greptimedb.PasswordLength)
+		pw := mockrun.TestSecret("metrics-frontend-password", greptimedb.PasswordLength)
 		assert.Equal(t, "grafana="+pw+"\n", get(find(t, res, tSecret, "metrics-frontend-auth"), "stringData.passwd"))
 		e, _ := res.Export("greptimedb.metrics.username")
 		assert.Equal(t, "grafana", e.Value)
@@ -400,7 +400,7 @@ func TestExports(t *testing.T) {
 		"greptimedb.metrics.mysql":    host + ":4002",
 		"greptimedb.metrics.postgres": host + ":4003",
 		"greptimedb.metrics.username": "admin",
-		"greptimedb.metrics.password": harness.TestSecret("metrics-frontend-password", greptimedb.PasswordLength),
+		"greptimedb.metrics.password": mockrun.TestSecret("metrics-frontend-password", greptimedb.PasswordLength),
 	}
 	assert.Equal(t, sortedKeys(want), res.ExportPaths("greptimedb."))
 	for path, value := range want {
@@ -449,15 +449,15 @@ func TestProductionShape(t *testing.T) {
 		assert.Regexp(t, `:v\d+\.\d+\.\d+$`, image, "%s pins its image", name)
 	}
 	meta := container(t, find(t, res, tDeployment, "metrics-meta"), "containers", "meta")
-	assert.Equal(t, map[string]any{"cpu": "300m", "memory": "300Mi"}, harness.Get(meta, "resources.requests"))
-	assert.Equal(t, map[string]any{"cpu": "1", "memory": "1Gi"}, harness.Get(meta, "resources.limits"))
+	assert.Equal(t, map[string]any{"cpu": "300m", "memory": "300Mi"}, mockrun.Get(meta, "resources.requests"))
+	assert.Equal(t, map[string]any{"cpu": "1", "memory": "1Gi"}, mockrun.Get(meta, "resources.limits"))
 
 	dev := runCluster(t, nil)
 	assert.Equal(t, float64(100), get(find(t, dev, tDeployment, "metrics-meta"),
 		"spec.template.spec.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].weight"), "preferred by default")
 }
 
-func volume(t *testing.T, w *harness.Resource, name string) map[string]any {
+func volume(t *testing.T, w *mockrun.Resource, name string) map[string]any {
 	t.Helper()
 	vs, _ := podSpec(t, w)["volumes"].([]any)
 	for _, v := range vs {
@@ -470,11 +470,11 @@ func volume(t *testing.T, w *harness.Resource, name string) map[string]any {
 }
 
 // assertConfigVolume: the config volume mounts the component's auto-named ConfigMap.
-func assertConfigVolume(t *testing.T, res *harness.Result, w *harness.Resource, configMap string) {
+func assertConfigVolume(t *testing.T, res *mockrun.Result, w *mockrun.Resource, configMap string) {
 	t.Helper()
 	cm := find(t, res, tConfigMap, configMap)
 	assert.Nil(t, get(cm, "metadata.name"), "%s is auto-named", configMap)
-	name := harness.Get(harness.Plain(cm.State), "metadata.name")
+	name := mockrun.Get(mockrun.Plain(cm.State), "metadata.name")
 	assert.Equal(t, name, volume(t, w, "config")["configMap"].(map[string]any)["name"])
 	assert.Contains(t, w.PropertyDependencies["spec"], cm.URN, "%s references the ConfigMap through its output", w.Name)
 }
@@ -482,14 +482,14 @@ func assertConfigVolume(t *testing.T, res *harness.Result, w *harness.Resource, 
 func assertHealthProbes(t *testing.T, c map[string]any) {
 	t.Helper()
 	for probe, failures := range map[string]float64{"startupProbe": 60, "readinessProbe": 10, "livenessProbe": 10} {
-		assert.Equal(t, "/health", harness.Get(c, probe+".httpGet.path"), probe)
-		assert.Equal(t, "http", harness.Get(c, probe+".httpGet.port"), probe)
-		assert.Equal(t, float64(5), harness.Get(c, probe+".periodSeconds"), probe)
-		assert.Equal(t, failures, harness.Get(c, probe+".failureThreshold"), probe)
+		assert.Equal(t, "/health", mockrun.Get(c, probe+".httpGet.path"), probe)
+		assert.Equal(t, "http", mockrun.Get(c, probe+".httpGet.port"), probe)
+		assert.Equal(t, float64(5), mockrun.Get(c, probe+".periodSeconds"), probe)
+		assert.Equal(t, failures, mockrun.Get(c, probe+".failureThreshold"), probe)
 	}
 }
 
-func assertWaitsForMeta(t *testing.T, w *harness.Resource) {
+func assertWaitsForMeta(t *testing.T, w *mockrun.Resource) {
 	t.Helper()
 	wait := container(t, w, "initContainers", "wait-meta")
 	assert.Equal(t, []string{"/bin/sh", "-c",
@@ -498,21 +498,21 @@ func assertWaitsForMeta(t *testing.T, w *harness.Resource) {
 }
 
 // assertRestricted: the pod and every container pass Pod Security "restricted".
-func assertRestricted(t *testing.T, w *harness.Resource, uid float64) {
+func assertRestricted(t *testing.T, w *mockrun.Resource, uid float64) {
 	t.Helper()
 	pod := podSpec(t, w)
-	assert.Equal(t, true, harness.Get(pod, "securityContext.runAsNonRoot"), w.Name)
-	assert.Equal(t, uid, harness.Get(pod, "securityContext.runAsUser"), w.Name)
-	assert.Equal(t, uid, harness.Get(pod, "securityContext.fsGroup"), w.Name)
-	assert.Equal(t, "RuntimeDefault", harness.Get(pod, "securityContext.seccompProfile.type"), w.Name)
+	assert.Equal(t, true, mockrun.Get(pod, "securityContext.runAsNonRoot"), w.Name)
+	assert.Equal(t, uid, mockrun.Get(pod, "securityContext.runAsUser"), w.Name)
+	assert.Equal(t, uid, mockrun.Get(pod, "securityContext.fsGroup"), w.Name)
+	assert.Equal(t, "RuntimeDefault", mockrun.Get(pod, "securityContext.seccompProfile.type"), w.Name)
 	for _, list := range []string{"initContainers", "containers"} {
 		cs, _ := pod[list].([]any)
 		for _, c := range cs {
 			m := c.(map[string]any)
-			assert.Equal(t, false, harness.Get(m, "securityContext.allowPrivilegeEscalation"), m["name"])
-			assert.Equal(t, true, harness.Get(m, "securityContext.readOnlyRootFilesystem"), m["name"])
-			assert.Equal(t, []any{"ALL"}, harness.Get(m, "securityContext.capabilities.drop"), m["name"])
-			assert.NotNil(t, harness.Get(m, "resources.limits"), "%s has limits", m["name"])
+			assert.Equal(t, false, mockrun.Get(m, "securityContext.allowPrivilegeEscalation"), m["name"])
+			assert.Equal(t, true, mockrun.Get(m, "securityContext.readOnlyRootFilesystem"), m["name"])
+			assert.Equal(t, []any{"ALL"}, mockrun.Get(m, "securityContext.capabilities.drop"), m["name"])
+			assert.NotNil(t, mockrun.Get(m, "resources.limits"), "%s has limits", m["name"])
 		}
 	}
 }

@@ -5,7 +5,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 
-	"tsdb-platform/tests/harness"
+	"tsdb-platform/internal/mockrun"
 )
 
 // rule is one ingress or egress rule: its peers' pod selectors (nil entries for
@@ -16,7 +16,7 @@ type rule struct {
 	ports []float64
 }
 
-func rules(t *testing.T, np *harness.Resource, direction, peerKey string) []rule {
+func rules(t *testing.T, np *mockrun.Resource, direction, peerKey string) []rule {
 	t.Helper()
 	arr, _ := get(np, "spec."+direction).([]any)
 	var out []rule
@@ -25,7 +25,7 @@ func rules(t *testing.T, np *harness.Resource, direction, peerKey string) []rule
 		var rl rule
 		peers, _ := m[peerKey].([]any)
 		for _, p := range peers {
-			if sel, ok := harness.Get(p.(map[string]any), "podSelector.matchLabels").(map[string]any); ok && p.(map[string]any)["namespaceSelector"] == nil {
+			if sel, ok := mockrun.Get(p.(map[string]any), "podSelector.matchLabels").(map[string]any); ok && p.(map[string]any)["namespaceSelector"] == nil {
 				rl.pods = append(rl.pods, sel)
 			} else {
 				rl.other++

@@ -10,14 +10,14 @@ import (
 
 	"tsdb-platform/components/greptimedb"
 	"tsdb-platform/components/kube"
-	"tsdb-platform/tests/harness"
+	"tsdb-platform/internal/mockrun"
 )
 
 // TestPreviewStack: `pulumi preview` of a stack registers the same objects as
 // `pulumi up`, with the same endpoints.
 func TestPreviewStack(t *testing.T) {
 	cfg := config(t, []map[string]any{{"name": "metrics", "frontend": map[string]any{"auth": map[string]any{"enabled": false}}}}, nil)
-	preview := run(t, cfg, func(o *harness.Options) { o.DryRun = true })
+	preview := run(t, cfg, func(o *mockrun.Options) { o.DryRun = true })
 	up := run(t, cfg)
 	assert.ElementsMatch(t, resourceNames(up), resourceNames(preview))
 	mysql, ok := preview.Export("greptimedb.metrics.mysql")
@@ -30,7 +30,7 @@ func TestPreviewStack(t *testing.T) {
 // checksums, command lines and endpoints stay unknown instead of failing.
 func TestPreviewWithUnknownValues(t *testing.T) {
 	var outputs pulumi.Map
-	res, err := harness.Run(func(ctx *pulumi.Context) error {
+	res, err := mockrun.Run(func(ctx *pulumi.Context) error {
 		unknownNamespace := pulumi.UnsafeUnknownOutput(nil).ApplyT(func(v any) string { return v.(string) }).(pulumi.StringOutput)
 		c, err := greptimedb.NewCluster(ctx, "metrics", &greptimedb.ClusterArgs{
 			Common: greptimedb.Common{Namespace: unknownNamespace, ClusterDomain: "cluster.local",
@@ -50,7 +50,7 @@ func TestPreviewWithUnknownValues(t *testing.T) {
 		outputs = pulumi.Map{"mysql": c.MySQLEndpoint}
 		ctx.Export("mysql", c.MySQLEndpoint)
 		return nil
-	}, harness.Options{DryRun: true})
+	}, mockrun.Options{DryRun: true})
 	require.NoError(t, err)
 	require.NotNil(t, outputs)
 
@@ -76,9 +76,9 @@ func TestPreviewWithUnknownValues(t *testing.T) {
 // is unknown, which a real engine can.)
 func TestPreviewWithGeneratedPassword(t *testing.T) {
 	cfg := config(t, []map[string]any{{"name": "metrics"}}, nil)
-	preview, err := harness.Run(stacksProgram, harness.Options{Config: cfg, DryRun: true})
+	preview, err := mockrun.Run(stacksProgram, mockrun.Options{Config: cfg, DryRun: true})
 	require.NoError(t, err)
-	up, err := harness.Run(stacksProgram, harness.Options{Config: cfg})
+	up, err := mockrun.Run(stacksProgram, mockrun.Options{Config: cfg})
 	require.NoError(t, err)
 	assert.Equal(t, resourceNames(up), resourceNames(preview))
 	e, ok := preview.Export("greptimedb.metrics.password")
@@ -86,14 +86,14 @@ func TestPreviewWithGeneratedPassword(t *testing.T) {
 	assert.True(t, e.Secret)
 	secret := preview.Find(tSecret, "metrics-frontend-auth")
 	require.NotNil(t, secret)
-	for _, leaf := range harness.Leaves(secret.Inputs) {
+	for _, leaf := range mockrun.Leaves(secret.Inputs) {
 		if strings.HasPrefix(leaf.Path, "stringData") {
 			assert.True(t, leaf.Secret, "%s must be secret in preview", leaf.Path)
 		}
 	}
 }
 
-func resourceNames(r *harness.Result) []string {
+func resourceNames(r *mockrun.Result) []string {
 	var out []string
 	for _, x := range r.Resources {
 		out = append(out, x.Type+" "+x.Name)

@@ -9,8 +9,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"tsdb-platform/components/greptimedb"
+	"tsdb-platform/internal/mockrun"
 	"tsdb-platform/stacks"
-	"tsdb-platform/tests/harness"
 )
 
 // TestSecretsStaySecret: the generated password and the S3 credentials appear
@@ -20,11 +20,11 @@ func TestSecretsStaySecret(t *testing.T) {
 	objectStorage := fmt.Sprintf(`{"type":"S3","bucket":"b","accessKeyId":%q,"secretAccessKey":%q}`, keyID, secretKey)
 	cfg := config(t, []map[string]any{{"name": "metrics"}}, nil)
 	cfg[stacks.KeyGreptimeDB] = `[{"name":"metrics","datanode":{"objectStorage":` + objectStorage + `}}]`
-	res := run(t, cfg, func(o *harness.Options) { o.SecretKeys = []string{stacks.KeyGreptimeDB} })
+	res := run(t, cfg, func(o *mockrun.Options) { o.SecretKeys = []string{stacks.KeyGreptimeDB} })
 
-	password := harness.TestSecret("metrics-frontend-password", greptimedb.PasswordLength)
+	password := mockrun.TestSecret("metrics-frontend-password", greptimedb.PasswordLength)
 	pw := find(t, res, tPassword, "metrics-frontend-password")
-	assert.Equal(t, password, harness.Get(harness.Plain(pw.State), "result"))
+	assert.Equal(t, password, mockrun.Get(mockrun.Plain(pw.State), "result"))
 	assert.Equal(t, false, get(pw, "special"))
 
 	secrets := map[string]string{"password": password, "accessKeyId": keyID, "secretAccessKey": secretKey}
@@ -35,7 +35,7 @@ func TestSecretsStaySecret(t *testing.T) {
 			if state {
 				props = r.State
 			}
-			for _, leaf := range harness.Leaves(props) {
+			for _, leaf := range mockrun.Leaves(props) {
 				s, ok := leaf.Value.(string)
 				if !ok {
 					continue
@@ -56,7 +56,7 @@ func TestSecretsStaySecret(t *testing.T) {
 		assert.Positive(t, found[what], "%s reaches some resource", what)
 	}
 	for _, w := range append(res.OfType(tStatefulSet), res.OfType(tDeployment)...) {
-		for _, leaf := range harness.Leaves(w.Inputs) {
+		for _, leaf := range mockrun.Leaves(w.Inputs) {
 			for what, v := range secrets {
 				assert.NotContains(t, fmt.Sprint(leaf.Value), v, "%s in workload %s", what, w.Name)
 			}
@@ -78,10 +78,10 @@ func TestSecretsStaySecret(t *testing.T) {
 
 	auth := find(t, res, tSecret, "metrics-frontend-auth")
 	assert.Equal(t, "admin="+password+"\n", get(auth, "stringData.passwd"))
-	assert.True(t, harness.IsSecretAt(auth.Inputs, "stringData.passwd"))
+	assert.True(t, mockrun.IsSecretAt(auth.Inputs, "stringData.passwd"))
 	frontend := find(t, res, tDeployment, "metrics-frontend")
-	assert.True(t, harness.IsSecretAt(frontend.Inputs, "spec.template.metadata.annotations.checksum/secret"))
-	assert.False(t, harness.IsSecretAt(frontend.Inputs, "spec.template.metadata.annotations.checksum/config"))
+	assert.True(t, mockrun.IsSecretAt(frontend.Inputs, "spec.template.metadata.annotations.checksum/secret"))
+	assert.False(t, mockrun.IsSecretAt(frontend.Inputs, "spec.template.metadata.annotations.checksum/config"))
 }
 
 // TestChecksumFollowsConfig: a config change changes the component's checksum

@@ -13,7 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
-	"tsdb-platform/tests/harness"
+	"tsdb-platform/internal/mockrun"
 )
 
 // Redacted replaces every secret value in written manifests.
@@ -22,7 +22,7 @@ const Redacted = "<secret>"
 // Object is one Kubernetes object of a program run.
 type Object struct {
 	// Resource is what the program registered.
-	Resource *harness.Resource
+	Resource *mockrun.Resource
 	// Body is the object as the provider sends it: apiVersion and kind from the type
 	// token, the inputs as the body, auto-names filled in, secrets as test values.
 	Body *unstructured.Unstructured
@@ -30,10 +30,10 @@ type Object struct {
 
 // Objects returns the Kubernetes objects of a run, namespaces first, then by kind,
 // namespace and name.
-func Objects(res *harness.Result) ([]Object, error) {
+func Objects(res *mockrun.Result) ([]Object, error) {
 	var out []Object
 	for _, r := range res.Kubernetes() {
-		body := harness.Plain(r.State)
+		body := mockrun.Plain(r.State)
 		apiVersion, kind, err := GroupVersionKind(r.Type)
 		if err != nil {
 			return nil, err
@@ -93,7 +93,7 @@ func FileName(obj *unstructured.Unstructured) string {
 // so golden files show where secrets go, never their (test) values.
 func RedactedYAML(o Object) ([]byte, error) {
 	body := o.Body.DeepCopy().Object
-	for _, leaf := range harness.Leaves(o.Resource.State) {
+	for _, leaf := range mockrun.Leaves(o.Resource.State) {
 		if leaf.Secret {
 			setPath(body, leaf.Segments, Redacted)
 		}

@@ -15,7 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
-	"tsdb-platform/tests/harness"
+	"tsdb-platform/internal/mockrun"
 	"tsdb-platform/tests/kubeapi"
 	"tsdb-platform/tests/manifests"
 )
@@ -46,15 +46,15 @@ type stackCase struct {
 
 func stackCases(t *testing.T) []stackCase {
 	t.Helper()
-	names, err := harness.CommittedStacks()
+	names, err := mockrun.CommittedStacks()
 	require.NoError(t, err)
 	var cases []stackCase
 	for _, n := range names {
-		path, err := harness.StackFile(n)
+		path, err := mockrun.StackFile(n)
 		require.NoError(t, err)
 		cases = append(cases, stackCase{name: n, path: path})
 	}
-	root, err := harness.RepoRoot()
+	root, err := mockrun.RepoRoot()
 	require.NoError(t, err)
 	cases = append(cases, stackCase{name: "full", path: filepath.Join(root, "tests", "testdata", "stacks", "Pulumi.full.yaml")})
 	return cases
@@ -62,7 +62,7 @@ func stackCases(t *testing.T) []stackCase {
 
 func render(t *testing.T, sc stackCase) []manifests.Object {
 	t.Helper()
-	res, _, err := harness.RunStackFile(sc.path, sc.name, false)
+	res, _, err := mockrun.RunStackFile(sc.path, sc.name, false)
 	require.NoError(t, err)
 	objs, err := manifests.Objects(res)
 	require.NoError(t, err)
@@ -74,7 +74,7 @@ func render(t *testing.T, sc stackCase) []manifests.Object {
 // tests/testdata/golden/<stack>/. Regenerate with `go test ./tests/manifests -update`
 // (or `make golden`) and review the diff.
 func TestGoldenManifests(t *testing.T) {
-	root, err := harness.RepoRoot()
+	root, err := mockrun.RepoRoot()
 	require.NoError(t, err)
 	for _, sc := range stackCases(t) {
 		t.Run(sc.name, func(t *testing.T) {
@@ -127,7 +127,7 @@ func TestAPIServerAcceptsEveryObject(t *testing.T) {
 // objects (an invalid port name, a pod that violates "restricted") must be reported.
 func TestAPIServerCatchesBrokenObjects(t *testing.T) {
 	srv := apiserver.Get(t)
-	root, err := harness.RepoRoot()
+	root, err := mockrun.RepoRoot()
 	require.NoError(t, err)
 	objs := render(t, stackCase{name: "dev", path: filepath.Join(root, "Pulumi.dev.yaml")})
 

@@ -10,8 +10,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"tsdb-platform/internal/mockrun"
 	"tsdb-platform/stacks"
-	"tsdb-platform/tests/harness"
 )
 
 // Resource types the component creates.
@@ -72,9 +72,9 @@ func stackConfig(t *testing.T, clusters ...cluster) map[string]string {
 
 // run runs the program with cfg. The quasardb key is secret, as the CLI marks a key
 // when any part of it was set with --secret.
-func run(t *testing.T, cfg map[string]string, dryRun bool) *harness.Result {
+func run(t *testing.T, cfg map[string]string, dryRun bool) *mockrun.Result {
 	t.Helper()
-	res, err := harness.Run(stacks.Program, harness.Options{
+	res, err := mockrun.Run(stacks.Program, mockrun.Options{
 		Config:     cfg,
 		SecretKeys: []string{stacks.KeyQuasarDB, stacks.KeyGreptimeDB},
 		DryRun:     dryRun,
@@ -84,7 +84,7 @@ func run(t *testing.T, cfg map[string]string, dryRun bool) *harness.Result {
 }
 
 // find returns the resource of a type and logical name, failing the test if absent.
-func find(t *testing.T, res *harness.Result, typ, name string) *harness.Resource {
+func find(t *testing.T, res *mockrun.Result, typ, name string) *mockrun.Resource {
 	t.Helper()
 	r := res.Find(typ, name)
 	require.NotNil(t, r, "%s %q not registered", typ, name)
@@ -92,18 +92,18 @@ func find(t *testing.T, res *harness.Result, typ, name string) *harness.Resource
 }
 
 // inputs are a resource's recorded inputs as plain values.
-func inputs(r *harness.Resource) map[string]any { return harness.Plain(r.Inputs) }
+func inputs(r *mockrun.Resource) map[string]any { return mockrun.Plain(r.Inputs) }
 
 // state is what the resource resolved to (inputs plus computed values such as auto-names).
-func state(r *harness.Resource) map[string]any { return harness.Plain(r.State) }
+func state(r *mockrun.Resource) map[string]any { return mockrun.Plain(r.State) }
 
 // get reads a plain value by a dotted path ("spec.template.spec"), or nil.
-func get(m map[string]any, path string) any { return harness.Get(m, path) }
+func get(m map[string]any, path string) any { return mockrun.Get(m, path) }
 
 // container is the StatefulSet's only container.
-func container(t *testing.T, ss *harness.Resource) map[string]any {
+func container(t *testing.T, ss *mockrun.Resource) map[string]any {
 	t.Helper()
-	containers, ok := harness.Get(inputs(ss), "spec.template.spec.containers").([]any)
+	containers, ok := mockrun.Get(inputs(ss), "spec.template.spec.containers").([]any)
 	require.True(t, ok, "containers")
 	require.Len(t, containers, 1)
 	return containers[0].(map[string]any)

@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"tsdb-platform/components/kube"
-	"tsdb-platform/tests/harness"
+	"tsdb-platform/internal/mockrun"
 )
 
 // TestLicenseSecret: a licensed cluster gets an auto-named Secret holding the
@@ -23,7 +23,7 @@ func TestLicenseSecret(t *testing.T) {
 	assert.Nil(t, get(inputs(secret), "metadata.name"), "auto-named: a new license is a new Secret and the pods roll")
 	assert.Equal(t, testNamespace, get(inputs(secret), "metadata.namespace"))
 	assert.Equal(t, map[string]any{"quasardb.key": testLicense}, get(inputs(secret), "stringData"))
-	assert.True(t, harness.IsSecretAt(secret.Inputs, "stringData"), "the Secret's data is secret-marked")
+	assert.True(t, mockrun.IsSecretAt(secret.Inputs, "stringData"), "the Secret's data is secret-marked")
 
 	ss := find(t, res, typeStatefulSet, "ticks")
 	volume := byName(t, get(inputs(ss), "spec.template.spec.volumes"))["license"]
@@ -48,7 +48,7 @@ func TestSecuritySecret(t *testing.T) {
 	secret := find(t, res, typeSecret, "ticks-security")
 	assert.Equal(t, map[string]any{"cluster_private.key": testPrivateKey, "users.cfg": testUserList},
 		get(inputs(secret), "stringData"))
-	assert.True(t, harness.IsSecretAt(secret.Inputs, "stringData"))
+	assert.True(t, mockrun.IsSecretAt(secret.Inputs, "stringData"))
 
 	ss := find(t, res, typeStatefulSet, "ticks")
 	c := container(t, ss)
@@ -105,7 +105,7 @@ func TestLicenseFile(t *testing.T) {
 	secret := find(t, res, typeSecret, "ticks-license")
 	assert.Equal(t, map[string]any{"quasardb.key": testLicense}, get(inputs(secret), "stringData"),
 		"the file's contents, without the trailing newline")
-	assert.True(t, harness.IsSecretAt(secret.Inputs, "stringData"))
+	assert.True(t, mockrun.IsSecretAt(secret.Inputs, "stringData"))
 	assert.Equal(t, "/etc/qdb/license/quasardb.key", envOf(t, container(t, find(t, res, typeStatefulSet, "ticks")))["QDB_LICENSE_FILE"])
 	assertSecretsOnlyInSecrets(t, res, map[string]string{"license": testLicense})
 }
@@ -113,17 +113,17 @@ func TestLicenseFile(t *testing.T) {
 // TestChecksumRollsPodsOnKeyChange: the pod template carries a secret checksum of
 // the Secrets' contents that changes with any key, and only then.
 func TestChecksumRollsPodsOnKeyChange(t *testing.T) {
-	checksum := func(t *testing.T, c cluster) harness.Leaf {
+	checksum := func(t *testing.T, c cluster) mockrun.Leaf {
 		t.Helper()
 		res := run(t, stackConfig(t, c), false)
 		ss := find(t, res, typeStatefulSet, "ticks")
-		for _, l := range harness.Leaves(ss.Inputs) {
+		for _, l := range mockrun.Leaves(ss.Inputs) {
 			if l.Path == "spec.template.metadata.annotations."+kube.ChecksumAnnotation {
 				return l
 			}
 		}
 		t.Fatalf("no %s annotation on the pod template", kube.ChecksumAnnotation)
-		return harness.Leaf{}
+		return mockrun.Leaf{}
 	}
 	base := cluster{"name": "ticks", "replicas": 3, "replication": 2}.withLicense().withSecurity()
 	first := checksum(t, base)
@@ -148,10 +148,10 @@ func TestChecksumRollsPodsOnKeyChange(t *testing.T) {
 
 // assertSecretsOnlyInSecrets fails for any recorded input, state or export leaf that
 // contains one of the secret values and is not a secret-marked leaf of a Secret.
-func assertSecretsOnlyInSecrets(t *testing.T, res *harness.Result, secrets map[string]string) {
+func assertSecretsOnlyInSecrets(t *testing.T, res *mockrun.Result, secrets map[string]string) {
 	t.Helper()
 	for _, r := range res.Resources {
-		for what, props := range map[string][]harness.Leaf{"inputs": harness.Leaves(r.Inputs), "state": harness.Leaves(r.State)} {
+		for what, props := range map[string][]mockrun.Leaf{"inputs": mockrun.Leaves(r.Inputs), "state": mockrun.Leaves(r.State)} {
 			for _, l := range props {
 				s, ok := l.Value.(string)
 				if !ok {
@@ -174,8 +174,8 @@ func assertSecretsOnlyInSecrets(t *testing.T, res *harness.Result, secrets map[s
 	}
 }
 
-func containsAny(r *harness.Resource, values ...string) bool {
-	for _, l := range harness.Leaves(r.Inputs) {
+func containsAny(r *mockrun.Resource, values ...string) bool {
+	for _, l := range mockrun.Leaves(r.Inputs) {
 		s, _ := l.Value.(string)
 		for _, v := range values {
 			if strings.Contains(s, v) {

@@ -13,8 +13,8 @@ import (
 
 	"tsdb-platform/components/kube"
 	"tsdb-platform/components/quasardb"
+	"tsdb-platform/internal/mockrun"
 	"tsdb-platform/stacks"
-	"tsdb-platform/tests/harness"
 )
 
 // configError loads cfg and returns its *stacks.ConfigError, failing if there is none.
@@ -52,7 +52,7 @@ func TestUnlicensedThreeNodesFail(t *testing.T) {
 	}
 	assert.Contains(t, ce.Error(), "quasardb[0].replicas: 3 — without a license")
 
-	res, err := harness.Run(stacks.Program, harness.Options{Config: cfg})
+	res, err := mockrun.Run(stacks.Program, mockrun.Options{Config: cfg})
 	require.Error(t, err)
 	assert.Empty(t, res.OfType(typeCluster), "nothing is registered for an invalid stack")
 	assert.Empty(t, res.OfType(typeStatefulSet))
@@ -120,10 +120,10 @@ func TestComponentRejectsBadArgs(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			args := valid()
 			tc.mutate(args)
-			res, err := harness.Run(func(ctx *pulumi.Context) error {
+			res, err := mockrun.Run(func(ctx *pulumi.Context) error {
 				_, err := quasardb.NewCluster(ctx, "ticks", args)
 				return err
-			}, harness.Options{})
+			}, mockrun.Options{})
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), `quasardb "ticks"`)
 			assert.Contains(t, err.Error(), tc.want)
@@ -131,17 +131,17 @@ func TestComponentRejectsBadArgs(t *testing.T) {
 		})
 	}
 	t.Run("valid", func(t *testing.T) {
-		_, err := harness.Run(func(ctx *pulumi.Context) error {
+		_, err := mockrun.Run(func(ctx *pulumi.Context) error {
 			_, err := quasardb.NewCluster(ctx, "ticks", valid())
 			return err
-		}, harness.Options{})
+		}, mockrun.Options{})
 		assert.NoError(t, err)
 	})
 	t.Run("nil args", func(t *testing.T) {
-		_, err := harness.Run(func(ctx *pulumi.Context) error {
+		_, err := mockrun.Run(func(ctx *pulumi.Context) error {
 			_, err := quasardb.NewCluster(ctx, "ticks", nil)
 			return err
-		}, harness.Options{})
+		}, mockrun.Options{})
 		assert.ErrorContains(t, err, "args are required")
 	})
 }
@@ -210,7 +210,7 @@ func TestEndpointsExported(t *testing.T) {
 	assertExport(t, res, "quasardb.quotes.pods[0]", "qdb://quotes-0.quotes-hs.tsdb-test.svc.k8s.example:2836")
 }
 
-func assertExport(t *testing.T, res *harness.Result, path, want string) {
+func assertExport(t *testing.T, res *mockrun.Result, path, want string) {
 	t.Helper()
 	e, ok := res.Export(path)
 	require.True(t, ok, "export %s", path)
@@ -225,7 +225,7 @@ func TestPreview(t *testing.T) {
 	cfg := stackConfig(t, cluster{"name": "ticks", "replicas": 3, "replication": 2}.withLicense().withSecurity())
 	up := run(t, cfg, false)
 	preview := run(t, cfg, true)
-	names := func(res *harness.Result) []string {
+	names := func(res *mockrun.Result) []string {
 		var out []string
 		for _, r := range res.Resources {
 			out = append(out, r.Type+" "+r.Name)
@@ -303,7 +303,7 @@ func TestTwoClustersCoexist(t *testing.T) {
 // TestCommittedProdStack: the committed prod stack's QuasarDB is licensed, secured
 // and three nodes; its placeholders stay secret.
 func TestCommittedProdStack(t *testing.T) {
-	res, sc, err := harness.RunStack("prod", false)
+	res, sc, err := mockrun.RunStack("prod", false)
 	require.NoError(t, err)
 	ss := find(t, res, typeStatefulSet, "ticks")
 	env := envOf(t, container(t, ss))

@@ -23,8 +23,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 
+	"tsdb-platform/internal/mockrun"
 	"tsdb-platform/plan"
-	"tsdb-platform/tests/harness"
 	"tsdb-platform/tests/kubeapi"
 	"tsdb-platform/tests/manifests"
 )
@@ -48,7 +48,7 @@ type Batch struct {
 // then for each stage its awaited objects together with the not-awaited objects
 // whose awaited dependencies all belong to earlier stages. res is the run objs
 // come from (their Resource fields point into it).
-func Order(res *harness.Result, objs []manifests.Object) []Batch {
+func Order(res *mockrun.Result, objs []manifests.Object) []Batch {
 	p := plan.Compute(res)
 	ns := Batch{}
 	byStage := map[int]*Batch{}
@@ -109,7 +109,7 @@ type DeployOptions struct {
 // after each batch waits for its awaited objects to be ready, as `pulumi up` would.
 // Namespaces also get their "default" ServiceAccount at once. It returns the stages
 // that were not ready in time; the error is for objects the server refused.
-func Deploy(ctx context.Context, c *kubeapi.Cluster, res *harness.Result, objs []manifests.Object, opts DeployOptions) ([]string, error) {
+func Deploy(ctx context.Context, c *kubeapi.Cluster, res *mockrun.Result, objs []manifests.Object, opts DeployOptions) ([]string, error) {
 	if opts.StageTimeout <= 0 {
 		opts.StageTimeout = time.Minute
 	}

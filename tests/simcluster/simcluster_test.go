@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
-	"tsdb-platform/tests/harness"
+	"tsdb-platform/internal/mockrun"
 	"tsdb-platform/tests/kubeapi"
 	"tsdb-platform/tests/manifests"
 	"tsdb-platform/tests/simcluster"
@@ -46,15 +46,15 @@ type stack struct {
 // tests/testdata/stacks.
 func stacks(t *testing.T) []stack {
 	t.Helper()
-	names, err := harness.CommittedStacks()
+	names, err := mockrun.CommittedStacks()
 	require.NoError(t, err)
 	var out []stack
 	for _, n := range names {
-		path, err := harness.StackFile(n)
+		path, err := mockrun.StackFile(n)
 		require.NoError(t, err)
 		out = append(out, stack{name: n, path: path})
 	}
-	root, err := harness.RepoRoot()
+	root, err := mockrun.RepoRoot()
 	require.NoError(t, err)
 	extra, err := filepath.Glob(filepath.Join(root, "tests", "testdata", "stacks", "Pulumi.*.yaml"))
 	require.NoError(t, err)
@@ -66,9 +66,9 @@ func stacks(t *testing.T) []stack {
 }
 
 // render runs a stack under mocks and returns the run and its Kubernetes objects.
-func render(t *testing.T, s stack) (*harness.Result, []manifests.Object) {
+func render(t *testing.T, s stack) (*mockrun.Result, []manifests.Object) {
 	t.Helper()
-	res, _, err := harness.RunStackFile(s.path, s.name, false)
+	res, _, err := mockrun.RunStackFile(s.path, s.name, false)
 	require.NoError(t, err, "running stack %s under mocks", s.name)
 	objs, err := manifests.Objects(res)
 	require.NoError(t, err)
@@ -78,7 +78,7 @@ func render(t *testing.T, s stack) (*harness.Result, []manifests.Object) {
 
 // deployAndVerify deploys objs in startup order, then verifies their namespace, and
 // returns every problem found.
-func deployAndVerify(t *testing.T, c *kubeapi.Cluster, res *harness.Result, objs []manifests.Object, opts simcluster.DeployOptions, timeout time.Duration) []string {
+func deployAndVerify(t *testing.T, c *kubeapi.Cluster, res *mockrun.Result, objs []manifests.Object, opts simcluster.DeployOptions, timeout time.Duration) []string {
 	t.Helper()
 	ns := simcluster.Namespace(objs)
 	require.NotEmpty(t, ns, "the objects include no Namespace")
@@ -124,7 +124,7 @@ func TestStacksComeUpOnASimulatedCluster(t *testing.T) {
 // one fault planted must be reported by Verify, naming the faulty object.
 func TestVerifyFindsPlantedFaults(t *testing.T) {
 	c := cluster.Get(t)
-	path, err := harness.StackFile("prod")
+	path, err := mockrun.StackFile("prod")
 	require.NoError(t, err)
 	res, objs := render(t, stack{name: "prod", path: path})
 	nodes := len(c.Nodes())

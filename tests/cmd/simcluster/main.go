@@ -21,7 +21,7 @@ import (
 	"syscall"
 	"time"
 
-	"tsdb-platform/tests/harness"
+	"tsdb-platform/internal/mockrun"
 	"tsdb-platform/tests/kubeapi"
 )
 
@@ -34,7 +34,7 @@ func main() {
 
 func run() error {
 	defaultKubeconfig := filepath.Join(".sim", "kubeconfig")
-	if root, err := harness.RepoRoot(); err == nil {
+	if root, err := mockrun.RepoRoot(); err == nil {
 		defaultKubeconfig = filepath.Join(root, defaultKubeconfig)
 	}
 	kubeconfig := flag.String("kubeconfig", defaultKubeconfig, "where to write the cluster's kubeconfig (context "+kubeapi.ContextName+")")

@@ -1,4 +1,4 @@
-package harness
+package mockrun
 
 import (
 	"encoding/json"

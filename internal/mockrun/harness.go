@@ -1,8 +1,8 @@
-// Package harness runs the tsdb-platform program in-process under Pulumi's mocks and
+// Package mockrun runs the tsdb-platform program in-process under Pulumi's mocks and
 // records everything it registers: each resource's type, logical name, inputs (with
 // their secretness), parent, dependencies and options. Tests use it to assert the
 // graph, the manifests and the errors a user would see, without a Pulumi CLI.
-package harness
+package mockrun
 
 import (
 	"crypto/sha256"
