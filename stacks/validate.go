@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	etcdcomponent "tsdb-platform/components/etcd"
 	"tsdb-platform/components/greptimedb"
 )
 
@@ -102,7 +103,7 @@ func validateGreptimeDB(key string, c GreptimeDBCluster, ps *problems) {
 
 	etcd := c.Etcd
 	if etcd.Deployed() {
-		if etcd.Replicas < 1 || etcd.Replicas > 7 || etcd.Replicas%2 == 0 {
+		if !etcdcomponent.ValidMemberCount(etcd.Replicas) {
 			ps.add(key+".etcd.replicas", etcd.Replicas, "etcd needs an odd member count (1, 3, 5, 7)")
 		}
 		checkImage(key+".etcd.image", etcd.Image, ps)
@@ -147,7 +148,7 @@ func validateGreptimeDB(key string, c GreptimeDBCluster, ps *problems) {
 	}
 	if c.Frontend.Auth.Enabled {
 		u := c.Frontend.Auth.Username
-		if u == "" || strings.ContainsAny(u, "=: \t\n") {
+		if !greptimedb.ValidUsername(u) {
 			ps.add(key+".frontend.auth.username", u, "required when auth is enabled; letters, digits, '-' and '_' only (no '=', ':' or spaces)")
 		}
 	}

@@ -7,6 +7,7 @@ package etcd
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
@@ -122,7 +123,7 @@ func (a *ClusterArgs) Validate() error {
 	if a.Instance == "" {
 		errs = append(errs, errors.New("instance is required"))
 	}
-	if a.Replicas < 1 || a.Replicas%2 == 0 {
+	if !ValidMemberCount(a.Replicas) {
 		errs = append(errs, fmt.Errorf("replicas: %d is not an odd member count (1, 3, 5, 7)", a.Replicas))
 	}
 	if a.Image == "" {
@@ -210,6 +211,13 @@ func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pul
 	}
 	return c, nil
 }
+
+// MemberCounts are the etcd cluster sizes the component deploys: odd, so a majority
+// survives the loss of a minority, and at most 7, beyond which writes only get slower.
+var MemberCounts = []int{1, 3, 5, 7}
+
+// ValidMemberCount reports whether n is one of MemberCounts.
+func ValidMemberCount(n int) bool { return slices.Contains(MemberCounts, n) }
 
 func servicePorts() corev1.ServicePortArray {
 	return corev1.ServicePortArray{

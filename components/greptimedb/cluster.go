@@ -97,7 +97,7 @@ func (a *ClusterArgs) Validate() error {
 			errs = append(errs, err)
 		}
 	}
-	if a.Etcd.Deployed() && (a.Etcd.Replicas < 1 || a.Etcd.Replicas%2 == 0) {
+	if a.Etcd.Deployed() && !etcd.ValidMemberCount(a.Etcd.Replicas) {
 		errs = append(errs, fmt.Errorf("etcd.replicas: %d is not an odd member count", a.Etcd.Replicas))
 	}
 	return errors.Join(errs...)

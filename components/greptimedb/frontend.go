@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 
 	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
@@ -104,8 +103,8 @@ func (a *FrontendArgs) Validate() error {
 	if a.AddressTimeoutSeconds < 0 {
 		errs = append(errs, fmt.Errorf("addressTimeoutSeconds: %d is negative", a.AddressTimeoutSeconds))
 	}
-	if a.AuthEnabled && (a.Username == "" || strings.ContainsAny(a.Username, "=: \t\n")) {
-		errs = append(errs, fmt.Errorf("username: %q is empty or contains '=', ':' or spaces", a.Username))
+	if a.AuthEnabled && !ValidUsername(a.Username) {
+		errs = append(errs, fmt.Errorf("username: %q is not letters, digits, '-' and '_'", a.Username))
 	}
 	if a.MetaAddress == nil || a.MetaHealthURL == nil {
 		errs = append(errs, errors.New("metaAddress and metaHealthUrl are required"))
@@ -195,6 +194,20 @@ func (f *Frontend) endpointOutputs() pulumi.Map {
 		"username": f.Username,
 		"password": f.Password,
 	}
+}
+
+// ValidUsername reports whether u can own a line of the static user provider's file
+// ("user=password"): letters, digits, '-' and '_', at least one.
+func ValidUsername(u string) bool {
+	if u == "" {
+		return false
+	}
+	for _, r := range u {
+		if !(r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			return false
+		}
+	}
+	return true
 }
 
 // loadBalancerAwait is the annotation that tells the Kubernetes provider how to treat a
