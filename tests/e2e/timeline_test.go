@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/events"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -183,5 +184,85 @@ func (tl *timeline) report(p *plan.Plan, upTime time.Duration) string {
 	}
 	fmt.Fprintf(&b, "up %.1fs; lower bound (sum of each stage's slowest readiness delay) %.1fs; engine overhead %.1fs\n",
 		upTime.Seconds(), bound.Seconds(), (upTime - bound).Seconds())
+	return b.String()
+}
+
+// engineSteps records, by this process's clock, when the engine started and finished
+// each resource step of an update, from its event stream.
+type engineSteps struct {
+	events chan events.EngineEvent
+	done   chan struct{}
+	start  time.Time
+	// first is the first step's start: before it, the CLI started, the language host
+	// built and started the program, and the providers were loaded.
+	first time.Time
+	// last is the last step's end; after it come the outputs and the checkpoint.
+	last  time.Time
+	steps map[string]*step
+}
+
+type step struct {
+	typ        string
+	pre, outs  time.Time
+	hasOutputs bool
+}
+
+func recordEngine() *engineSteps {
+	e := &engineSteps{events: make(chan events.EngineEvent), done: make(chan struct{}), start: time.Now(), steps: map[string]*step{}}
+	go func() {
+		defer close(e.done)
+		for ev := range e.events {
+			now := time.Now()
+			switch {
+			case ev.ResourcePreEvent != nil && !ev.ResourcePreEvent.Planning:
+				m := ev.ResourcePreEvent.Metadata
+				if e.first.IsZero() {
+					e.first = now
+				}
+				e.steps[m.URN] = &step{typ: m.Type, pre: now}
+			case ev.ResOutputsEvent != nil && !ev.ResOutputsEvent.Planning:
+				if s, ok := e.steps[ev.ResOutputsEvent.Metadata.URN]; ok {
+					s.outs, s.hasOutputs = now, true
+					e.last = now
+				}
+			}
+		}
+	}()
+	return e
+}
+
+// wait returns once the engine closed the stream.
+func (e *engineSteps) wait() { <-e.done }
+
+// report splits an update's time: before the first step (CLI, program build and
+// start, plugins), the steps, and after the last step; and the slowest steps by type,
+// which are the provider's readiness awaits.
+func (e *engineSteps) report(end time.Time) string {
+	var b strings.Builder
+	if e.first.IsZero() {
+		return "no resource steps\n"
+	}
+	fmt.Fprintf(&b, "before the first step (CLI, program build and start, plugins): %.1fs\n", e.first.Sub(e.start).Seconds())
+	fmt.Fprintf(&b, "first step to last step: %.1fs\n", e.last.Sub(e.first).Seconds())
+	fmt.Fprintf(&b, "after the last step (outputs, checkpoint, exit): %.1fs\n", end.Sub(e.last).Seconds())
+	byType := map[string]time.Duration{}
+	count := map[string]int{}
+	for _, s := range e.steps {
+		if !s.hasOutputs {
+			continue
+		}
+		if d := s.outs.Sub(s.pre); d > byType[s.typ] {
+			byType[s.typ] = d
+		}
+		count[s.typ]++
+	}
+	types := make([]string, 0, len(byType))
+	for t := range byType {
+		types = append(types, t)
+	}
+	sort.Slice(types, func(i, j int) bool { return byType[types[i]] > byType[types[j]] })
+	for _, t := range types {
+		fmt.Fprintf(&b, "  slowest %-50s %5.1fs (%d steps)\n", t, byType[t].Seconds(), count[t])
+	}
 	return b.String()
 }
