@@ -63,6 +63,7 @@ func greptimeDBArgs(env Environment, c GreptimeDBCluster) *greptimedb.ClusterArg
 			AntiAffinity:  c.AntiAffinity,
 			Isolation:     env.Isolation,
 			Logging:       greptimedb.Logging{Level: c.Logging.Level, Format: c.Logging.Format},
+			WAL:           greptimedb.WAL{Provider: c.WAL.Provider, BrokerEndpoints: c.WAL.BrokerEndpoints},
 		},
 		DataSafety: env.DataSafety,
 		Etcd: greptimedb.EtcdArgs{

@@ -71,7 +71,9 @@ type GreptimeDBCluster struct {
 	// AntiAffinity spreads each component's pods over nodes: none, preferred or required.
 	AntiAffinity string `json:"antiAffinity"`
 	// Logging is the log level and format of meta, datanodes and frontends.
-	Logging  LoggingSpec  `json:"logging"`
+	Logging LoggingSpec `json:"logging"`
+	// WAL is where datanodes write ahead: their volume (raft_engine) or Kafka.
+	WAL      WALSpec      `json:"wal"`
 	Etcd     EtcdSpec     `json:"etcd"`
 	Meta     MetaSpec     `json:"meta"`
 	Datanode DatanodeSpec `json:"datanode"`
@@ -82,6 +84,14 @@ type GreptimeDBCluster struct {
 type LoggingSpec struct {
 	Level  string `json:"level"`
 	Format string `json:"format"`
+}
+
+// WALSpec is GreptimeDB's write-ahead log: raft_engine (on each datanode's volume) or
+// kafka (remote, which region failover needs).
+type WALSpec struct {
+	Provider string `json:"provider"`
+	// BrokerEndpoints are the Kafka brokers, "host:port" (kafka only).
+	BrokerEndpoints []string `json:"brokerEndpoints"`
 }
 
 // EtcdSpec is the etcd cluster that stores GreptimeDB's metadata.
@@ -105,7 +115,8 @@ func (e EtcdSpec) Deployed() bool { return len(e.Endpoints) == 0 }
 type MetaSpec struct {
 	Replicas  int       `json:"replicas"`
 	Resources Resources `json:"resources"`
-	// EnableRegionFailover turns on metasrv's region failover.
+	// EnableRegionFailover turns on metasrv's region failover; it needs the kafka WAL
+	// and shared object storage.
 	EnableRegionFailover bool `json:"enableRegionFailover"`
 }
 

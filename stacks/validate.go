@@ -117,6 +117,7 @@ func validateGreptimeDB(key string, c GreptimeDBCluster, ps *problems) {
 
 	checkReplicas(key+".meta.replicas", c.Meta.Replicas, ps)
 	checkResources(key+".meta.resources", c.Meta.Resources, ps)
+	validateWAL(key, c, ps)
 
 	checkReplicas(key+".datanode.replicas", c.Datanode.Replicas, ps)
 	checkResources(key+".datanode.resources", c.Datanode.Resources, ps)
@@ -330,4 +331,39 @@ func checkHostPort(key, v string, ps *problems) {
 		}
 	}
 	ps.add(key, v, "not host:port; want e.g. etcd.example.svc:2379")
+}
+
+// validateWAL checks the write-ahead log and what depends on it: metasrv's region
+// failover replays a failed datanode's regions elsewhere, so it needs a WAL that
+// outlives the datanode (kafka) and data that every datanode can read (object
+// storage). GreptimeDB v1.1.4's metasrv refuses to start otherwise
+// (src/meta-srv/src/metasrv/builder.rs; config/metasrv.example.toml).
+func validateWAL(key string, c GreptimeDBCluster, ps *problems) {
+	w := c.WAL
+	switch w.Provider {
+	case greptimedb.WALRaftEngine:
+	case greptimedb.WALKafka:
+		if len(w.BrokerEndpoints) == 0 {
+			ps.add(key+".wal.brokerEndpoints", nil, "required with the kafka WAL: "+
+				"`pulumi config set --path '%s.wal.brokerEndpoints[0]' kafka-0.kafka:9092`", key)
+		}
+		for i, ep := range w.BrokerEndpoints {
+			checkHostPort(fmt.Sprintf("%s.wal.brokerEndpoints[%d]", key, i), ep, ps)
+		}
+	default:
+		ps.add(key+".wal.provider", w.Provider, "allowed: %s (on each datanode's volume), %s (remote)",
+			greptimedb.WALRaftEngine, greptimedb.WALKafka)
+		return
+	}
+	if !c.Meta.EnableRegionFailover {
+		return
+	}
+	if c.WAL.Provider != greptimedb.WALKafka {
+		ps.add(key+".meta.enableRegionFailover", true, "region failover needs a remote WAL, or metasrv refuses to start; "+
+			"set %s.wal.provider to %s (with %s.wal.brokerEndpoints), or enableRegionFailover to false",
+			key, greptimedb.WALKafka, key)
+	} else if c.Datanode.ObjectStorage.Type == StorageTypeFile {
+		ps.add(key+".meta.enableRegionFailover", true, "region failover needs shared storage that every datanode reads; "+
+			"set %s.datanode.objectStorage.type to %s, or enableRegionFailover to false", key, StorageTypeS3)
+	}
 }

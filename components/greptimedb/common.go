@@ -69,7 +69,32 @@ type Common struct {
 	// Logging is every component's log level and format; empty fields take
 	// DefaultLogLevel and DefaultLogFormat.
 	Logging Logging
+	// WAL is where datanodes write ahead; meta must know it too.
+	WAL WAL
 }
+
+// WAL providers, as GreptimeDB v1.1.4 spells them (config/datanode.example.toml [wal]).
+const (
+	// WALRaftEngine keeps the WAL on each datanode's volume (the default).
+	WALRaftEngine = "raft_engine"
+	// WALKafka keeps the WAL in Kafka topics, so another datanode can replay a
+	// region's WAL: metasrv's region failover needs it.
+	WALKafka = "kafka"
+)
+
+// WALProviders lists the accepted WAL providers.
+var WALProviders = []string{WALRaftEngine, WALKafka}
+
+// WAL is the write-ahead log's provider and, for Kafka, its brokers.
+type WAL struct {
+	// Provider is raft_engine (empty means raft_engine) or kafka.
+	Provider string
+	// BrokerEndpoints are the Kafka brokers ("host:port"), required with kafka.
+	BrokerEndpoints []string
+}
+
+// Remote reports whether the WAL lives outside the datanodes (Kafka).
+func (w WAL) Remote() bool { return w.Provider == WALKafka }
 
 // Logging is GreptimeDB's [logging] level and log_format.
 type Logging struct {
@@ -115,6 +140,12 @@ func (c Common) validate() error {
 	}
 	if c.Logging.Format != "" && !slices.Contains(LogFormats, c.Logging.Format) {
 		errs = append(errs, fmt.Errorf("logging.format: unknown format %q", c.Logging.Format))
+	}
+	if c.WAL.Provider != "" && !slices.Contains(WALProviders, c.WAL.Provider) {
+		errs = append(errs, fmt.Errorf("wal.provider: unknown provider %q", c.WAL.Provider))
+	}
+	if c.WAL.Remote() && len(c.WAL.BrokerEndpoints) == 0 {
+		errs = append(errs, errors.New("wal.brokerEndpoints: required with the kafka WAL"))
 	}
 	return errors.Join(errs...)
 }

@@ -88,8 +88,9 @@ type datanodeConfig struct {
 }
 
 type walConfig struct {
-	Provider string `toml:"provider"`
-	Dir      string `toml:"dir"`
+	Provider        string   `toml:"provider"`
+	Dir             string   `toml:"dir,omitempty"`
+	BrokerEndpoints []string `toml:"broker_endpoints,omitempty"`
 }
 
 type storageConfig struct {
@@ -164,7 +165,7 @@ func NewDatanode(ctx *pulumi.Context, name string, args *DatanodeArgs, opts ...p
 	parent := pulumi.Parent(d)
 	objName := DatanodeName(args.Cluster)
 
-	d.Config = renderConfig(func([]string) any { return newDatanodeConfig(args.ObjectStorage, args.logging()) })
+	d.Config = renderConfig(func([]string) any { return newDatanodeConfig(args.ObjectStorage, args.WAL, args.logging()) })
 	var err error
 	if d.ConfigMap, err = newConfigMap(ctx, name, id, args.Namespace, d.Config, parent); err != nil {
 		return nil, fmt.Errorf("datanode %q: %w", name, err)
@@ -213,16 +214,24 @@ func NewDatanode(ctx *pulumi.Context, name string, args *DatanodeArgs, opts ...p
 	return d, nil
 }
 
-func newDatanodeConfig(o ObjectStorage, logging loggingConfig) datanodeConfig {
+func newDatanodeConfig(o ObjectStorage, w WAL, logging loggingConfig) datanodeConfig {
 	storage := storageConfig{Type: o.Type, DataHome: DataHome}
 	if o.Type == StorageS3 {
 		storage.Bucket, storage.Root, storage.Region, storage.Endpoint = o.Bucket, o.Root, o.Region, o.Endpoint
 	}
 	return datanodeConfig{
-		WAL:     walConfig{Provider: "raft_engine", Dir: DataHome + "/wal"},
+		WAL:     newWALConfig(w),
 		Storage: storage,
 		Logging: logging,
 	}
+}
+
+// newWALConfig is the datanode's [wal]: on its volume, or in Kafka.
+func newWALConfig(w WAL) walConfig {
+	if w.Remote() {
+		return walConfig{Provider: WALKafka, BrokerEndpoints: w.BrokerEndpoints}
+	}
+	return walConfig{Provider: WALRaftEngine, Dir: DataHome + "/wal"}
 }
 
 // DatanodeScript is the datanode's shell command line: --node-id is the pod's

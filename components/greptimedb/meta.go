@@ -58,6 +58,14 @@ type metaConfig struct {
 	StoreKeyPrefix       string        `toml:"store_key_prefix"`
 	EnableRegionFailover bool          `toml:"enable_region_failover"`
 	Logging              loggingConfig `toml:"logging"`
+	// WAL is set only for a remote WAL: metasrv must know the Kafka brokers the
+	// datanodes write to (config/metasrv.example.toml [wal], v1.1.4).
+	WAL *metaWALConfig `toml:"wal,omitempty"`
+}
+
+type metaWALConfig struct {
+	Provider        string   `toml:"provider"`
+	BrokerEndpoints []string `toml:"broker_endpoints"`
 }
 
 // Validate reports what is wrong with the arguments.
@@ -71,6 +79,11 @@ func (a *MetaArgs) Validate() error {
 	}
 	if a.StoreKeyPrefix == "" {
 		errs = append(errs, errors.New("storeKeyPrefix is required"))
+	}
+	if a.EnableRegionFailover && !a.WAL.Remote() {
+		// v1.1.4 src/meta-srv/src/metasrv/builder.rs refuses to start: "Region failover
+		// is not supported in the local WAL implementation!"
+		errs = append(errs, errors.New("enableRegionFailover: needs the kafka WAL"))
 	}
 	return errors.Join(errs...)
 }
@@ -108,6 +121,7 @@ func NewMeta(ctx *pulumi.Context, name string, args *MetaArgs, opts ...pulumi.Re
 			StoreKeyPrefix:       args.StoreKeyPrefix,
 			EnableRegionFailover: args.EnableRegionFailover,
 			Logging:              args.logging(),
+			WAL:                  newMetaWALConfig(args.WAL),
 		}
 	}, args.StoreAddrs...)
 
@@ -230,4 +244,11 @@ func newMetaNetworkPolicy(ctx *pulumi.Context, objName string, id kube.Identity,
 	}
 	_, err := kube.NewNetworkPolicy(ctx, objName, id, args.Namespace, ingress, egress, parent)
 	return err
+}
+
+func newMetaWALConfig(w WAL) *metaWALConfig {
+	if !w.Remote() {
+		return nil
+	}
+	return &metaWALConfig{Provider: WALKafka, BrokerEndpoints: w.BrokerEndpoints}
 }

@@ -272,6 +272,21 @@ func TestLogging(t *testing.T) {
 	}
 }
 
+// TestKafkaWAL: with the kafka WAL, datanodes write ahead to the brokers instead of
+// their volume, and metasrv knows the brokers too (it must, in v1.1.4).
+func TestKafkaWAL(t *testing.T) {
+	brokers := []any{"kafka-0.kafka:9092", "kafka-1.kafka:9092"}
+	res := runCluster(t, map[string]any{"wal": map[string]any{"provider": "kafka", "brokerEndpoints": brokers}})
+	assert.Equal(t, map[string]any{"provider": "kafka", "broker_endpoints": brokers},
+		tomlConfig(t, find(t, res, tConfigMap, "metrics-datanode-config"))["wal"])
+	assert.Equal(t, map[string]any{"provider": "kafka", "broker_endpoints": brokers},
+		tomlConfig(t, find(t, res, tConfigMap, "metrics-meta-config"))["wal"])
+
+	local := runCluster(t, nil)
+	assert.NotContains(t, tomlConfig(t, find(t, local, tConfigMap, "metrics-meta-config")), "wal",
+		"metasrv has no [wal] with the local WAL")
+}
+
 // TestDatanodeS3: S3 storage is configured in TOML without credentials; the
 // credentials reach the pod only as env from a Secret.
 func TestDatanodeS3(t *testing.T) {

@@ -101,10 +101,21 @@ func TestChecksumFollowsConfig(t *testing.T) {
 	}
 	assert.Equal(t, base, checksums(nil), "an unchanged config keeps every checksum")
 
-	failover := checksums(map[string]any{"meta": map[string]any{"enableRegionFailover": true}})
-	assert.NotEqual(t, base["meta"], failover["meta"], "meta's config changed")
-	assert.Equal(t, base["datanode"], failover["datanode"])
-	assert.Equal(t, base["frontend"], failover["frontend"])
+	// Region failover needs a Kafka WAL and shared storage; turning it on then
+	// changes only meta's config.
+	remote := map[string]any{
+		"wal": map[string]any{"provider": "kafka", "brokerEndpoints": []any{"kafka:9092"}},
+		"datanode": map[string]any{"objectStorage": map[string]any{
+			"type": "S3", "bucket": "b", "accessKeyId": "id", "secretAccessKey": "key"}},
+	}
+	withFailover := map[string]any{"meta": map[string]any{"enableRegionFailover": true}}
+	for k, v := range remote {
+		withFailover[k] = v
+	}
+	before, failover := checksums(remote), checksums(withFailover)
+	assert.NotEqual(t, before["meta"], failover["meta"], "meta's config changed")
+	assert.Equal(t, before["datanode"], failover["datanode"])
+	assert.Equal(t, before["frontend"], failover["frontend"])
 
 	s3 := checksums(map[string]any{"datanode": map[string]any{"objectStorage": map[string]any{
 		"type": "S3", "bucket": "b", "accessKeyId": "id", "secretAccessKey": "key"}}})
