@@ -14,6 +14,9 @@ import (
 	"sort"
 	"strings"
 
+	"tsdb-platform/components/greptimedb"
+	"tsdb-platform/components/kube"
+	"tsdb-platform/components/quasardb"
 	"tsdb-platform/internal/mockrun"
 	"tsdb-platform/stacks"
 )
@@ -26,21 +29,22 @@ const (
 	TypePVC         = "kubernetes:core/v1:PersistentVolumeClaim"
 )
 
-// Type tokens of the top-level cluster components a plan groups resources by.
+// Type tokens of the top-level cluster components a plan groups resources by: the
+// components' own.
 const (
-	TypeGreptimeDBCluster = "tsdb:greptimedb:Cluster"
-	TypeQuasarDBCluster   = "tsdb:quasardb:Cluster"
+	TypeGreptimeDBCluster = greptimedb.ClusterType
+	TypeQuasarDBCluster   = quasardb.TypeToken
 )
 
-// Label keys read from each object's metadata.labels.
+// Label keys read from each object's metadata.labels: the ones the components set.
 const (
-	LabelName      = "app.kubernetes.io/name"
-	LabelComponent = "app.kubernetes.io/component"
-	LabelInstance  = "app.kubernetes.io/instance"
+	LabelName      = kube.LabelName
+	LabelComponent = kube.LabelComponent
+	LabelInstance  = kube.LabelInstance
 )
 
 // SkipAwaitAnnotation makes the provider report an object created without waiting.
-const SkipAwaitAnnotation = "pulumi.com/skipAwait"
+const SkipAwaitAnnotation = kube.AnnotationSkipAwait
 
 // Node is one awaited object.
 type Node struct {
