@@ -389,6 +389,11 @@ func serviceProblems(ctx context.Context, c *kubeapi.Cluster, svc *corev1.Servic
 // anti-affinity term on kubernetes.io/hostname selecting its own pods): no two of
 // its pods share a node, and none is left unscheduled.
 func spreadProblems(kind, namespace, n string, selector *metav1.LabelSelector, tmpl *corev1.PodTemplateSpec, pods []corev1.Pod) []string {
+	if hasRequiredHostnameTerm(tmpl) && !requiresOnePodPerNode(tmpl) {
+		// The scheduler honours such a rule without ever separating the replicas.
+		return []string{fmt.Sprintf("%s: its required anti-affinity on %s selects none of its own pods (labels %v), so replicas may share a node",
+			name(kind, namespace, n), HostnameTopologyKey, tmpl.Labels)}
+	}
 	if !requiresOnePodPerNode(tmpl) || selector == nil {
 		return nil
 	}
@@ -418,6 +423,21 @@ func spreadProblems(kind, namespace, n string, selector *metav1.LabelSelector, t
 		}
 	}
 	return problems
+}
+
+// hasRequiredHostnameTerm reports whether a pod template has any required
+// anti-affinity term on kubernetes.io/hostname.
+func hasRequiredHostnameTerm(tmpl *corev1.PodTemplateSpec) bool {
+	aff := tmpl.Spec.Affinity
+	if aff == nil || aff.PodAntiAffinity == nil {
+		return false
+	}
+	for _, term := range aff.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution {
+		if term.TopologyKey == HostnameTopologyKey {
+			return true
+		}
+	}
+	return false
 }
 
 // requiresOnePodPerNode reports whether a pod template has a required anti-affinity

@@ -176,6 +176,19 @@ func TestVerifyFindsPlantedFaults(t *testing.T) {
 					ns, sts.GetName(), sts.GetName())
 			},
 		},
+		{
+			name: "anti-affinity-selecting-no-own-pod",
+			plant: func(t *testing.T, ns string, objs []manifests.Object) string {
+				sts := firstOf(t, objs, "StatefulSet", antiAffine)
+				path := []string{"spec", "template", "spec", "affinity", "podAntiAffinity", "requiredDuringSchedulingIgnoredDuringExecution"}
+				terms, _, err := unstructured.NestedSlice(sts.Object, path...)
+				require.NoError(t, err)
+				term := terms[0].(map[string]any)
+				require.NoError(t, unstructured.SetNestedField(term, map[string]any{"app.kubernetes.io/name": "no-such-app"}, "labelSelector", "matchLabels"))
+				setNested(t, sts, terms, path...)
+				return "StatefulSet " + ns + "/" + sts.GetName() + ": its required anti-affinity on kubernetes.io/hostname selects none of its own pods"
+			},
+		},
 	}
 	for _, f := range faults {
 		t.Run(f.name, func(t *testing.T) {
