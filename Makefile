@@ -18,7 +18,6 @@ help: ## List the targets.
 
 .PHONY: tools
 tools: ## Build the pinned etcd, kube-apiserver, controller-manager, scheduler and kwok (cached).
-	bash scripts/kube-apiserver.sh >/dev/null
 	bash scripts/sim-tools.sh >/dev/null
 
 .PHONY: sim-cluster

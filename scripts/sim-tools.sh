@@ -1,20 +1,19 @@
 #!/usr/bin/env bash
-# Builds the rest of what the API-server tests and the simulated cluster run
-# (tests/kubeapi) once into the tsdb-platform cache, and prints each binary's path
-# on stdout, one a line. Logs go to stderr.
+# Builds what the API-server tests and the simulated cluster run (tests/kubeapi)
+# once into the tsdb-platform cache, and prints each binary's path on stdout, one a
+# line. Logs go to stderr.
 #
+#   kube-apiserver           k8s.io/kubernetes, pinned by tools/kube-apiserver/go.mod
+#   kube-controller-manager  (the same module and version)
+#   kube-scheduler           (the same module and version)
 #   etcd                     go.etcd.io/etcd/server/v3, pinned by tools/etcd/go.mod
-#   kube-controller-manager  k8s.io/kubernetes, pinned by tools/kube-apiserver/go.mod
-#   kube-scheduler           (the same module and version as kube-apiserver)
 #   kwok                     sigs.k8s.io/kwok, pinned by tools/kwok/go.mod
-#
-# kube-apiserver itself is built by scripts/kube-apiserver.sh.
 #
 # Idempotent: a binary whose versioned file already exists is not rebuilt. Each
 # build goes to a temporary file that is renamed into place, so an interrupted
 # build never leaves a half-written binary behind.
 #
-# Usage: sim-tools.sh [NAME...]   (default: all four)
+# Usage: sim-tools.sh [NAME...]   (default: all five)
 #
 # Environment:
 #   TSDB_CACHE_DIR  cache directory (default: $HOME/.cache/tsdb-platform)
@@ -67,7 +66,8 @@ build() {
 	printf '%s\n' "${bin}"
 }
 
-# Same version stamping as upstream's hack/lib/version.sh (and kube-apiserver.sh).
+# Same version stamping as upstream's hack/lib/version.sh, so /version and each
+# binary's --version report the release instead of v0.0.0-master.
 k8s_minor="${K8S_VERSION#v*.}"
 k8s_minor="${k8s_minor%%.*}"
 k8s_ldflags=""
@@ -80,14 +80,14 @@ done
 
 names=("$@")
 if [[ ${#names[@]} -eq 0 ]]; then
-	names=(etcd kube-controller-manager kube-scheduler kwok)
+	names=(kube-apiserver etcd kube-controller-manager kube-scheduler kwok)
 fi
 for name in "${names[@]}"; do
 	case "${name}" in
 	etcd)
 		build etcd "${ETCD_VERSION}" tools/etcd go.etcd.io/etcd/server/v3 .
 		;;
-	kube-controller-manager | kube-scheduler)
+	kube-apiserver | kube-controller-manager | kube-scheduler)
 		build "${name}" "${K8S_VERSION}" tools/kube-apiserver k8s.io/kubernetes \
 			"k8s.io/kubernetes/cmd/${name}" "${k8s_ldflags}"
 		;;
