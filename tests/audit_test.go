@@ -2,7 +2,6 @@ package tests
 
 import (
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -18,22 +17,14 @@ import (
 
 // auditedStack is a stack whose secrets are audited: the committed ones and the
 // test-only stack that uses every feature (license, security keys, S3 credentials).
-type auditedStack struct {
-	name string
-	path string
-}
+type auditedStack = mockrun.StackRef
 
 func auditedStacks(t *testing.T) []auditedStack {
 	t.Helper()
-	var out []auditedStack
-	for _, name := range committedStacks(t) {
-		path, err := mockrun.StackFile(name)
-		require.NoError(t, err)
-		out = append(out, auditedStack{name, path})
-	}
-	root, err := mockrun.RepoRoot()
+	committedStacks(t) // the committed set is the one expected
+	out, err := mockrun.AllStacks()
 	require.NoError(t, err)
-	return append(out, auditedStack{"full", filepath.Join(root, "tests", "testdata", "stacks", "Pulumi.full.yaml")})
+	return out
 }
 
 // knownSecrets are the values that must never appear in plaintext: every secure
@@ -104,12 +95,12 @@ func isLiteralEnv(path string) bool {
 func TestSecretsAudit(t *testing.T) {
 	for _, s := range auditedStacks(t) {
 		for _, dryRun := range []bool{false, true} {
-			t.Run(fmt.Sprintf("%s/preview=%v", s.name, dryRun), func(t *testing.T) {
-				res, sc, err := mockrun.RunStackFile(s.path, s.name, dryRun)
+			t.Run(fmt.Sprintf("%s/preview=%v", s.Name, dryRun), func(t *testing.T) {
+				res, sc, err := mockrun.RunStackFile(s.Path, s.Name, dryRun)
 				require.NoError(t, err)
 				secrets := knownSecrets(res, sc)
-				if s.name != "dev" {
-					require.NotEmpty(t, sc.Secrets, "stack %s has configured secrets to audit", s.name)
+				if s.Name != "dev" {
+					require.NotEmpty(t, sc.Secrets, "stack %s has configured secrets to audit", s.Name)
 				}
 				assert.Empty(t, audit(res, secrets))
 			})

@@ -24,8 +24,8 @@ const (
 // also protected and kept in the cluster if Pulumi deletes it; in dev neither.
 func TestStatefulSetsKeepTheirData(t *testing.T) {
 	for _, s := range auditedStacks(t) {
-		t.Run(s.name, func(t *testing.T) {
-			res, _, err := mockrun.RunStackFile(s.path, s.name, false)
+		t.Run(s.Name, func(t *testing.T) {
+			res, _, err := mockrun.RunStackFile(s.Path, s.Name, false)
 			require.NoError(t, err)
 			sets := res.OfType(statefulSetType)
 			require.NotEmpty(t, sets)
@@ -35,7 +35,7 @@ func TestStatefulSetsKeepTheirData(t *testing.T) {
 					mockrun.Get(in, "spec.persistentVolumeClaimRetentionPolicy"), sts.Name)
 				assert.Contains(t, sts.IgnoreChanges, "spec.volumeClaimTemplates", sts.Name)
 				assert.NotEmpty(t, mockrun.Get(in, "spec.volumeClaimTemplates"), "%s owns its volumes", sts.Name)
-				switch s.name {
+				switch s.Name {
 				case "prod", "full":
 					assert.True(t, sts.Protect, "%s must be protected", sts.Name)
 					assert.True(t, sts.RetainOnDelete, "%s must be retained on delete", sts.Name)
@@ -62,11 +62,11 @@ func TestStatefulSetsKeepTheirData(t *testing.T) {
 // egress; where it is off (dev), no policy is created.
 func TestNetworkIsolation(t *testing.T) {
 	for _, s := range auditedStacks(t) {
-		t.Run(s.name, func(t *testing.T) {
-			res, _, err := mockrun.RunStackFile(s.path, s.name, false)
+		t.Run(s.Name, func(t *testing.T) {
+			res, _, err := mockrun.RunStackFile(s.Path, s.Name, false)
 			require.NoError(t, err)
 			policies := res.OfType(networkPolicyType)
-			if s.name == "dev" || s.name == "staging" {
+			if s.Name == "dev" || s.Name == "staging" {
 				assert.Empty(t, policies)
 				return
 			}

@@ -262,6 +262,38 @@ func CommittedStacks() ([]string, error) {
 	return out, nil
 }
 
+// StackRef names a stack file and the stack it is run as.
+type StackRef struct {
+	Name string
+	Path string
+}
+
+// AllStacks lists every committed stack file and then the test-only stacks under
+// tests/testdata/stacks (the all-features stack "full"), in that order.
+func AllStacks() ([]StackRef, error) {
+	names, err := CommittedStacks()
+	if err != nil {
+		return nil, err
+	}
+	root, err := RepoRoot()
+	if err != nil {
+		return nil, err
+	}
+	var out []StackRef
+	for _, n := range names {
+		out = append(out, StackRef{Name: n, Path: filepath.Join(root, "Pulumi."+n+".yaml")})
+	}
+	extra, err := filepath.Glob(filepath.Join(root, "tests", "testdata", "stacks", "Pulumi.*.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(extra)
+	for _, p := range extra {
+		out = append(out, StackRef{Name: strings.TrimSuffix(strings.TrimPrefix(filepath.Base(p), "Pulumi."), ".yaml"), Path: p})
+	}
+	return out, nil
+}
+
 func substituteSecure(path string, v any, secrets map[string]string, secret *bool) any {
 	switch t := v.(type) {
 	case map[string]any:

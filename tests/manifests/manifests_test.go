@@ -38,31 +38,19 @@ func TestMain(m *testing.M) {
 }
 
 // stackCase is a stack whose manifests are checked: every committed stack file, and
-// a test-only stack that uses every optional feature.
-type stackCase struct {
-	name string
-	path string
-}
+// the test-only stack that uses every optional feature.
+type stackCase = mockrun.StackRef
 
 func stackCases(t *testing.T) []stackCase {
 	t.Helper()
-	names, err := mockrun.CommittedStacks()
+	cases, err := mockrun.AllStacks()
 	require.NoError(t, err)
-	var cases []stackCase
-	for _, n := range names {
-		path, err := mockrun.StackFile(n)
-		require.NoError(t, err)
-		cases = append(cases, stackCase{name: n, path: path})
-	}
-	root, err := mockrun.RepoRoot()
-	require.NoError(t, err)
-	cases = append(cases, stackCase{name: "full", path: filepath.Join(root, "tests", "testdata", "stacks", "Pulumi.full.yaml")})
 	return cases
 }
 
 func render(t *testing.T, sc stackCase) []manifests.Object {
 	t.Helper()
-	res, _, err := mockrun.RunStackFile(sc.path, sc.name, false)
+	res, _, err := mockrun.RunStackFile(sc.Path, sc.Name, false)
 	require.NoError(t, err)
 	objs, err := manifests.Objects(res)
 	require.NoError(t, err)
@@ -77,10 +65,10 @@ func TestGoldenManifests(t *testing.T) {
 	root, err := mockrun.RepoRoot()
 	require.NoError(t, err)
 	for _, sc := range stackCases(t) {
-		t.Run(sc.name, func(t *testing.T) {
+		t.Run(sc.Name, func(t *testing.T) {
 			files, err := manifests.Render(render(t, sc))
 			require.NoError(t, err)
-			dir := filepath.Join(root, "tests", "testdata", "golden", sc.name)
+			dir := filepath.Join(root, "tests", "testdata", "golden", sc.Name)
 			if *update {
 				require.NoError(t, manifests.WriteDir(dir, files))
 				return
@@ -103,7 +91,7 @@ func TestGoldenManifestsHideSecrets(t *testing.T) {
 		files, err := manifests.Render(render(t, sc))
 		require.NoError(t, err)
 		for name, b := range files {
-			assert.NotContains(t, string(b), "TESTSECRET-", "%s/%s shows a secret's value", sc.name, name)
+			assert.NotContains(t, string(b), "TESTSECRET-", "%s/%s shows a secret's value", sc.Name, name)
 		}
 	}
 }
@@ -114,11 +102,11 @@ func TestGoldenManifestsHideSecrets(t *testing.T) {
 func TestAPIServerAcceptsEveryObject(t *testing.T) {
 	srv := apiserver.Get(t)
 	for _, sc := range stackCases(t) {
-		t.Run(sc.name, func(t *testing.T) {
+		t.Run(sc.Name, func(t *testing.T) {
 			objs := render(t, sc)
 			problems := validate(t, srv, objs)
-			assert.Empty(t, problems, "the API server refused objects of stack %s", sc.name)
-			t.Logf("%s: %d objects accepted with no warnings", sc.name, len(objs))
+			assert.Empty(t, problems, "the API server refused objects of stack %s", sc.Name)
+			t.Logf("%s: %d objects accepted with no warnings", sc.Name, len(objs))
 		})
 	}
 }
@@ -129,7 +117,7 @@ func TestAPIServerCatchesBrokenObjects(t *testing.T) {
 	srv := apiserver.Get(t)
 	root, err := mockrun.RepoRoot()
 	require.NoError(t, err)
-	objs := render(t, stackCase{name: "dev", path: filepath.Join(root, "Pulumi.dev.yaml")})
+	objs := render(t, stackCase{Name: "dev", Path: filepath.Join(root, "Pulumi.dev.yaml")})
 
 	workload := firstOfKind(t, objs, "StatefulSet")
 	containers := podContainers(t, workload.Body)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -37,39 +36,22 @@ func TestMain(m *testing.M) {
 const stackVerifyTimeout = 3 * time.Minute
 
 // stack is a stack file deployed to the simulated cluster.
-type stack struct {
-	name string
-	path string
-}
+type stack = mockrun.StackRef
 
 // stacks are every committed stack file and the test stacks under
 // tests/testdata/stacks.
 func stacks(t *testing.T) []stack {
 	t.Helper()
-	names, err := mockrun.CommittedStacks()
+	out, err := mockrun.AllStacks()
 	require.NoError(t, err)
-	var out []stack
-	for _, n := range names {
-		path, err := mockrun.StackFile(n)
-		require.NoError(t, err)
-		out = append(out, stack{name: n, path: path})
-	}
-	root, err := mockrun.RepoRoot()
-	require.NoError(t, err)
-	extra, err := filepath.Glob(filepath.Join(root, "tests", "testdata", "stacks", "Pulumi.*.yaml"))
-	require.NoError(t, err)
-	for _, p := range extra {
-		n := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(p), "Pulumi."), ".yaml")
-		out = append(out, stack{name: n, path: p})
-	}
 	return out
 }
 
 // render runs a stack under mocks and returns the run and its Kubernetes objects.
 func render(t *testing.T, s stack) (*mockrun.Result, []manifests.Object) {
 	t.Helper()
-	res, _, err := mockrun.RunStackFile(s.path, s.name, false)
-	require.NoError(t, err, "running stack %s under mocks", s.name)
+	res, _, err := mockrun.RunStackFile(s.Path, s.Name, false)
+	require.NoError(t, err, "running stack %s under mocks", s.Name)
 	objs, err := manifests.Objects(res)
 	require.NoError(t, err)
 	require.NotEmpty(t, objs)
@@ -101,21 +83,21 @@ func TestStacksComeUpOnASimulatedCluster(t *testing.T) {
 		// One cluster for every stack: each needs a namespace of its own.
 		ns := simcluster.Namespace(objs)
 		if other, dup := seen[ns]; dup {
-			ns = ns + "-" + s.name
+			ns = ns + "-" + s.Name
 			objs = simcluster.Renamespace(objs, ns)
-			t.Logf("stack %s shares namespace %s with stack %s: deploying it to %s", s.name, simcluster.Namespace(objs), other, ns)
+			t.Logf("stack %s shares namespace %s with stack %s: deploying it to %s", s.Name, simcluster.Namespace(objs), other, ns)
 		}
-		seen[ns] = s.name
-		t.Run(s.name, func(t *testing.T) {
+		seen[ns] = s.Name
+		t.Run(s.Name, func(t *testing.T) {
 			t.Parallel()
 			start := time.Now()
 			problems := deployAndVerify(t, c, res, objs, simcluster.DeployOptions{}, stackVerifyTimeout)
 			if len(problems) > 0 {
 				t.Errorf("stack %s did not come up in namespace %s on the simulated cluster:\n  %s",
-					s.name, ns, strings.Join(problems, "\n  "))
+					s.Name, ns, strings.Join(problems, "\n  "))
 				return
 			}
-			t.Logf("stack %s: %d objects up in namespace %s in %s", s.name, len(objs), ns, time.Since(start).Round(time.Millisecond))
+			t.Logf("stack %s: %d objects up in namespace %s in %s", s.Name, len(objs), ns, time.Since(start).Round(time.Millisecond))
 		})
 	}
 }
@@ -126,7 +108,7 @@ func TestVerifyFindsPlantedFaults(t *testing.T) {
 	c := cluster.Get(t)
 	path, err := mockrun.StackFile("prod")
 	require.NoError(t, err)
-	res, objs := render(t, stack{name: "prod", path: path})
+	res, objs := render(t, stack{Name: "prod", Path: path})
 	nodes := len(c.Nodes())
 
 	// Each plant changes objs (already moved to namespace ns) and returns a text the
