@@ -70,18 +70,23 @@ up: select ## Deploy STACK (default dev) to the cluster its stack file names.
 destroy: select ## Delete everything STACK deployed (protected resources are refused).
 	$(PULUMI) destroy --stack $(STACK) $(ARGS)
 
-# copy-stack NAME: (re)create stack NAME as a copy of STACK's configuration, secrets
-# included, with its kubeContext and kubeconfig removed. A copy is made afresh each time,
-# so it always matches the committed stack file (plus what `pulumi config set` added).
+# copy-stack NAME: make stack NAME a copy of STACK's configuration, secrets included,
+# with its kubeContext and kubeconfig removed: created with --copy-config-from the first
+# time, its config copied over again (state kept) after that.
 define copy-stack
-	$(PULUMI) stack rm --stack $(1) --yes --force >/dev/null 2>&1 || true
-	$(PULUMI) stack init $(1) --copy-config-from $(STACK) --secrets-provider passphrase --no-select
+	if $(PULUMI) stack ls --json | grep '"name": "$(1)"' >/dev/null; then \
+		$(PULUMI) config cp --stack $(STACK) --dest $(1); \
+	else \
+		$(PULUMI) stack init $(1) --copy-config-from $(STACK) --secrets-provider passphrase --no-select; \
+	fi
 	$(PULUMI) config rm --stack $(1) kubeContext >/dev/null 2>&1 || true
 	$(PULUMI) config rm --stack $(1) kubeconfig >/dev/null 2>&1 || true
 endef
 
 .PHONY: render
 render: select ## Write STACK's manifests to rendered/STACK/ instead of deploying (no cluster needed).
+	@# A render stack is made afresh: with state kept, unchanged objects would not be written again.
+	$(PULUMI) stack rm --stack $(RENDER_STACK) --yes --force >/dev/null 2>&1 || true
 	$(call copy-stack,$(RENDER_STACK))
 	$(PULUMI) config set --stack $(RENDER_STACK) renderDir $(RENDER_DIR)
 	rm -rf $(RENDER_DIR)

@@ -87,13 +87,19 @@ func TestMakeRenderFromCleanClone(t *testing.T) {
 }
 
 // TestMakeSimUp: `make sim-up` deploys the dev stack from a fresh clone to the
-// simulated cluster, and `make sim-destroy` removes it.
+// simulated cluster, a second run keeps what the first deployed, and `make
+// sim-destroy` removes it.
 func TestMakeSimUp(t *testing.T) {
 	requireEngine(t)
 	cluster := kubeapi.StartCluster(t, kubeapi.ClusterOptions{})
 	dir := cleanClone(t)
 	out, err := makeIn(t, dir, "sim-up", "STACK=dev", "SIM_KUBECONFIG="+cluster.Kubeconfig())
 	require.NoError(t, err, "make sim-up:\n%s", out)
+	// Again: the copy keeps its state, so the second run changes nothing.
+	out, err = makeIn(t, dir, "sim-up", "STACK=dev", "SIM_KUBECONFIG="+cluster.Kubeconfig())
+	require.NoError(t, err, "make sim-up, again:\n%s", out)
+	assert.Contains(t, out, "unchanged", out)
+	assert.NotContains(t, out, " created", "the second make sim-up creates nothing:\n%s", out)
 
 	ctx := context.Background()
 	sts, err := cluster.Clientset().AppsV1().StatefulSets("tsdb-dev").List(ctx, metav1.ListOptions{})
