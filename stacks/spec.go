@@ -2,7 +2,10 @@
 // specification of what the stack deploys, and deploys it.
 package stacks
 
-import "tsdb-platform/components/kube"
+import (
+	"tsdb-platform/components/greptimedb"
+	"tsdb-platform/components/kube"
+)
 
 // Spec is everything one stack deploys, after the environment profile's defaults
 // have been merged under the stack file's overrides and the result validated.
@@ -122,8 +125,8 @@ type MetaSpec struct {
 
 // Datanode storage types.
 const (
-	StorageTypeFile = "File"
-	StorageTypeS3   = "S3"
+	StorageTypeFile = greptimedb.StorageFile
+	StorageTypeS3   = greptimedb.StorageS3
 )
 
 // DatanodeSpec is GreptimeDB's datanodes.
@@ -151,9 +154,9 @@ type ObjectStorage struct {
 
 // Frontend Service types.
 const (
-	ServiceTypeClusterIP    = "ClusterIP"
-	ServiceTypeNodePort     = "NodePort"
-	ServiceTypeLoadBalancer = "LoadBalancer"
+	ServiceTypeClusterIP    = greptimedb.ServiceClusterIP
+	ServiceTypeNodePort     = greptimedb.ServiceNodePort
+	ServiceTypeLoadBalancer = greptimedb.ServiceLoadBalancer
 )
 
 // FrontendSpec is GreptimeDB's frontends, the client entry point.
