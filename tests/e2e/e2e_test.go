@@ -28,6 +28,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
@@ -239,49 +240,38 @@ func (s *e2eStack) assertStartedInOrder(ctx context.Context, t *testing.T, tl *t
 // apiTimes are n's creationTimestamp and the last Ready transition of dep's pods.
 func (s *e2eStack) apiTimes(ctx context.Context, t *testing.T, n, dep *plan.Node) (time.Time, time.Time) {
 	t.Helper()
-	cs := s.cluster.Clientset()
-	ns := s.spec.Target.Namespace
-	var created metav1.Time
-	switch n.Kind {
-	case "StatefulSet":
-		sts, err := cs.AppsV1().StatefulSets(ns).Get(ctx, n.Name, metav1.GetOptions{})
-		require.NoError(t, err)
-		created = sts.CreationTimestamp
-	case "Deployment":
-		d, err := cs.AppsV1().Deployments(ns).Get(ctx, n.Name, metav1.GetOptions{})
-		require.NoError(t, err)
-		created = d.CreationTimestamp
-	}
-	selector := s.selectorOf(ctx, t, dep)
-	pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
+	created, _ := s.workload(ctx, t, n)
+	_, selector := s.workload(ctx, t, dep)
+	pods, err := s.cluster.Clientset().CoreV1().Pods(s.spec.Target.Namespace).List(ctx, metav1.ListOptions{LabelSelector: selector})
 	require.NoError(t, err)
 	var ready time.Time
 	for _, p := range pods.Items {
 		for _, c := range p.Status.Conditions {
-			if c.Type == "Ready" && c.Status == "True" && c.LastTransitionTime.After(ready) {
+			if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue && c.LastTransitionTime.After(ready) {
 				ready = c.LastTransitionTime.Time
 			}
 		}
 	}
-	return created.Time, ready
+	return created, ready
 }
 
-func (s *e2eStack) selectorOf(ctx context.Context, t *testing.T, n *plan.Node) string {
+// workload reads a StatefulSet or Deployment node's creation time and pod selector.
+func (s *e2eStack) workload(ctx context.Context, t *testing.T, n *plan.Node) (time.Time, string) {
 	t.Helper()
-	cs := s.cluster.Clientset()
+	apps := s.cluster.Clientset().AppsV1()
 	ns := s.spec.Target.Namespace
-	var sel *metav1.LabelSelector
 	switch n.Kind {
 	case "StatefulSet":
-		sts, err := cs.AppsV1().StatefulSets(ns).Get(ctx, n.Name, metav1.GetOptions{})
+		sts, err := apps.StatefulSets(ns).Get(ctx, n.Name, metav1.GetOptions{})
 		require.NoError(t, err)
-		sel = sts.Spec.Selector
+		return sts.CreationTimestamp.Time, metav1.FormatLabelSelector(sts.Spec.Selector)
 	case "Deployment":
-		d, err := cs.AppsV1().Deployments(ns).Get(ctx, n.Name, metav1.GetOptions{})
+		d, err := apps.Deployments(ns).Get(ctx, n.Name, metav1.GetOptions{})
 		require.NoError(t, err)
-		sel = d.Spec.Selector
+		return d.CreationTimestamp.Time, metav1.FormatLabelSelector(d.Spec.Selector)
 	}
-	return metav1.FormatLabelSelector(sel)
+	t.Fatalf("%s %s is not a workload", n.Kind, n.Name)
+	return time.Time{}, ""
 }
 
 // assertOutputs: the engine's outputs are the mocks' prediction, leaf by leaf. Secret
