@@ -219,8 +219,8 @@ func decodeStrict[T any](key string, m map[string]any, out *T, ps *problems) {
 		err = json.Unmarshal(raw, &t)
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) && typeErr.Field != "" {
-			path := strings.Split(typeErr.Field, ".")
-			fieldKey := key + "." + typeErr.Field
+			path := configPath(m, strings.Split(typeErr.Field, "."))
+			fieldKey := key + "." + strings.Join(path, ".")
 			ps.add(fieldKey, lookupPath(m, path), "is a %s; want %s", typeErr.Value, describeType(typeErr.Type.Kind().String()))
 			if !deletePath(m, path) {
 				return
@@ -235,6 +235,25 @@ func decodeStrict[T any](key string, m map[string]any, out *T, ps *problems) {
 		reportUnknownKeys(key, m, t, ps)
 		return
 	}
+}
+
+// configPath turns the path of a decode error into config keys: an embedded
+// struct (a component's spec inside a stack's cluster) shows in the path by its
+// Go type name, which no config key has, so segments that the config does not
+// have at that level are dropped.
+func configPath(m map[string]any, segments []string) []string {
+	var path []string
+	cur := m
+	for _, seg := range segments {
+		v, ok := cur[seg]
+		if !ok {
+			continue
+		}
+		path = append(path, seg)
+		next, _ := v.(map[string]any)
+		cur = next
+	}
+	return path
 }
 
 func describeType(kind string) string {
@@ -405,4 +424,30 @@ func readSmallFile(path string, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("%d bytes; a license file is at most %d", fi.Size(), limit)
 	}
 	return os.ReadFile(path)
+}
+
+// GreptimeDBDefaults is a GreptimeDB cluster's spec as the profile sets it: the
+// only source of defaults. Callers that build a cluster without a stack (tests,
+// other programs) start from it.
+func GreptimeDBDefaults(profile string) (GreptimeDBCluster, error) {
+	return clusterDefaults[GreptimeDBCluster](profile, KeyGreptimeDB)
+}
+
+// QuasarDBDefaults is a QuasarDB cluster's spec as the profile sets it.
+func QuasarDBDefaults(profile string) (QuasarDBCluster, error) {
+	return clusterDefaults[QuasarDBCluster](profile, KeyQuasarDB)
+}
+
+func clusterDefaults[T any](profile, key string) (T, error) {
+	var out T
+	defaults, err := profileDefaults(profile)
+	if err != nil {
+		return out, err
+	}
+	var ps problems
+	decodeStrict(key, asMap(defaults[key]), &out, &ps)
+	if err := ps.err(); err != nil {
+		return out, fmt.Errorf("profile %q: %w", profile, err)
+	}
+	return out, nil
 }

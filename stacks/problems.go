@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
 // Problem is one thing wrong with a stack's configuration.
@@ -81,6 +83,18 @@ func (ps *problems) unset(key string, format string, args ...any) {
 	}
 	ps.add(key, nil, format, args...)
 	ps.list[len(ps.list)-1].Unset = true
+}
+
+// addAll adds the problems a spec's Validate found: a missing required value
+// (field.Required) is unset, anything else has its value and what is allowed.
+func (ps *problems) addAll(errs field.ErrorList) {
+	for _, e := range errs {
+		if e.Type == field.ErrorTypeRequired {
+			ps.unset(e.Field, "%s", e.Detail)
+			continue
+		}
+		ps.add(e.Field, e.BadValue, "%s", e.Detail)
+	}
 }
 
 // has reports whether key, or a key it is part of, already has a problem.

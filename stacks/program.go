@@ -24,17 +24,10 @@ const ProviderName = "kubernetes"
 
 // Environment is what every cluster of a stack shares: where it deploys and how.
 type Environment struct {
-	// Namespace is the namespace's name as an output of the Namespace resource (when the
-	// stack creates it), so every namespaced object depends on the namespace.
-	Namespace pulumi.StringInput
-	// NamespaceName is the same name as a plain string, for endpoints.
-	NamespaceName string
-	// ClusterDomain is the cluster's DNS domain.
-	ClusterDomain string
-	// DataSafety is applied to every resource that holds data.
-	DataSafety kube.DataSafety
-	// Isolation says whether NetworkPolicies isolate the databases, and who may connect.
-	Isolation kube.Isolation
+	// Env is where every component deploys. Its Namespace is the namespace's name
+	// as an output of the Namespace resource (when the stack creates it), so every
+	// namespaced object depends on the namespace.
+	kube.Env
 	// Options go to every cluster component: the stack's explicit provider.
 	Options []pulumi.ResourceOption
 }
@@ -63,12 +56,13 @@ func Deploy(ctx *pulumi.Context, spec *Spec) error {
 		return err
 	}
 	env := Environment{
-		Namespace:     pulumi.String(spec.Target.Namespace),
-		NamespaceName: spec.Target.Namespace,
-		ClusterDomain: spec.Target.ClusterDomain,
-		DataSafety:    spec.DataSafety,
-		Isolation:     spec.NetworkPolicy,
-		Options:       []pulumi.ResourceOption{pulumi.Provider(provider)},
+		Env: kube.Env{
+			Namespace:     pulumi.String(spec.Target.Namespace),
+			ClusterDomain: spec.Target.ClusterDomain,
+			DataSafety:    spec.DataSafety,
+			Isolation:     spec.NetworkPolicy,
+		},
+		Options: []pulumi.ResourceOption{pulumi.Provider(provider)},
 	}
 	if spec.Target.CreateNamespace {
 		ns, err := newNamespace(ctx, spec.Target.Namespace, provider, spec.DataSafety)
@@ -82,7 +76,7 @@ func Deploy(ctx *pulumi.Context, spec *Spec) error {
 	for _, c := range spec.GreptimeDB {
 		outputs, err := deployGreptimeDB(ctx, env, c)
 		if err != nil {
-			return fmt.Errorf("greptimedb cluster %q: %w", c.Name, err)
+			return err
 		}
 		greptime[c.Name] = outputs
 	}
@@ -90,7 +84,7 @@ func Deploy(ctx *pulumi.Context, spec *Spec) error {
 	for _, c := range spec.QuasarDB {
 		outputs, err := deployQuasarDB(ctx, env, c)
 		if err != nil {
-			return fmt.Errorf("quasardb cluster %q: %w", c.Name, err)
+			return err
 		}
 		quasar[c.Name] = outputs
 	}

@@ -3,7 +3,6 @@ package stacks
 import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
-	"tsdb-platform/components/kube"
 	"tsdb-platform/components/quasardb"
 )
 
@@ -19,9 +18,11 @@ const (
 	OutputQuasarDBClusterPublicKey = "clusterPublicKey"
 )
 
-// deployQuasarDB creates one QuasarDB cluster and returns its stack outputs.
+// deployQuasarDB creates one QuasarDB cluster and returns its stack outputs. The
+// license and the security keys reach resources only as secrets: the component
+// marks them so before any resource sees them.
 func deployQuasarDB(ctx *pulumi.Context, env Environment, c QuasarDBCluster) (pulumi.Map, error) {
-	cluster, err := quasardb.NewCluster(ctx, c.Name, quasarDBArgs(env, c), env.Options...)
+	cluster, err := quasardb.NewCluster(ctx, c.Name, &quasardb.ClusterArgs{Spec: c.ClusterSpec, Env: env.Env}, env.Options...)
 	if err != nil {
 		return nil, err
 	}
@@ -33,47 +34,4 @@ func deployQuasarDB(ctx *pulumi.Context, env Environment, c QuasarDBCluster) (pu
 		outputs[OutputQuasarDBClusterPublicKey] = cluster.ClusterPublicKey
 	}
 	return outputs, nil
-}
-
-// quasarDBArgs maps a validated cluster spec to the component's arguments. The
-// license and the security keys come from config as plain strings (Load reads
-// them, and licenseFile's contents): they are marked secret here, before they
-// reach any resource.
-func quasarDBArgs(env Environment, c QuasarDBCluster) *quasardb.ClusterArgs {
-	args := &quasardb.ClusterArgs{
-		Namespace:     env.Namespace,
-		ClusterDomain: env.ClusterDomain,
-		Image:         c.Image,
-		Replicas:      c.Replicas,
-		Resources:     c.Resources,
-		Storage:       c.Storage,
-		AntiAffinity:  c.AntiAffinity,
-		Replication:   c.Replication,
-		Probes: quasardb.Probes{
-			Readiness: quasarDBProbe(c.Probes.Readiness),
-			Liveness:  quasarDBProbe(c.Probes.Liveness),
-		},
-		DataSafety: env.DataSafety,
-		Isolation:  env.Isolation,
-	}
-	if c.License != "" {
-		args.License = kube.Secret(pulumi.String(c.License))
-	}
-	if c.Security.Enabled {
-		args.Security = &quasardb.Security{
-			ClusterPrivateKey: kube.Secret(pulumi.String(c.Security.ClusterPrivateKey)),
-			UserList:          kube.Secret(pulumi.String(c.Security.UserList)),
-			ClusterPublicKey:  c.Security.ClusterPublicKey,
-		}
-	}
-	return args
-}
-
-func quasarDBProbe(p ProbeTiming) quasardb.ProbeTiming {
-	return quasardb.ProbeTiming{
-		InitialDelaySeconds: p.InitialDelaySeconds,
-		PeriodSeconds:       p.PeriodSeconds,
-		TimeoutSeconds:      p.TimeoutSeconds,
-		FailureThreshold:    p.FailureThreshold,
-	}
 }

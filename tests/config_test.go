@@ -60,7 +60,7 @@ func TestStackFileOverridesProfile(t *testing.T) {
 	assert.Equal(t, 3, c.Meta.Replicas, "prod profile default kept")
 	assert.Equal(t, "3", c.Frontend.Resources.Limits.CPU, "nested override")
 	assert.Equal(t, "2Gi", c.Frontend.Resources.Limits.Memory, "sibling of a nested override keeps the profile value")
-	assert.Equal(t, "required", c.AntiAffinity)
+	assert.EqualValues(t, "required", c.AntiAffinity)
 	assert.True(t, spec.DataSafety.Protect)
 	assert.True(t, spec.NetworkPolicy.Enabled)
 }

@@ -5,16 +5,14 @@
 package etcd
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
 
 	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
-	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
-	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"tsdb-platform/components/kube"
 )
@@ -49,25 +47,36 @@ var greptimeTuning = []string{
 	"--snapshot-count=10000",
 }
 
+// Spec is an etcd cluster's configuration: plain data, decoded from stack config.
+type Spec struct {
+	// Replicas is the member count: one of MemberCounts.
+	Replicas int `json:"replicas"`
+	// Image is a pinned etcd image (>= v3.5.12 for /readyz and /livez).
+	Image     string         `json:"image"`
+	Resources kube.Resources `json:"resources"`
+	Storage   kube.Storage   `json:"storage"`
+}
+
+// Validate reports every problem of the spec, at p.
+func (s Spec) Validate(p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	if !ValidMemberCount(s.Replicas) {
+		errs = append(errs, field.Invalid(p.Child("replicas"), s.Replicas, "etcd needs an odd member count (1, 3, 5, 7)"))
+	}
+	errs = append(errs, kube.ValidateImage(s.Image, p.Child("image"))...)
+	errs = append(errs, s.Resources.Validate(p.Child("resources"))...)
+	return append(errs, s.Storage.Validate(p.Child("storage"))...)
+}
+
 // ClusterArgs configures an etcd cluster.
 type ClusterArgs struct {
-	// Namespace the cluster lives in (an output of the Namespace resource).
-	Namespace pulumi.StringInput
-	// ClusterDomain is the Kubernetes cluster's DNS domain ("cluster.local").
-	ClusterDomain string
+	Spec Spec
+	kube.Env
 	// Instance is the app.kubernetes.io/instance label: the application cluster
 	// this etcd serves, so two clusters in a namespace select distinct pods.
 	Instance string
-	// Replicas is the member count; it must be odd (1, 3, 5, 7).
-	Replicas int
-	// Image is a pinned etcd image (>= v3.5.12 for /readyz and /livez).
-	Image     string
-	Resources kube.Resources
-	Storage   kube.Storage
-	// AntiAffinity is none, preferred or required.
-	AntiAffinity string
-	DataSafety   kube.DataSafety
-	Isolation    kube.Isolation
+	// AntiAffinity spreads the members over nodes.
+	AntiAffinity kube.AntiAffinityMode
 	// ClientPods select the pods allowed to reach the client port when
 	// isolation is enabled (GreptimeDB's meta pods).
 	ClientPods []pulumi.StringMap
@@ -108,31 +117,16 @@ func ClientAddress(name string, namespace pulumi.StringInput, domain string) pul
 	return pulumi.Sprintf("%s:%d", kube.ServiceFQDN(ClientServiceName(name), namespace, domain), ClientPort)
 }
 
-// Validate reports what is wrong with the arguments.
-func (a *ClusterArgs) Validate() error {
+// Validate reports every problem of the arguments.
+func (a *ClusterArgs) Validate() field.ErrorList {
 	if a == nil {
-		return errors.New("args are required")
+		return field.ErrorList{field.Required(nil, "args are required")}
 	}
-	var errs []error
-	if a.Namespace == nil {
-		errs = append(errs, errors.New("namespace is required"))
-	}
-	if a.ClusterDomain == "" {
-		errs = append(errs, errors.New("clusterDomain is required"))
-	}
+	errs := append(a.Env.Validate(), a.Spec.Validate(nil)...)
 	if a.Instance == "" {
-		errs = append(errs, errors.New("instance is required"))
+		errs = append(errs, field.Required(field.NewPath("instance"), "the application cluster this etcd serves"))
 	}
-	if !ValidMemberCount(a.Replicas) {
-		errs = append(errs, fmt.Errorf("replicas: %d is not an odd member count (1, 3, 5, 7)", a.Replicas))
-	}
-	if a.Image == "" {
-		errs = append(errs, errors.New("image is required"))
-	}
-	if a.Storage.Size == "" {
-		errs = append(errs, errors.New("storage.size is required"))
-	}
-	return errors.Join(errs...)
+	return append(errs, a.AntiAffinity.Validate(field.NewPath("antiAffinity"))...)
 }
 
 // BootstrapFlags are the static bootstrap flags of a member of the cluster named
@@ -170,46 +164,46 @@ func Args(name string, replicas int, domain, token string) []string {
 // NewCluster creates an etcd cluster named name. The StatefulSet, the Services
 // and every other object are named after name.
 func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pulumi.ResourceOption) (*Cluster, error) {
-	if err := args.Validate(); err != nil {
-		return nil, fmt.Errorf("etcd %q: %w", name, err)
-	}
 	c := &Cluster{}
-	if err := ctx.RegisterComponentResource(Type, name, c, opts...); err != nil {
-		return nil, fmt.Errorf("etcd %q: %w", name, err)
-	}
-	id := Identity(args.Instance)
-	parent := pulumi.Parent(c)
+	return kube.NewComponent(ctx, "etcd", Type, name, c, args.Validate, func(k kube.Component) (pulumi.Map, error) {
+		b := &builder{Component: k, args: args, id: Identity(args.Instance), token: args.Token}
+		if b.token == "" {
+			b.token = fmt.Sprintf("%s-%s-%s", ctx.Project(), ctx.Stack(), name)
+		}
+		return b.build(c)
+	}, opts...)
+}
 
+// builder creates the cluster's children.
+type builder struct {
+	kube.Component
+	args  *ClusterArgs
+	id    kube.Identity
+	token string
+}
+
+// build creates the children and returns the component's outputs.
+func (b *builder) build(c *Cluster) (pulumi.Map, error) {
 	var err error
-	if c.PeerService, err = newPeerService(ctx, name, id, args, parent); err != nil {
+	if c.PeerService, err = b.newPeerService(); err != nil {
 		return nil, err
 	}
-	if c.ClientService, err = newClientService(ctx, name, id, args, parent); err != nil {
+	if c.ClientService, err = b.newClientService(); err != nil {
 		return nil, err
 	}
-	token := args.Token
-	if token == "" {
-		token = fmt.Sprintf("%s-%s-%s", ctx.Project(), ctx.Stack(), name)
-	}
-	if c.StatefulSet, err = newStatefulSet(ctx, name, id, args, token, c.PeerService, parent); err != nil {
+	if c.StatefulSet, err = b.newStatefulSet(c.PeerService); err != nil {
 		return nil, err
 	}
-	if _, err := kube.NewPodDisruptionBudget(ctx, name, id, args.Namespace, args.Replicas, parent); err != nil {
-		return nil, fmt.Errorf("etcd %q: %w", name, err)
+	if _, err := kube.NewPodDisruptionBudget(b.Ctx, b.Name, b.id, b.args.Namespace, b.args.Spec.Replicas, b.Parent); err != nil {
+		return nil, err
 	}
-	if args.Isolation.Enabled {
-		if err := newNetworkPolicy(ctx, name, id, args, parent); err != nil {
+	if b.args.Isolation.Enabled {
+		if err := b.newNetworkPolicy(); err != nil {
 			return nil, err
 		}
 	}
-	c.ClientEndpoint = ClientAddress(name, args.Namespace, args.ClusterDomain)
-	if err := ctx.RegisterResourceOutputs(c, pulumi.Map{
-		"clientEndpoint": c.ClientEndpoint,
-		"statefulSet":    c.StatefulSet.Metadata.Name(),
-	}); err != nil {
-		return nil, fmt.Errorf("etcd %q: %w", name, err)
-	}
-	return c, nil
+	c.ClientEndpoint = ClientAddress(b.Name, b.args.Namespace, b.args.ClusterDomain)
+	return pulumi.Map{"clientEndpoint": c.ClientEndpoint, "statefulSet": c.StatefulSet.Metadata.Name()}, nil
 }
 
 // MemberCounts are the etcd cluster sizes the component deploys: odd, so a majority
@@ -219,6 +213,8 @@ var MemberCounts = []int{1, 3, 5, 7}
 // ValidMemberCount reports whether n is one of MemberCounts.
 func ValidMemberCount(n int) bool { return slices.Contains(MemberCounts, n) }
 
+// servicePorts are the client port, then the peer port (the client Service has
+// only the first).
 func servicePorts() corev1.ServicePortArray {
 	return corev1.ServicePortArray{
 		corev1.ServicePortArgs{Name: pulumi.String("client"), Port: pulumi.Int(ClientPort), TargetPort: pulumi.String("client")},
@@ -228,37 +224,30 @@ func servicePorts() corev1.ServicePortArray {
 
 // newPeerService creates the headless Service. It publishes not-ready addresses:
 // a member becomes ready only once it has reached its peers by these names.
-func newPeerService(ctx *pulumi.Context, name string, id kube.Identity, args *ClusterArgs, parent pulumi.ResourceOption) (*corev1.Service, error) {
-	svcName := PeerServiceName(name)
-	svc, err := corev1.NewService(ctx, svcName, &corev1.ServiceArgs{
-		Metadata: id.ObjectMeta(svcName, args.Namespace),
-		Spec: &corev1.ServiceSpecArgs{
-			ClusterIP:                pulumi.String("None"),
-			PublishNotReadyAddresses: pulumi.Bool(true),
-			Selector:                 id.Selector(),
-			Ports:                    servicePorts(),
-		},
-	}, parent)
-	if err != nil {
-		return nil, fmt.Errorf("etcd %q: peer service: %w", name, err)
-	}
-	return svc, nil
+func (b *builder) newPeerService() (*corev1.Service, error) {
+	return b.newService(PeerServiceName(b.Name), &corev1.ServiceSpecArgs{
+		ClusterIP:                pulumi.String("None"),
+		PublishNotReadyAddresses: pulumi.Bool(true),
+		Ports:                    servicePorts(),
+	})
 }
 
-func newClientService(ctx *pulumi.Context, name string, id kube.Identity, args *ClusterArgs, parent pulumi.ResourceOption) (*corev1.Service, error) {
-	svcName := ClientServiceName(name)
-	svc, err := corev1.NewService(ctx, svcName, &corev1.ServiceArgs{
-		Metadata: id.ObjectMeta(svcName, args.Namespace),
-		Spec: &corev1.ServiceSpecArgs{
-			Type:     pulumi.String("ClusterIP"),
-			Selector: id.Selector(),
-			Ports: corev1.ServicePortArray{
-				corev1.ServicePortArgs{Name: pulumi.String("client"), Port: pulumi.Int(ClientPort), TargetPort: pulumi.String("client")},
-			},
-		},
-	}, parent)
+// newClientService creates the Service clients connect to.
+func (b *builder) newClientService() (*corev1.Service, error) {
+	return b.newService(ClientServiceName(b.Name), &corev1.ServiceSpecArgs{
+		Type:  pulumi.String("ClusterIP"),
+		Ports: servicePorts()[:1],
+	})
+}
+
+func (b *builder) newService(name string, spec *corev1.ServiceSpecArgs) (*corev1.Service, error) {
+	spec.Selector = b.id.Selector()
+	svc, err := corev1.NewService(b.Ctx, name, &corev1.ServiceArgs{
+		Metadata: b.id.ObjectMeta(name, b.args.Namespace),
+		Spec:     spec,
+	}, b.Parent)
 	if err != nil {
-		return nil, fmt.Errorf("etcd %q: client service: %w", name, err)
+		return nil, fmt.Errorf("service %q: %w", name, err)
 	}
 	return svc, nil
 }
@@ -272,12 +261,12 @@ func httpProbe(path string, period, failures int) *corev1.ProbeArgs {
 	}
 }
 
-func container(name string, args *ClusterArgs, token string) corev1.ContainerArgs {
+func (b *builder) container() corev1.ContainerArgs {
 	return corev1.ContainerArgs{
 		Name:    pulumi.String("etcd"),
-		Image:   pulumi.String(args.Image),
+		Image:   pulumi.String(b.args.Spec.Image),
 		Command: pulumi.StringArray{pulumi.String("/usr/local/bin/etcd")},
-		Args:    pulumi.ToStringArray(Args(name, args.Replicas, args.ClusterDomain, token)),
+		Args:    pulumi.ToStringArray(Args(b.Name, b.args.Spec.Replicas, b.args.ClusterDomain, b.token)),
 		Env: corev1.EnvVarArray{
 			kube.EnvFromField("POD_NAME", "metadata.name"),
 			kube.EnvFromField("POD_NAMESPACE", "metadata.namespace"),
@@ -291,7 +280,7 @@ func container(name string, args *ClusterArgs, token string) corev1.ContainerArg
 		StartupProbe:    httpProbe("/livez", 5, 60),
 		ReadinessProbe:  httpProbe("/readyz", 5, 3),
 		LivenessProbe:   httpProbe("/livez", 10, 6),
-		Resources:       args.Resources.Args(),
+		Resources:       b.args.Spec.Resources.Args(),
 		SecurityContext: kube.ContainerSecurityContext(),
 		VolumeMounts: corev1.VolumeMountArray{
 			corev1.VolumeMountArgs{Name: pulumi.String(DataVolume), MountPath: pulumi.String(DataMount)},
@@ -299,49 +288,46 @@ func container(name string, args *ClusterArgs, token string) corev1.ContainerArg
 	}
 }
 
-func newStatefulSet(ctx *pulumi.Context, name string, id kube.Identity, args *ClusterArgs, token string,
-	peer *corev1.Service, parent pulumi.ResourceOption,
-) (*appsv1.StatefulSet, error) {
-	opts := args.DataSafety.StatefulSetOptions(parent)
-	sts, err := appsv1.NewStatefulSet(ctx, name, &appsv1.StatefulSetArgs{
-		Metadata: id.ObjectMeta(name, args.Namespace),
+func (b *builder) newStatefulSet(peer *corev1.Service) (*appsv1.StatefulSet, error) {
+	id := b.id
+	opts := b.args.DataSafety.StatefulSetOptions(b.Parent)
+	sts, err := appsv1.NewStatefulSet(b.Ctx, b.Name, &appsv1.StatefulSetArgs{
+		Metadata: id.ObjectMeta(b.Name, b.args.Namespace),
 		Spec: &appsv1.StatefulSetSpecArgs{
-			Replicas:    pulumi.Int(args.Replicas),
+			Replicas:    pulumi.Int(b.args.Spec.Replicas),
 			ServiceName: peer.Metadata.Name().Elem(),
 			// Members must all run before any can become ready.
 			PodManagementPolicy:                  pulumi.String("Parallel"),
-			Selector:                             &metav1.LabelSelectorArgs{MatchLabels: id.Selector()},
+			Selector:                             id.LabelSelector(),
 			PersistentVolumeClaimRetentionPolicy: kube.RetainClaims(),
 			Template: &corev1.PodTemplateSpecArgs{
-				Metadata: &metav1.ObjectMetaArgs{Labels: id.Labels()},
+				Metadata: id.PodMeta(nil),
 				Spec: &corev1.PodSpecArgs{
 					SecurityContext:               kube.PodSecurityContext(UID),
-					Affinity:                      kube.AntiAffinity(args.AntiAffinity, id.Selector()),
+					Affinity:                      kube.AntiAffinity(b.args.AntiAffinity, id.Selector()),
 					TerminationGracePeriodSeconds: pulumi.Int(30),
-					Containers:                    corev1.ContainerArray{container(name, args, token)},
+					Containers:                    corev1.ContainerArray{b.container()},
 				},
 			},
-			VolumeClaimTemplates: corev1.PersistentVolumeClaimTypeArray{args.Storage.VolumeClaimTemplate(DataVolume, id)},
+			VolumeClaimTemplates: corev1.PersistentVolumeClaimTypeArray{b.args.Spec.Storage.VolumeClaimTemplate(DataVolume, id)},
 		},
 	}, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("etcd %q: statefulset: %w", name, err)
+		return nil, fmt.Errorf("statefulset: %w", err)
 	}
 	return sts, nil
 }
 
 // newNetworkPolicy lets the configured clients reach the client port and the
 // members reach each other's peer port; nothing else.
-func newNetworkPolicy(ctx *pulumi.Context, name string, id kube.Identity, args *ClusterArgs, parent pulumi.ResourceOption) error {
-	members := kube.PodsPeer(id.Selector())
+func (b *builder) newNetworkPolicy() error {
+	members := kube.PodsPeer(b.id.Selector())
 	var clients []kube.Flow
-	for _, sel := range args.ClientPods {
-		clients = append(clients, kube.Flow{Peers: []networkingv1.NetworkPolicyPeerArgs{kube.PodsPeer(sel)}, Ports: []int{ClientPort}})
+	for _, sel := range b.args.ClientPods {
+		clients = append(clients, kube.Allow([]int{ClientPort}, kube.PodsPeer(sel)))
 	}
-	ingress := append([]kube.Flow{{Peers: []networkingv1.NetworkPolicyPeerArgs{members}, Ports: []int{PeerPort}}}, clients...)
-	egress := []kube.Flow{{Peers: []networkingv1.NetworkPolicyPeerArgs{members}, Ports: []int{PeerPort}}}
-	if _, err := kube.NewNetworkPolicy(ctx, name, id, args.Namespace, ingress, egress, parent); err != nil {
-		return fmt.Errorf("etcd %q: %w", name, err)
-	}
-	return nil
+	ingress := append([]kube.Flow{kube.Allow([]int{PeerPort}, members)}, clients...)
+	egress := []kube.Flow{kube.Allow([]int{PeerPort}, members)}
+	_, err := kube.NewNetworkPolicy(b.Ctx, b.Name, b.id, b.args.Namespace, ingress, egress, b.Parent)
+	return err
 }

@@ -1,12 +1,10 @@
 package greptimedb
 
 import (
-	"errors"
 	"fmt"
-	"net"
-	"strconv"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"tsdb-platform/components/etcd"
 	"tsdb-platform/components/kube"
@@ -15,55 +13,10 @@ import (
 // ClusterType is the cluster component's type token.
 const ClusterType = "tsdb:greptimedb:Cluster"
 
-// EtcdArgs is the cluster's etcd: deployed by the cluster, or external.
-type EtcdArgs struct {
-	// Endpoints of an existing etcd (host:port); when set, no etcd is deployed.
-	Endpoints []string
-	Replicas  int
-	Image     string
-	Resources kube.Resources
-	Storage   kube.Storage
-}
-
-// Deployed reports whether the cluster deploys its own etcd.
-func (e EtcdArgs) Deployed() bool { return len(e.Endpoints) == 0 }
-
-// MetaSpec sizes meta.
-type MetaSpec struct {
-	Replicas             int
-	Resources            kube.Resources
-	EnableRegionFailover bool
-}
-
-// DatanodeSpec sizes the datanodes and says where they keep data.
-type DatanodeSpec struct {
-	Replicas      int
-	Resources     kube.Resources
-	Storage       kube.Storage
-	ObjectStorage ObjectStorage
-}
-
-// FrontendSpec sizes the frontends and sets up their Service and authentication.
-type FrontendSpec struct {
-	Replicas    int
-	Resources   kube.Resources
-	ServiceType string
-	// WaitForAddress and AddressTimeoutSeconds: see FrontendArgs.
-	WaitForAddress        bool
-	AddressTimeoutSeconds int
-	AuthEnabled           bool
-	Username              string
-}
-
-// ClusterArgs configures a whole GreptimeDB cluster. Common.Cluster may be left
-// empty: the cluster's name is the component's name.
+// ClusterArgs configures a whole GreptimeDB cluster: its spec, and where it deploys.
 type ClusterArgs struct {
-	Common
-	DataSafety kube.DataSafety
-	Etcd       EtcdArgs
-	Meta       MetaSpec
-	Datanode   DatanodeSpec
-	Frontend   FrontendSpec
+	Spec ClusterSpec
+	kube.Env
 }
 
 // Cluster is a deployed GreptimeDB cluster and its client endpoints.
@@ -85,34 +38,12 @@ type Cluster struct {
 	Password pulumi.StringOutput
 }
 
-// Validate reports what is wrong with the arguments; each component validates
-// its own part again.
-func (a *ClusterArgs) Validate() error {
+// Validate reports every problem of the arguments for a cluster named name.
+func (a *ClusterArgs) Validate(name string) field.ErrorList {
 	if a == nil {
-		return errors.New("args are required")
+		return field.ErrorList{field.Required(nil, "args are required")}
 	}
-	errs := []error{a.Common.validate()}
-	for _, ep := range a.Etcd.Endpoints {
-		if _, err := endpointPort(ep); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if a.Etcd.Deployed() && !etcd.ValidMemberCount(a.Etcd.Replicas) {
-		errs = append(errs, fmt.Errorf("etcd.replicas: %d is not an odd member count", a.Etcd.Replicas))
-	}
-	return errors.Join(errs...)
-}
-
-func endpointPort(ep string) (int, error) {
-	_, port, err := net.SplitHostPort(ep)
-	if err != nil {
-		return 0, fmt.Errorf("etcd.endpoints: %q is not host:port", ep)
-	}
-	p, err := strconv.Atoi(port)
-	if err != nil || p < 1 || p > 65535 {
-		return 0, fmt.Errorf("etcd.endpoints: %q has no valid port", ep)
-	}
-	return p, nil
+	return a.Env.ValidateComponent(name, a.Spec.Validate(nil))
 }
 
 // NewCluster creates a GreptimeDB cluster: etcd (unless external), meta,
@@ -125,112 +56,80 @@ func endpointPort(ep string) (int, error) {
 // children register asynchronously, so a component dependency can silently miss
 // the very workload it was meant to wait for.
 func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pulumi.ResourceOption) (*Cluster, error) {
-	if args != nil {
-		named := *args
-		named.Common.Cluster = name
-		args = &named
-	}
-	if err := args.Validate(); err != nil {
-		return nil, fmt.Errorf("greptimedb cluster %q: %w", name, err)
-	}
 	c := &Cluster{}
-	if err := ctx.RegisterComponentResource(ClusterType, name, c, opts...); err != nil {
-		return nil, fmt.Errorf("greptimedb cluster %q: %w", name, err)
-	}
-	parent := pulumi.Parent(c)
-	common := args.Common
+	validate := func() field.ErrorList { return args.Validate(name) }
+	return kube.NewComponent(ctx, "greptimedb cluster", ClusterType, name, c, validate, func(k kube.Component) (pulumi.Map, error) {
+		b := &clusterBuilder{Component: k, spec: args.Spec, common: Common{Cluster: name, Env: args.Env, Shared: args.Spec.Shared}}
+		return b.build(c)
+	}, opts...)
+}
 
-	metaArgs, err := c.newEtcd(ctx, name, args, common, parent)
+// clusterBuilder creates the cluster's components, in startup order.
+type clusterBuilder struct {
+	kube.Component
+	spec   ClusterSpec
+	common Common
+}
+
+// build creates the components and returns the cluster's outputs.
+func (b *clusterBuilder) build(c *Cluster) (pulumi.Map, error) {
+	metaArgs, err := b.newEtcd(c)
 	if err != nil {
 		return nil, err
 	}
-	if c.Meta, err = NewMeta(ctx, name+"-meta", metaArgs, parent); err != nil {
+	if c.Meta, err = NewMeta(b.Ctx, b.Name+"-meta", metaArgs, b.Parent); err != nil {
 		return nil, err
 	}
-	metaAddress := MetaAddress(name, common.Namespace, common.ClusterDomain)
-	metaHealth := MetaHealthURL(name, common.Namespace, common.ClusterDomain)
-	if c.Datanode, err = NewDatanode(ctx, name+"-datanode", &DatanodeArgs{
-		Common:        common,
-		Replicas:      args.Datanode.Replicas,
-		Resources:     args.Datanode.Resources,
-		Storage:       args.Datanode.Storage,
-		ObjectStorage: args.Datanode.ObjectStorage,
-		DataSafety:    args.DataSafety,
-		MetaAddress:   metaAddress,
-		MetaHealthURL: metaHealth,
-		WaitFor:       []pulumi.Resource{c.Meta.Deployment},
-	}, parent); err != nil {
+	// Datanodes and frontends reach meta by its Service's name, and each starts
+	// after the workload before it.
+	meta := func(after pulumi.Resource) MetaClient {
+		return MetaClient{Address: c.Meta.Address, HealthURL: c.Meta.HealthURL, WaitFor: []pulumi.Resource{after}}
+	}
+	datanode := &DatanodeArgs{Common: b.common, Spec: b.spec.Datanode, Meta: meta(c.Meta.Deployment)}
+	if c.Datanode, err = NewDatanode(b.Ctx, b.Name+"-datanode", datanode, b.Parent); err != nil {
 		return nil, err
 	}
-	if c.Frontend, err = NewFrontend(ctx, name+"-frontend", &FrontendArgs{
-		Common:                common,
-		Replicas:              args.Frontend.Replicas,
-		Resources:             args.Frontend.Resources,
-		ServiceType:           args.Frontend.ServiceType,
-		WaitForAddress:        args.Frontend.WaitForAddress,
-		AddressTimeoutSeconds: args.Frontend.AddressTimeoutSeconds,
-		AuthEnabled:           args.Frontend.AuthEnabled,
-		Username:              args.Frontend.Username,
-		MetaAddress:           metaAddress,
-		MetaHealthURL:         metaHealth,
-		WaitFor:               []pulumi.Resource{c.Datanode.StatefulSet},
-	}, parent); err != nil {
+	frontend := &FrontendArgs{Common: b.common, Spec: b.spec.Frontend, Meta: meta(c.Datanode.StatefulSet)}
+	if c.Frontend, err = NewFrontend(b.Ctx, b.Name+"-frontend", frontend, b.Parent); err != nil {
 		return nil, err
 	}
-
 	f := c.Frontend
 	c.HTTPEndpoint, c.GRPCEndpoint, c.MySQLEndpoint, c.PostgresEndpoint = f.HTTPEndpoint, f.GRPCEndpoint, f.MySQLEndpoint, f.PostgresEndpoint
 	c.Username, c.Password = f.Username, f.Password
-	if err := ctx.RegisterResourceOutputs(c, f.endpointOutputs()); err != nil {
-		return nil, fmt.Errorf("greptimedb cluster %q: %w", name, err)
-	}
-	return c, nil
+	return f.endpointOutputs(), nil
 }
 
 // newEtcd deploys the cluster's etcd (unless external endpoints are given) and
 // returns meta's arguments, which point at it and wait for it.
-func (c *Cluster) newEtcd(ctx *pulumi.Context, name string, args *ClusterArgs, common Common,
-	parent pulumi.ResourceOption,
-) (*MetaArgs, error) {
-	meta := &MetaArgs{
-		Common:               common,
-		Replicas:             args.Meta.Replicas,
-		Resources:            args.Meta.Resources,
-		StoreKeyPrefix:       name,
-		EnableRegionFailover: args.Meta.EnableRegionFailover,
-	}
-	if !args.Etcd.Deployed() {
-		for _, ep := range args.Etcd.Endpoints {
-			port, err := endpointPort(ep)
+func (b *clusterBuilder) newEtcd(c *Cluster) (*MetaArgs, error) {
+	common := b.common
+	meta := &MetaArgs{Common: common, Spec: b.spec.Meta, StoreKeyPrefix: b.Name}
+	if !b.spec.Etcd.Deployed() {
+		for _, ep := range b.spec.Etcd.Endpoints {
+			port, err := kube.HostPort(ep)
 			if err != nil {
-				return nil, fmt.Errorf("greptimedb cluster %q: %w", name, err)
+				return nil, fmt.Errorf("etcd.endpoints: %w", err)
 			}
 			meta.StoreAddrs = append(meta.StoreAddrs, pulumi.String(ep))
 			meta.StorePorts = append(meta.StorePorts, port)
 		}
 		return meta, nil
 	}
-	etcdName := EtcdName(name)
-	cluster, err := etcd.NewCluster(ctx, etcdName, &etcd.ClusterArgs{
-		Namespace:     common.Namespace,
-		ClusterDomain: common.ClusterDomain,
-		Instance:      name,
-		Replicas:      args.Etcd.Replicas,
-		Image:         args.Etcd.Image,
-		Resources:     args.Etcd.Resources,
-		Storage:       args.Etcd.Storage,
-		AntiAffinity:  common.AntiAffinity,
-		DataSafety:    args.DataSafety,
-		Isolation:     common.Isolation,
-		ClientPods:    []pulumi.StringMap{common.identity("meta").Selector()},
-	}, parent)
+	etcdName := EtcdName(b.Name)
+	cluster, err := etcd.NewCluster(b.Ctx, etcdName, &etcd.ClusterArgs{
+		Spec:         b.spec.Etcd.Spec,
+		Env:          common.Env,
+		Instance:     b.Name,
+		AntiAffinity: common.AntiAffinity,
+		ClientPods:   []pulumi.StringMap{common.identity("meta").Selector()},
+	}, b.Parent)
 	if err != nil {
-		return nil, fmt.Errorf("greptimedb cluster %q: %w", name, err)
+		return nil, err
 	}
 	c.Etcd = cluster
 	meta.StoreAddrs = []pulumi.StringInput{etcd.ClientAddress(etcdName, common.Namespace, common.ClusterDomain)}
 	meta.StorePorts = []int{etcd.ClientPort}
-	meta.EtcdPods = etcd.Identity(name).Selector()
+	meta.EtcdPods = etcd.Identity(b.Name).Selector()
 	meta.WaitFor = []pulumi.Resource{cluster.StatefulSet}
 	return meta, nil
 }

@@ -5,13 +5,14 @@
 package greptimedb
 
 import (
-	"errors"
 	"fmt"
-	"slices"
 	"strings"
 
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"tsdb-platform/components/kube"
 )
@@ -46,115 +47,20 @@ const UID = 1000
 // HealthPath answers 200 on every component's HTTP port, without authentication.
 const HealthPath = "/health"
 
-// DefaultWaitImage is the small image with a shell and wget that init containers
-// use to wait for a dependency to answer.
-const DefaultWaitImage = "busybox:1.37.0"
-
 // Common is what every component of one GreptimeDB cluster shares.
 type Common struct {
 	// Cluster is the GreptimeDB cluster's name: the app.kubernetes.io/instance
 	// label and the prefix of every object name.
 	Cluster string
-	// Namespace the cluster lives in (an output of the Namespace resource).
-	Namespace pulumi.StringInput
-	// ClusterDomain is the Kubernetes cluster's DNS domain ("cluster.local").
-	ClusterDomain string
-	// Image is the pinned GreptimeDB image.
-	Image string
-	// WaitImage runs the init containers that wait for a dependency; empty means DefaultWaitImage.
-	WaitImage string
-	// AntiAffinity is none, preferred or required.
-	AntiAffinity string
-	Isolation    kube.Isolation
-	// Logging is every component's log level and format; empty fields take
-	// DefaultLogLevel and DefaultLogFormat.
-	Logging Logging
-	// WAL is where datanodes write ahead; meta must know it too.
-	WAL WAL
+	kube.Env
+	Shared
 }
 
-// WAL providers, as GreptimeDB v1.1.4 spells them (config/datanode.example.toml [wal]).
-const (
-	// WALRaftEngine keeps the WAL on each datanode's volume (the default).
-	WALRaftEngine = "raft_engine"
-	// WALKafka keeps the WAL in Kafka topics, so another datanode can replay a
-	// region's WAL: metasrv's region failover needs it.
-	WALKafka = "kafka"
-)
-
-// WALProviders lists the accepted WAL providers.
-var WALProviders = []string{WALRaftEngine, WALKafka}
-
-// WAL is the write-ahead log's provider and, for Kafka, its brokers.
-type WAL struct {
-	// Provider is raft_engine (empty means raft_engine) or kafka.
-	Provider string
-	// BrokerEndpoints are the Kafka brokers ("host:port"), required with kafka.
-	BrokerEndpoints []string
-}
-
-// Remote reports whether the WAL lives outside the datanodes (Kafka).
-func (w WAL) Remote() bool { return w.Provider == WALKafka }
-
-// Logging is GreptimeDB's [logging] level and log_format.
-type Logging struct {
-	// Level is error, warn, info, debug or trace.
-	Level string
-	// Format is text or json.
-	Format string
-}
-
-// Log levels and formats GreptimeDB accepts in [logging].
-const (
-	DefaultLogLevel  = "info"
-	DefaultLogFormat = "text"
-)
-
-// LogLevels and LogFormats list the accepted values.
-var (
-	LogLevels  = []string{"error", "warn", "info", "debug", "trace"}
-	LogFormats = []string{"text", "json"}
-)
-
-func (c Common) validate() error {
-	var errs []error
-	if c.Cluster == "" {
-		errs = append(errs, errors.New("cluster is required"))
-	}
-	if c.Namespace == nil {
-		errs = append(errs, errors.New("namespace is required"))
-	}
-	if c.ClusterDomain == "" {
-		errs = append(errs, errors.New("clusterDomain is required"))
-	}
-	if c.Image == "" {
-		errs = append(errs, errors.New("image is required"))
-	}
-	switch c.AntiAffinity {
-	case "", kube.AntiAffinityNone, kube.AntiAffinityPreferred, kube.AntiAffinityRequired:
-	default:
-		errs = append(errs, fmt.Errorf("antiAffinity: unknown mode %q", c.AntiAffinity))
-	}
-	if c.Logging.Level != "" && !slices.Contains(LogLevels, c.Logging.Level) {
-		errs = append(errs, fmt.Errorf("logging.level: unknown level %q", c.Logging.Level))
-	}
-	if c.Logging.Format != "" && !slices.Contains(LogFormats, c.Logging.Format) {
-		errs = append(errs, fmt.Errorf("logging.format: unknown format %q", c.Logging.Format))
-	}
-	if c.WAL.Provider != "" && !slices.Contains(WALProviders, c.WAL.Provider) {
-		errs = append(errs, fmt.Errorf("wal.provider: unknown provider %q", c.WAL.Provider))
-	}
-	if c.WAL.Remote() && len(c.WAL.BrokerEndpoints) == 0 {
-		errs = append(errs, errors.New("wal.brokerEndpoints: required with the kafka WAL"))
-	}
-	return errors.Join(errs...)
-}
-
-func (c Common) waitImage() string {
-	if c.WaitImage != "" {
-		return c.WaitImage
-	}
-	return DefaultWaitImage
+// validate reports every problem of the shared arguments.
+func (c Common) validate() field.ErrorList {
+	errs := kube.ValidateClusterName(c.Cluster, field.NewPath("cluster"))
+	errs = append(errs, c.Env.Validate()...)
+	return append(errs, c.Shared.Validate(nil)...)
 }
 
 // identity is the labels of one component of the cluster.
@@ -180,13 +86,6 @@ func FrontendName(cluster string) string { return cluster + "-frontend" }
 
 // EtcdName names the cluster's etcd StatefulSet.
 func EtcdName(cluster string) string { return cluster + "-etcd" }
-
-func validateReplicas(n int) error {
-	if n < 1 {
-		return fmt.Errorf("replicas: %d; at least 1", n)
-	}
-	return nil
-}
 
 // waitContainer is an init container that loops until one of urls answers
 // successfully, so pods start in order even when started outside `pulumi up`
@@ -265,14 +164,7 @@ type loggingConfig struct {
 
 // logging is the [logging] table for the configured level and format.
 func (c Common) logging() loggingConfig {
-	l := loggingConfig{Dir: LogDir, Level: c.Logging.Level, LogFormat: c.Logging.Format}
-	if l.Level == "" {
-		l.Level = DefaultLogLevel
-	}
-	if l.LogFormat == "" {
-		l.LogFormat = DefaultLogFormat
-	}
-	return l
+	return loggingConfig{Dir: LogDir, Level: c.Logging.Level, LogFormat: c.Logging.Format}
 }
 
 // renderConfig renders a TOML config built from resolved string inputs inside
@@ -305,24 +197,104 @@ func podAnnotations(config pulumi.StringOutput, secrets ...pulumi.StringInput) p
 // checksum of the secret data the pods read.
 const SecretChecksumAnnotation = "checksum/secret"
 
-func dependsOn(waitFor []pulumi.Resource) []pulumi.ResourceOption {
-	if len(waitFor) == 0 {
-		return nil
-	}
-	return []pulumi.ResourceOption{pulumi.DependsOn(waitFor)}
+// part builds one component of a cluster (meta, datanodes or frontends): each
+// component's builder embeds it.
+type part struct {
+	kube.Component
+	Common
+	id kube.Identity
+	// objName names the component's workload and Service.
+	objName string
 }
 
-// newConfigMap holds a component's rendered config file under ConfigKey. It is
+func newPart(k kube.Component, common Common, component, objName string) part {
+	return part{Component: k, Common: common, id: common.identity(component), objName: objName}
+}
+
+// newConfigMap holds the component's rendered config file under ConfigKey. It is
 // auto-named, so a changed config is created anew and the workload rolls onto it.
-func newConfigMap(ctx *pulumi.Context, name string, id kube.Identity, namespace pulumi.StringInput,
-	config pulumi.StringOutput, parent pulumi.ResourceOption,
-) (*corev1.ConfigMap, error) {
-	cm, err := corev1.NewConfigMap(ctx, name+"-config", &corev1.ConfigMapArgs{
-		Metadata: id.AutoNamedMeta(namespace),
+func (b part) newConfigMap(config pulumi.StringOutput) (*corev1.ConfigMap, error) {
+	cm, err := corev1.NewConfigMap(b.Ctx, b.Name+"-config", &corev1.ConfigMapArgs{
+		Metadata: b.id.AutoNamedMeta(b.Namespace),
 		Data:     pulumi.StringMap{ConfigKey: config},
-	}, parent)
+	}, b.Parent)
 	if err != nil {
 		return nil, fmt.Errorf("config map: %w", err)
 	}
 	return cm, nil
+}
+
+// newService creates the component's Service, named after the workload.
+func (b part) newService(meta *metav1.ObjectMetaArgs, spec *corev1.ServiceSpecArgs) (*corev1.Service, error) {
+	if meta == nil {
+		meta = b.id.ObjectMeta(b.objName, b.Namespace)
+	}
+	spec.Selector = b.id.Selector()
+	svc, err := corev1.NewService(b.Ctx, b.objName, &corev1.ServiceArgs{Metadata: meta, Spec: spec}, b.Parent)
+	if err != nil {
+		return nil, fmt.Errorf("service: %w", err)
+	}
+	return svc, nil
+}
+
+// podTemplate is the component's pod template: labels, the rollout annotations,
+// the restricted security context, anti-affinity, one init container that waits
+// for the dependency, and the main container.
+func (b part) podTemplate(annotations pulumi.StringMap, wait, main corev1.ContainerArgs, volumes corev1.VolumeArray) *corev1.PodTemplateSpecArgs {
+	return &corev1.PodTemplateSpecArgs{
+		Metadata: b.id.PodMeta(annotations),
+		Spec: &corev1.PodSpecArgs{
+			SecurityContext: kube.PodSecurityContext(UID),
+			Affinity:        kube.AntiAffinity(b.AntiAffinity, b.id.Selector()),
+			InitContainers:  corev1.ContainerArray{wait},
+			Containers:      corev1.ContainerArray{main},
+			Volumes:         volumes,
+		},
+	}
+}
+
+// finish creates what every component ends with: a disruption budget that keeps
+// at most one of its pods evicted at a time, and (with isolation on) the
+// NetworkPolicy that allows only the flows it needs.
+func (b part) finish(replicas int, flows func() (ingress, egress []kube.Flow, err error)) error {
+	if _, err := kube.NewPodDisruptionBudget(b.Ctx, b.objName, b.id, b.Namespace, replicas, b.Parent); err != nil {
+		return err
+	}
+	if !b.Isolation.Enabled {
+		return nil
+	}
+	ingress, egress, err := flows()
+	if err != nil {
+		return err
+	}
+	_, err = kube.NewNetworkPolicy(b.Ctx, b.objName, b.id, b.Namespace, ingress, egress, b.Parent)
+	return err
+}
+
+// container is the component's main container: the pinned image, its ports, the
+// downward-API environment, the config and /tmp mounts plus extra, the
+// restricted security context and the health probes. The caller adds the
+// command line.
+func (b part) container(ports []kube.Port, resources kube.Resources, extra ...corev1.VolumeMountInput) corev1.ContainerArgs {
+	c := corev1.ContainerArgs{
+		Name:            pulumi.String(b.id.Component),
+		Image:           pulumi.String(b.Image),
+		Env:             podEnv(),
+		Ports:           kube.ContainerPorts(ports...),
+		VolumeMounts:    append(baseMounts(), extra...),
+		Resources:       resources.Args(),
+		SecurityContext: kube.ContainerSecurityContext(),
+	}
+	healthProbes(&c)
+	return c
+}
+
+// dataMount mounts the volume named volume at DataHome.
+func dataMount(volume string) corev1.VolumeMountArgs {
+	return corev1.VolumeMountArgs{Name: pulumi.String(volume), MountPath: pulumi.String(DataHome)}
+}
+
+// peer selects the pods of another component of the same cluster.
+func (b part) peer(component string) networkingv1.NetworkPolicyPeerArgs {
+	return kube.PodsPeer(b.identity(component).Selector())
 }

@@ -1,28 +1,18 @@
 package greptimedb
 
 import (
-	"errors"
 	"fmt"
-	"net/url"
-	"strconv"
 
 	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
-	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
-	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"tsdb-platform/components/kube"
 )
 
 // DatanodeType is the datanode component's type token.
 const DatanodeType = "tsdb:greptimedb:Datanode"
-
-// Object storage types.
-const (
-	StorageFile = "File"
-	StorageS3   = "S3"
-)
 
 // Environment variables that carry S3 credentials from a Secret into datanodes.
 const (
@@ -39,33 +29,12 @@ const (
 // DataVolume names the datanodes' volume claim template.
 const DataVolume = "data"
 
-// ObjectStorage is where datanodes keep region data.
-type ObjectStorage struct {
-	// Type is File (the pod's volume) or S3 (S3-compatible object storage).
-	Type     string
-	Bucket   string
-	Root     string
-	Region   string
-	Endpoint string
-	// AccessKeyID and SecretAccessKey reach the pods only through a Secret.
-	AccessKeyID     pulumi.StringInput
-	SecretAccessKey pulumi.StringInput
-}
-
 // DatanodeArgs configures GreptimeDB's datanodes.
 type DatanodeArgs struct {
 	Common
-	Replicas      int
-	Resources     kube.Resources
-	Storage       kube.Storage
-	ObjectStorage ObjectStorage
-	DataSafety    kube.DataSafety
-	// MetaAddress is meta's host:port (for --metasrv-addrs).
-	MetaAddress pulumi.StringInput
-	// MetaHealthURL is polled by the init container until meta answers.
-	MetaHealthURL pulumi.StringInput
-	// WaitFor are the resources the StatefulSet starts after (meta).
-	WaitFor []pulumi.Resource
+	Spec DatanodeSpec
+	// Meta is the metasrv the datanodes register with; the StatefulSet starts after Meta.WaitFor.
+	Meta MetaClient
 }
 
 // Datanode is the deployed datanodes.
@@ -102,120 +71,87 @@ type storageConfig struct {
 	Endpoint string `toml:"endpoint,omitempty"`
 }
 
-// Validate reports what is wrong with the arguments.
-func (a *DatanodeArgs) Validate() error {
+// Validate reports every problem of the arguments.
+func (a *DatanodeArgs) Validate() field.ErrorList {
 	if a == nil {
-		return errors.New("args are required")
+		return field.ErrorList{field.Required(nil, "args are required")}
 	}
-	errs := []error{a.Common.validate(), validateReplicas(a.Replicas)}
-	if a.Storage.Size == "" {
-		errs = append(errs, errors.New("storage.size is required"))
-	}
-	if a.MetaAddress == nil || a.MetaHealthURL == nil {
-		errs = append(errs, errors.New("metaAddress and metaHealthUrl are required"))
-	}
-	switch o := a.ObjectStorage; o.Type {
-	case StorageFile:
-	case StorageS3:
-		if o.Bucket == "" {
-			errs = append(errs, errors.New("objectStorage.bucket is required for S3"))
-		}
-		if o.AccessKeyID == nil || o.SecretAccessKey == nil {
-			errs = append(errs, errors.New("objectStorage.accessKeyId and secretAccessKey are required for S3"))
-		}
-		if _, err := objectStorePort(o.Endpoint); err != nil {
-			errs = append(errs, err)
-		}
-	default:
-		errs = append(errs, fmt.Errorf("objectStorage.type: unknown type %q; allowed: %s, %s", o.Type, StorageFile, StorageS3))
-	}
-	return errors.Join(errs...)
-}
-
-// objectStorePort is the TCP port of the object store's endpoint (443 by default).
-func objectStorePort(endpoint string) (int, error) {
-	if endpoint == "" {
-		return 443, nil
-	}
-	u, err := url.Parse(endpoint)
-	if err != nil || u.Host == "" {
-		return 0, fmt.Errorf("objectStorage.endpoint: %q is not a URL", endpoint)
-	}
-	if p := u.Port(); p != "" {
-		return strconv.Atoi(p)
-	}
-	if u.Scheme == "http" {
-		return 80, nil
-	}
-	return 443, nil
+	return a.Meta.validate(a.Common, a.Spec.Validate(field.NewPath("datanode")))
 }
 
 // NewDatanode creates the datanodes of a cluster: a ConfigMap, a headless
 // Service, the credentials Secret for S3, and a StatefulSet with a PVC per pod
 // that starts after args.WaitFor.
 func NewDatanode(ctx *pulumi.Context, name string, args *DatanodeArgs, opts ...pulumi.ResourceOption) (*Datanode, error) {
-	if err := args.Validate(); err != nil {
-		return nil, fmt.Errorf("datanode %q: %w", name, err)
-	}
 	d := &Datanode{}
-	if err := ctx.RegisterComponentResource(DatanodeType, name, d, opts...); err != nil {
-		return nil, fmt.Errorf("datanode %q: %w", name, err)
-	}
-	id := args.identity("datanode")
-	parent := pulumi.Parent(d)
-	objName := DatanodeName(args.Cluster)
+	return kube.NewComponent(ctx, "datanode", DatanodeType, name, d, args.Validate, func(k kube.Component) (pulumi.Map, error) {
+		b := &datanodeBuilder{part: newPart(k, args.Common, "datanode", DatanodeName(args.Cluster)), args: args}
+		return b.build(d)
+	}, opts...)
+}
 
-	d.Config = renderConfig(func([]string) any { return newDatanodeConfig(args.ObjectStorage, args.WAL, args.logging()) })
+// datanodeBuilder creates the datanodes' children.
+type datanodeBuilder struct {
+	part
+	args *DatanodeArgs
+}
+
+// build creates the children and returns the component's outputs.
+func (b *datanodeBuilder) build(d *Datanode) (pulumi.Map, error) {
+	store := b.args.Spec.ObjectStorage
+	d.Config = renderConfig(func([]string) any { return newDatanodeConfig(store, b.WAL, b.logging()) })
 	var err error
-	if d.ConfigMap, err = newConfigMap(ctx, name, id, args.Namespace, d.Config, parent); err != nil {
-		return nil, fmt.Errorf("datanode %q: %w", name, err)
+	if d.ConfigMap, err = b.newConfigMap(d.Config); err != nil {
+		return nil, err
 	}
-	if args.ObjectStorage.Type == StorageS3 {
-		d.Secret, err = corev1.NewSecret(ctx, name+"-object-storage", &corev1.SecretArgs{
-			Metadata: id.AutoNamedMeta(args.Namespace),
-			Type:     pulumi.String("Opaque"),
-			StringData: pulumi.StringMap{
-				SecretKeyAccessKeyID:     kube.Secret(args.ObjectStorage.AccessKeyID),
-				SecretKeySecretAccessKey: kube.Secret(args.ObjectStorage.SecretAccessKey),
-			},
-		}, parent)
-		if err != nil {
-			return nil, fmt.Errorf("datanode %q: object storage secret: %w", name, err)
+	if store.Type == StorageS3 {
+		if d.Secret, err = b.newObjectStorageSecret(); err != nil {
+			return nil, err
 		}
 	}
-	d.Service, err = corev1.NewService(ctx, objName, &corev1.ServiceArgs{
-		Metadata: id.ObjectMeta(objName, args.Namespace),
-		Spec: &corev1.ServiceSpecArgs{
-			ClusterIP: pulumi.String("None"),
-			Selector:  id.Selector(),
-			Ports:     corev1.ServicePortArray{kube.ServicePort("rpc", GRPCPort), kube.ServicePort("http", HTTPPort)},
+	if d.Service, err = b.newService(nil, &corev1.ServiceSpecArgs{ClusterIP: pulumi.String("None"), Ports: kube.ServicePorts(datanodePorts...)}); err != nil {
+		return nil, err
+	}
+	if d.StatefulSet, err = b.newStatefulSet(d); err != nil {
+		return nil, err
+	}
+	if err := b.finish(b.args.Spec.Replicas, b.flows); err != nil {
+		return nil, err
+	}
+	return pulumi.Map{"statefulSet": d.StatefulSet.Metadata.Name(), "service": d.Service.Metadata.Name()}, nil
+}
+
+// datanodePorts are the datanodes' gRPC and HTTP ports.
+var datanodePorts = []kube.Port{{Name: "rpc", Number: GRPCPort}, {Name: "http", Number: HTTPPort}}
+
+// credentials are the S3 keys as secrets (nil without S3).
+func (b *datanodeBuilder) credentials() []pulumi.StringInput {
+	o := b.args.Spec.ObjectStorage
+	if o.Type != StorageS3 {
+		return nil
+	}
+	return []pulumi.StringInput{kube.Secret(pulumi.String(o.AccessKeyID)), kube.Secret(pulumi.String(o.SecretAccessKey))}
+}
+
+// newObjectStorageSecret holds the S3 keys the datanodes read from their environment.
+func (b *datanodeBuilder) newObjectStorageSecret() (*corev1.Secret, error) {
+	keys := b.credentials()
+	secret, err := corev1.NewSecret(b.Ctx, b.Name+"-object-storage", &corev1.SecretArgs{
+		Metadata: b.id.AutoNamedMeta(b.Namespace),
+		Type:     pulumi.String("Opaque"),
+		StringData: pulumi.StringMap{
+			SecretKeyAccessKeyID:     keys[0],
+			SecretKeySecretAccessKey: keys[1],
 		},
-	}, parent)
+	}, b.Parent)
 	if err != nil {
-		return nil, fmt.Errorf("datanode %q: service: %w", name, err)
+		return nil, fmt.Errorf("object storage secret: %w", err)
 	}
-	if d.StatefulSet, err = newDatanodeStatefulSet(ctx, objName, id, args, d, parent); err != nil {
-		return nil, fmt.Errorf("datanode %q: %w", name, err)
-	}
-	if _, err := kube.NewPodDisruptionBudget(ctx, objName, id, args.Namespace, args.Replicas, parent); err != nil {
-		return nil, fmt.Errorf("datanode %q: %w", name, err)
-	}
-	if args.Isolation.Enabled {
-		if err := newDatanodeNetworkPolicy(ctx, objName, id, args, parent); err != nil {
-			return nil, fmt.Errorf("datanode %q: %w", name, err)
-		}
-	}
-	if err := ctx.RegisterResourceOutputs(d, pulumi.Map{
-		"statefulSet": d.StatefulSet.Metadata.Name(),
-		"service":     d.Service.Metadata.Name(),
-	}); err != nil {
-		return nil, fmt.Errorf("datanode %q: %w", name, err)
-	}
-	return d, nil
+	return secret, nil
 }
 
 func newDatanodeConfig(o ObjectStorage, w WAL, logging loggingConfig) datanodeConfig {
-	storage := storageConfig{Type: o.Type, DataHome: DataHome}
+	storage := storageConfig{Type: string(o.Type), DataHome: DataHome}
 	if o.Type == StorageS3 {
 		storage.Bucket, storage.Root, storage.Region, storage.Endpoint = o.Bucket, o.Root, o.Region, o.Endpoint
 	}
@@ -229,9 +165,9 @@ func newDatanodeConfig(o ObjectStorage, w WAL, logging loggingConfig) datanodeCo
 // newWALConfig is the datanode's [wal]: on its volume, or in Kafka.
 func newWALConfig(w WAL) walConfig {
 	if w.Remote() {
-		return walConfig{Provider: WALKafka, BrokerEndpoints: w.BrokerEndpoints}
+		return walConfig{Provider: string(WALKafka), BrokerEndpoints: w.BrokerEndpoints}
 	}
-	return walConfig{Provider: WALRaftEngine, Dir: DataHome + "/wal"}
+	return walConfig{Provider: string(WALRaftEngine), Dir: DataHome + "/wal"}
 }
 
 // DatanodeScript is the datanode's shell command line: --node-id is the pod's
@@ -257,50 +193,29 @@ func datanodeEnv(secret *corev1.Secret) corev1.EnvVarArray {
 	return env
 }
 
-func newDatanodeStatefulSet(ctx *pulumi.Context, objName string, id kube.Identity, args *DatanodeArgs, d *Datanode,
-	parent pulumi.ResourceOption,
-) (*appsv1.StatefulSet, error) {
-	script := args.MetaAddress.ToStringOutput().ApplyT(DatanodeScript).(pulumi.StringOutput)
-	main := corev1.ContainerArgs{
-		Name:    pulumi.String("datanode"),
-		Image:   pulumi.String(args.Image),
-		Command: pulumi.StringArray{pulumi.String("/bin/sh"), pulumi.String("-c"), script},
-		Env:     datanodeEnv(d.Secret),
-		Ports:   corev1.ContainerPortArray{kube.ContainerPort("rpc", GRPCPort), kube.ContainerPort("http", HTTPPort)},
-		VolumeMounts: append(baseMounts(),
-			corev1.VolumeMountArgs{Name: pulumi.String(DataVolume), MountPath: pulumi.String(DataHome)}),
-		Resources:       args.Resources.Args(),
-		SecurityContext: kube.ContainerSecurityContext(),
+func (b *datanodeBuilder) newStatefulSet(d *Datanode) (*appsv1.StatefulSet, error) {
+	spec := b.args.Spec
+	script := b.args.Meta.Address.ToStringOutput().ApplyT(DatanodeScript).(pulumi.StringOutput)
+	main := b.container(datanodePorts, spec.Resources, dataMount(DataVolume))
+	main.Command = pulumi.StringArray{pulumi.String("/bin/sh"), pulumi.String("-c"), script}
+	main.Env = datanodeEnv(d.Secret)
+	volumes := corev1.VolumeArray{
+		configVolume(d.ConfigMap.Metadata.Name().Elem()),
+		kube.EmptyDir("tmp", "1Gi"),
 	}
-	healthProbes(&main)
-	var secrets []pulumi.StringInput
-	if args.ObjectStorage.Type == StorageS3 {
-		secrets = []pulumi.StringInput{kube.Secret(args.ObjectStorage.AccessKeyID), kube.Secret(args.ObjectStorage.SecretAccessKey)}
-	}
-	opts := args.DataSafety.StatefulSetOptions(parent)
-	opts = append(opts, dependsOn(args.WaitFor)...)
-	sts, err := appsv1.NewStatefulSet(ctx, objName, &appsv1.StatefulSetArgs{
-		Metadata: id.ObjectMeta(objName, args.Namespace),
+	opts := b.DataSafety.StatefulSetOptions(b.Parent)
+	opts = append(opts, kube.DependsOn(b.args.Meta.WaitFor)...)
+	sts, err := appsv1.NewStatefulSet(b.Ctx, b.objName, &appsv1.StatefulSetArgs{
+		Metadata: b.id.ObjectMeta(b.objName, b.Namespace),
 		Spec: &appsv1.StatefulSetSpecArgs{
-			Replicas:                             pulumi.Int(args.Replicas),
+			Replicas:                             pulumi.Int(spec.Replicas),
 			ServiceName:                          d.Service.Metadata.Name().Elem(),
 			PodManagementPolicy:                  pulumi.String("Parallel"),
-			Selector:                             &metav1.LabelSelectorArgs{MatchLabels: id.Selector()},
+			Selector:                             b.id.LabelSelector(),
 			PersistentVolumeClaimRetentionPolicy: kube.RetainClaims(),
-			Template: &corev1.PodTemplateSpecArgs{
-				Metadata: &metav1.ObjectMetaArgs{Labels: id.Labels(), Annotations: podAnnotations(d.Config, secrets...)},
-				Spec: &corev1.PodSpecArgs{
-					SecurityContext: kube.PodSecurityContext(UID),
-					Affinity:        kube.AntiAffinity(args.AntiAffinity, id.Selector()),
-					InitContainers:  corev1.ContainerArray{waitContainer("wait-meta", args.waitImage(), "meta", args.MetaHealthURL)},
-					Containers:      corev1.ContainerArray{main},
-					Volumes: corev1.VolumeArray{
-						configVolume(d.ConfigMap.Metadata.Name().Elem()),
-						kube.EmptyDir("tmp", "1Gi"),
-					},
-				},
-			},
-			VolumeClaimTemplates: corev1.PersistentVolumeClaimTypeArray{args.Storage.VolumeClaimTemplate(DataVolume, id)},
+			Template: b.podTemplate(podAnnotations(d.Config, b.credentials()...),
+				waitContainer("wait-meta", b.WaitImage, "meta", b.args.Meta.HealthURL), main, volumes),
+			VolumeClaimTemplates: corev1.PersistentVolumeClaimTypeArray{spec.Storage.VolumeClaimTemplate(DataVolume, b.id)},
 		},
 	}, opts...)
 	if err != nil {
@@ -309,21 +224,22 @@ func newDatanodeStatefulSet(ctx *pulumi.Context, objName string, id kube.Identit
 	return sts, nil
 }
 
-// newDatanodeNetworkPolicy: frontends and meta reach the datanodes; datanodes
-// reach meta and, with S3 storage, the object store.
-func newDatanodeNetworkPolicy(ctx *pulumi.Context, objName string, id kube.Identity, args *DatanodeArgs, parent pulumi.ResourceOption) error {
-	meta := kube.PodsPeer(args.identity("meta").Selector())
-	callers := []networkingv1.NetworkPolicyPeerArgs{kube.PodsPeer(args.identity("frontend").Selector()), meta}
-	ingress := []kube.Flow{{Peers: callers, Ports: []int{GRPCPort, HTTPPort}}}
-	egress := []kube.Flow{{Peers: []networkingv1.NetworkPolicyPeerArgs{meta}, Ports: []int{MetaRPCPort, HTTPPort}}}
-	if args.ObjectStorage.Type == StorageS3 {
-		port, err := objectStorePort(args.ObjectStorage.Endpoint)
+// flows: frontends and meta reach the datanodes; datanodes reach meta and, with
+// S3 storage, the object store.
+func (b *datanodeBuilder) flows() (ingress, egress []kube.Flow, err error) {
+	if !b.Isolation.Enabled {
+		return nil, nil, nil
+	}
+	meta := b.peer("meta")
+	ingress = []kube.Flow{kube.Allow([]int{GRPCPort, HTTPPort}, b.peer("frontend"), meta)}
+	egress = []kube.Flow{kube.Allow([]int{MetaRPCPort, HTTPPort}, meta)}
+	if o := b.args.Spec.ObjectStorage; o.Type == StorageS3 {
+		port, err := objectStorePort(o.Endpoint)
 		if err != nil {
-			return err
+			return nil, nil, fmt.Errorf("objectStorage.endpoint: %w", err)
 		}
 		// The object store is outside the cluster at addresses the program cannot know.
-		egress = append(egress, kube.Flow{Ports: []int{port}})
+		egress = append(egress, kube.Allow([]int{port}))
 	}
-	_, err := kube.NewNetworkPolicy(ctx, objName, id, args.Namespace, ingress, egress, parent)
-	return err
+	return ingress, egress, nil
 }

@@ -1,16 +1,14 @@
 package greptimedb
 
 import (
-	"errors"
 	"fmt"
 	"strconv"
 
 	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
-	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
-	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
 	"github.com/pulumi/pulumi-random/sdk/v4/go/random"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"tsdb-platform/components/kube"
 )
@@ -29,37 +27,13 @@ const (
 // PasswordLength is the length of the generated password.
 const PasswordLength = 32
 
-// Service types of the frontend Service.
-const (
-	ServiceClusterIP    = "ClusterIP"
-	ServiceNodePort     = "NodePort"
-	ServiceLoadBalancer = "LoadBalancer"
-)
-
 // FrontendArgs configures GreptimeDB's frontends.
 type FrontendArgs struct {
 	Common
-	Replicas  int
-	Resources kube.Resources
-	// ServiceType is ClusterIP (default), NodePort or LoadBalancer.
-	ServiceType string
-	// WaitForAddress makes `pulumi up` wait for a LoadBalancer Service's address, for at
-	// most AddressTimeoutSeconds (the provider's default when 0). Without it the Service
-	// is not awaited at all (pulumi.com/skipAwait): clusters without a load-balancer
-	// controller never assign an address, and the frontends' readiness is awaited
-	// through their Deployment anyway.
-	WaitForAddress        bool
-	AddressTimeoutSeconds int
-	// AuthEnabled turns on the static user provider with a generated password.
-	AuthEnabled bool
-	// Username owns the generated password.
-	Username string
-	// MetaAddress is meta's host:port (for --metasrv-addrs).
-	MetaAddress pulumi.StringInput
-	// MetaHealthURL is polled by the init container until meta answers.
-	MetaHealthURL pulumi.StringInput
-	// WaitFor are the resources the Deployment starts after (the datanodes).
-	WaitFor []pulumi.Resource
+	Spec FrontendSpec
+	// Meta is the metasrv the frontends ask for routes; the Deployment starts
+	// after Meta.WaitFor (the datanodes).
+	Meta MetaClient
 }
 
 // Frontend is the deployed frontends, the cluster's client entry point.
@@ -89,98 +63,71 @@ type frontendConfig struct {
 	Logging loggingConfig `toml:"logging"`
 }
 
-// Validate reports what is wrong with the arguments.
-func (a *FrontendArgs) Validate() error {
+// Validate reports every problem of the arguments.
+func (a *FrontendArgs) Validate() field.ErrorList {
 	if a == nil {
-		return errors.New("args are required")
+		return field.ErrorList{field.Required(nil, "args are required")}
 	}
-	errs := []error{a.Common.validate(), validateReplicas(a.Replicas)}
-	switch a.ServiceType {
-	case "", ServiceClusterIP, ServiceNodePort, ServiceLoadBalancer:
-	default:
-		errs = append(errs, fmt.Errorf("serviceType: unknown type %q", a.ServiceType))
-	}
-	if a.AddressTimeoutSeconds < 0 {
-		errs = append(errs, fmt.Errorf("addressTimeoutSeconds: %d is negative", a.AddressTimeoutSeconds))
-	}
-	if a.AuthEnabled && !ValidUsername(a.Username) {
-		errs = append(errs, fmt.Errorf("username: %q is not letters, digits, '-' and '_'", a.Username))
-	}
-	if a.MetaAddress == nil || a.MetaHealthURL == nil {
-		errs = append(errs, errors.New("metaAddress and metaHealthUrl are required"))
-	}
-	return errors.Join(errs...)
+	return a.Meta.validate(a.Common, a.Spec.Validate(field.NewPath("frontend")))
 }
 
 // NewFrontend creates the frontends of a cluster: a ConfigMap, the auth Secret
 // with a generated password, a Service and a Deployment that starts after args.WaitFor.
 func NewFrontend(ctx *pulumi.Context, name string, args *FrontendArgs, opts ...pulumi.ResourceOption) (*Frontend, error) {
-	if err := args.Validate(); err != nil {
-		return nil, fmt.Errorf("frontend %q: %w", name, err)
-	}
 	f := &Frontend{}
-	if err := ctx.RegisterComponentResource(FrontendType, name, f, opts...); err != nil {
-		return nil, fmt.Errorf("frontend %q: %w", name, err)
-	}
-	id := args.identity("frontend")
-	parent := pulumi.Parent(f)
-	objName := FrontendName(args.Cluster)
+	return kube.NewComponent(ctx, "frontend", FrontendType, name, f, args.Validate, func(k kube.Component) (pulumi.Map, error) {
+		b := &frontendBuilder{part: newPart(k, args.Common, "frontend", FrontendName(args.Cluster)), args: args}
+		return b.build(f)
+	}, opts...)
+}
 
-	f.Config = renderConfig(func([]string) any { return frontendConfig{Logging: args.logging()} })
+// frontendBuilder creates the frontends' children.
+type frontendBuilder struct {
+	part
+	args *FrontendArgs
+}
+
+// build creates the children and returns the component's outputs.
+func (b *frontendBuilder) build(f *Frontend) (pulumi.Map, error) {
+	spec := b.args.Spec
+	f.Config = renderConfig(func([]string) any { return frontendConfig{Logging: b.logging()} })
 	var err error
-	if f.ConfigMap, err = newConfigMap(ctx, name, id, args.Namespace, f.Config, parent); err != nil {
-		return nil, fmt.Errorf("frontend %q: %w", name, err)
+	if f.ConfigMap, err = b.newConfigMap(f.Config); err != nil {
+		return nil, err
 	}
 	f.Username, f.Password = pulumi.String("").ToStringOutput(), kube.Secret(pulumi.String(""))
 	var authFile pulumi.StringOutput
-	if args.AuthEnabled {
-		if authFile, err = f.newAuth(ctx, name, id, args, parent); err != nil {
-			return nil, fmt.Errorf("frontend %q: %w", name, err)
+	if spec.Auth.Enabled {
+		if authFile, err = b.newAuth(f); err != nil {
+			return nil, err
 		}
 	}
-	serviceType := args.ServiceType
-	if serviceType == "" {
-		serviceType = ServiceClusterIP
+	serviceMeta := b.id.ObjectMeta(b.objName, b.Namespace)
+	if spec.ServiceType == ServiceLoadBalancer {
+		serviceMeta.Annotations = loadBalancerAwait(spec.LoadBalancer)
 	}
-	serviceMeta := id.ObjectMeta(objName, args.Namespace)
-	if serviceType == ServiceLoadBalancer {
-		serviceMeta.Annotations = loadBalancerAwait(args.WaitForAddress, args.AddressTimeoutSeconds)
+	if f.Service, err = b.newService(serviceMeta, &corev1.ServiceSpecArgs{Type: pulumi.String(string(spec.ServiceType)), Ports: kube.ServicePorts(frontendPorts...)}); err != nil {
+		return nil, err
 	}
-	f.Service, err = corev1.NewService(ctx, objName, &corev1.ServiceArgs{
-		Metadata: serviceMeta,
-		Spec: &corev1.ServiceSpecArgs{
-			Type:     pulumi.String(serviceType),
-			Selector: id.Selector(),
-			Ports: corev1.ServicePortArray{
-				kube.ServicePort("http", HTTPPort), kube.ServicePort("grpc", GRPCPort),
-				kube.ServicePort("mysql", MySQLPort), kube.ServicePort("postgres", PostgresPort),
-			},
-		},
-	}, parent)
-	if err != nil {
-		return nil, fmt.Errorf("frontend %q: service: %w", name, err)
+	if f.Deployment, err = b.newDeployment(f, authFile); err != nil {
+		return nil, err
 	}
-	if f.Deployment, err = newFrontendDeployment(ctx, objName, id, args, f, authFile, parent); err != nil {
-		return nil, fmt.Errorf("frontend %q: %w", name, err)
+	if err := b.finish(spec.Replicas, b.flows); err != nil {
+		return nil, err
 	}
-	if _, err := kube.NewPodDisruptionBudget(ctx, objName, id, args.Namespace, args.Replicas, parent); err != nil {
-		return nil, fmt.Errorf("frontend %q: %w", name, err)
-	}
-	if args.Isolation.Enabled {
-		if err := newFrontendNetworkPolicy(ctx, objName, id, args, parent); err != nil {
-			return nil, fmt.Errorf("frontend %q: %w", name, err)
-		}
-	}
-	host := kube.ServiceFQDN(objName, args.Namespace, args.ClusterDomain)
+	host := kube.ServiceFQDN(b.objName, b.Namespace, b.ClusterDomain)
 	f.HTTPEndpoint = pulumi.Sprintf("http://%s:%d", host, HTTPPort)
 	f.GRPCEndpoint = pulumi.Sprintf("%s:%d", host, GRPCPort)
 	f.MySQLEndpoint = pulumi.Sprintf("%s:%d", host, MySQLPort)
 	f.PostgresEndpoint = pulumi.Sprintf("%s:%d", host, PostgresPort)
 	f.ExternalAddress = f.Service.Status.LoadBalancer().Ingress().ApplyT(externalAddress).(pulumi.StringOutput)
-	if err := ctx.RegisterResourceOutputs(f, f.endpointOutputs()); err != nil {
-		return nil, fmt.Errorf("frontend %q: %w", name, err)
-	}
-	return f, nil
+	return f.endpointOutputs(), nil
+}
+
+// frontendPorts are the frontends' client ports.
+var frontendPorts = []kube.Port{
+	{Name: "http", Number: HTTPPort}, {Name: "grpc", Number: GRPCPort},
+	{Name: "mysql", Number: MySQLPort}, {Name: "postgres", Number: PostgresPort},
 }
 
 // endpointOutputs are the client endpoints and credentials, as the frontend and
@@ -196,30 +143,13 @@ func (f *Frontend) endpointOutputs() pulumi.Map {
 	}
 }
 
-// ValidUsername reports whether u can own a line of the static user provider's file
-// ("user=password"): letters, digits, '-' and '_', at least one.
-func ValidUsername(u string) bool {
-	if u == "" {
-		return false
-	}
-	for _, r := range u {
-		if !(r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
-			return false
-		}
-	}
-	return true
-}
-
 // loadBalancerAwait is the annotation that tells the Kubernetes provider how to treat a
 // LoadBalancer Service: skip its await, or wait for an address for at most timeoutSeconds.
-func loadBalancerAwait(wait bool, timeoutSeconds int) pulumi.StringMap {
-	if !wait {
+func loadBalancerAwait(lb LoadBalancerSpec) pulumi.StringMap {
+	if !lb.WaitForAddress {
 		return pulumi.StringMap{kube.AnnotationSkipAwait: pulumi.String("true")}
 	}
-	if timeoutSeconds <= 0 {
-		return nil
-	}
-	return pulumi.StringMap{kube.AnnotationTimeoutSeconds: pulumi.String(strconv.Itoa(timeoutSeconds))}
+	return pulumi.StringMap{kube.AnnotationTimeoutSeconds: pulumi.String(strconv.Itoa(lb.TimeoutSeconds))}
 }
 
 // externalAddress is the first load-balancer ingress's IP, else its hostname, else "".
@@ -237,24 +167,23 @@ func externalAddress(ingress []corev1.LoadBalancerIngress) string {
 
 // newAuth generates the password and stores the static user provider file in a
 // Secret. It returns the file's content (secret) for the pods' checksum.
-func (f *Frontend) newAuth(ctx *pulumi.Context, name string, id kube.Identity, args *FrontendArgs,
-	parent pulumi.ResourceOption,
-) (pulumi.StringOutput, error) {
-	pw, err := random.NewRandomPassword(ctx, name+"-password", &random.RandomPasswordArgs{
+func (b *frontendBuilder) newAuth(f *Frontend) (pulumi.StringOutput, error) {
+	username := b.args.Spec.Auth.Username
+	pw, err := random.NewRandomPassword(b.Ctx, b.Name+"-password", &random.RandomPasswordArgs{
 		Length:  pulumi.Int(PasswordLength),
 		Special: pulumi.Bool(false),
-	}, parent)
+	}, b.Parent)
 	if err != nil {
 		return pulumi.StringOutput{}, fmt.Errorf("password: %w", err)
 	}
-	f.Username = pulumi.String(args.Username).ToStringOutput()
+	f.Username = pulumi.String(username).ToStringOutput()
 	f.Password = kube.Secret(pw.Result)
-	file := kube.Secret(pulumi.Sprintf("%s=%s\n", args.Username, f.Password))
-	f.AuthSecret, err = corev1.NewSecret(ctx, name+"-auth", &corev1.SecretArgs{
-		Metadata:   id.AutoNamedMeta(args.Namespace),
+	file := kube.Secret(pulumi.Sprintf("%s=%s\n", username, f.Password))
+	f.AuthSecret, err = corev1.NewSecret(b.Ctx, b.Name+"-auth", &corev1.SecretArgs{
+		Metadata:   b.id.AutoNamedMeta(b.Namespace),
 		Type:       pulumi.String("Opaque"),
 		StringData: pulumi.StringMap{AuthKey: file},
-	}, parent)
+	}, b.Parent)
 	if err != nil {
 		return pulumi.StringOutput{}, fmt.Errorf("auth secret: %w", err)
 	}
@@ -279,13 +208,12 @@ func FrontendArgsLine(metaAddress string, auth bool) []string {
 	return line
 }
 
-func newFrontendDeployment(ctx *pulumi.Context, objName string, id kube.Identity, args *FrontendArgs, f *Frontend,
-	authFile pulumi.StringOutput, parent pulumi.ResourceOption,
-) (*appsv1.Deployment, error) {
-	line := args.MetaAddress.ToStringOutput().ApplyT(func(addr string) []string {
-		return FrontendArgsLine(addr, args.AuthEnabled)
+func (b *frontendBuilder) newDeployment(f *Frontend, authFile pulumi.StringOutput) (*appsv1.Deployment, error) {
+	spec := b.args.Spec
+	line := b.args.Meta.Address.ToStringOutput().ApplyT(func(addr string) []string {
+		return FrontendArgsLine(addr, spec.Auth.Enabled)
 	}).(pulumi.StringArrayOutput)
-	mounts := append(baseMounts(), corev1.VolumeMountArgs{Name: pulumi.String("data"), MountPath: pulumi.String(DataHome)})
+	mounts := corev1.VolumeMountArray{dataMount("data")}
 	volumes := corev1.VolumeArray{
 		configVolume(f.ConfigMap.Metadata.Name().Elem()),
 		kube.EmptyDir("tmp", "1Gi"),
@@ -304,36 +232,16 @@ func newFrontendDeployment(ctx *pulumi.Context, objName string, id kube.Identity
 		})
 		annotations = podAnnotations(f.Config, authFile)
 	}
-	main := corev1.ContainerArgs{
-		Name:  pulumi.String("frontend"),
-		Image: pulumi.String(args.Image),
-		Args:  line,
-		Env:   podEnv(),
-		Ports: corev1.ContainerPortArray{
-			kube.ContainerPort("http", HTTPPort), kube.ContainerPort("grpc", GRPCPort),
-			kube.ContainerPort("mysql", MySQLPort), kube.ContainerPort("postgres", PostgresPort),
-		},
-		VolumeMounts:    mounts,
-		Resources:       args.Resources.Args(),
-		SecurityContext: kube.ContainerSecurityContext(),
-	}
-	healthProbes(&main)
-	opts := append([]pulumi.ResourceOption{parent}, dependsOn(args.WaitFor)...)
-	dep, err := appsv1.NewDeployment(ctx, objName, &appsv1.DeploymentArgs{
-		Metadata: id.ObjectMeta(objName, args.Namespace),
+	main := b.container(frontendPorts, spec.Resources, mounts...)
+	main.Args = line
+	opts := append([]pulumi.ResourceOption{b.Parent}, kube.DependsOn(b.args.Meta.WaitFor)...)
+	dep, err := appsv1.NewDeployment(b.Ctx, b.objName, &appsv1.DeploymentArgs{
+		Metadata: b.id.ObjectMeta(b.objName, b.Namespace),
 		Spec: &appsv1.DeploymentSpecArgs{
-			Replicas: pulumi.Int(args.Replicas),
-			Selector: &metav1.LabelSelectorArgs{MatchLabels: id.Selector()},
-			Template: &corev1.PodTemplateSpecArgs{
-				Metadata: &metav1.ObjectMetaArgs{Labels: id.Labels(), Annotations: annotations},
-				Spec: &corev1.PodSpecArgs{
-					SecurityContext: kube.PodSecurityContext(UID),
-					Affinity:        kube.AntiAffinity(args.AntiAffinity, id.Selector()),
-					InitContainers:  corev1.ContainerArray{waitContainer("wait-meta", args.waitImage(), "meta", args.MetaHealthURL)},
-					Containers:      corev1.ContainerArray{main},
-					Volumes:         volumes,
-				},
-			},
+			Replicas: pulumi.Int(spec.Replicas),
+			Selector: b.id.LabelSelector(),
+			Template: b.podTemplate(annotations,
+				waitContainer("wait-meta", b.WaitImage, "meta", b.args.Meta.HealthURL), main, volumes),
 		},
 	}, opts...)
 	if err != nil {
@@ -342,16 +250,15 @@ func newFrontendDeployment(ctx *pulumi.Context, objName string, id kube.Identity
 	return dep, nil
 }
 
-// newFrontendNetworkPolicy: the configured clients (and the cluster's own pods)
-// reach the frontends' ports; frontends reach meta and the datanodes.
-func newFrontendNetworkPolicy(ctx *pulumi.Context, objName string, id kube.Identity, args *FrontendArgs, parent pulumi.ResourceOption) error {
-	clients := append(args.Isolation.ClientPeers(),
-		kube.PodsPeer(pulumi.StringMap{kube.LabelName: pulumi.String(App), kube.LabelInstance: pulumi.String(args.Cluster)}))
-	ingress := []kube.Flow{{Peers: clients, Ports: []int{HTTPPort, GRPCPort, MySQLPort, PostgresPort}}}
-	egress := []kube.Flow{
-		{Peers: []networkingv1.NetworkPolicyPeerArgs{kube.PodsPeer(args.identity("meta").Selector())}, Ports: []int{MetaRPCPort, HTTPPort}},
-		{Peers: []networkingv1.NetworkPolicyPeerArgs{kube.PodsPeer(args.identity("datanode").Selector())}, Ports: []int{GRPCPort}},
+// flows: the configured clients (and the cluster's own pods) reach the
+// frontends' ports; frontends reach meta and the datanodes.
+func (b *frontendBuilder) flows() (ingress, egress []kube.Flow, err error) {
+	clients := append(b.Isolation.ClientPeers(),
+		kube.PodsPeer(pulumi.StringMap{kube.LabelName: pulumi.String(App), kube.LabelInstance: pulumi.String(b.Cluster)}))
+	ingress = []kube.Flow{{Peers: clients, Ports: []int{HTTPPort, GRPCPort, MySQLPort, PostgresPort}}}
+	egress = []kube.Flow{
+		kube.Allow([]int{MetaRPCPort, HTTPPort}, b.peer("meta")),
+		kube.Allow([]int{GRPCPort}, b.peer("datanode")),
 	}
-	_, err := kube.NewNetworkPolicy(ctx, objName, id, args.Namespace, ingress, egress, parent)
-	return err
+	return ingress, egress, nil
 }

@@ -1,14 +1,12 @@
 package greptimedb
 
 import (
-	"errors"
 	"fmt"
 
 	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
-	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
-	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"tsdb-platform/components/kube"
 )
@@ -19,13 +17,11 @@ const MetaType = "tsdb:greptimedb:Meta"
 // MetaArgs configures GreptimeDB's metasrv.
 type MetaArgs struct {
 	Common
-	Replicas  int
-	Resources kube.Resources
+	Spec MetaSpec
 	// StoreAddrs are the etcd endpoints (host:port) meta keeps its state in.
 	StoreAddrs []pulumi.StringInput
 	// StoreKeyPrefix keeps this cluster's keys apart from others sharing the etcd.
-	StoreKeyPrefix       string
-	EnableRegionFailover bool
+	StoreKeyPrefix string
 	// EtcdPods select the etcd members meta may reach when isolation is enabled;
 	// nil (external etcd) allows the store ports to any destination.
 	EtcdPods pulumi.StringMap
@@ -68,24 +64,44 @@ type metaWALConfig struct {
 	BrokerEndpoints []string `toml:"broker_endpoints"`
 }
 
-// Validate reports what is wrong with the arguments.
-func (a *MetaArgs) Validate() error {
+// Validate reports every problem of the arguments.
+func (a *MetaArgs) Validate() field.ErrorList {
 	if a == nil {
-		return errors.New("args are required")
+		return field.ErrorList{field.Required(nil, "args are required")}
 	}
-	errs := []error{a.Common.validate(), validateReplicas(a.Replicas)}
+	errs := append(a.Common.validate(), a.Spec.Validate(field.NewPath("meta"))...)
 	if len(a.StoreAddrs) == 0 {
-		errs = append(errs, errors.New("storeAddrs: at least one etcd endpoint is required"))
+		errs = append(errs, field.Required(field.NewPath("storeAddrs"), "at least one etcd endpoint"))
 	}
 	if a.StoreKeyPrefix == "" {
-		errs = append(errs, errors.New("storeKeyPrefix is required"))
+		errs = append(errs, field.Required(field.NewPath("storeKeyPrefix"), "keeps this cluster's keys apart in a shared etcd"))
 	}
-	if a.EnableRegionFailover && !a.WAL.Remote() {
+	if a.Spec.EnableRegionFailover && !a.WAL.Remote() {
 		// v1.1.4 src/meta-srv/src/metasrv/builder.rs refuses to start: "Region failover
 		// is not supported in the local WAL implementation!"
-		errs = append(errs, errors.New("enableRegionFailover: needs the kafka WAL"))
+		errs = append(errs, field.Invalid(field.NewPath("meta", "enableRegionFailover"), true, "needs the kafka WAL"))
 	}
-	return errors.Join(errs...)
+	return errs
+}
+
+// MetaClient is what a component that talks to meta needs.
+type MetaClient struct {
+	// Address is meta's host:port (for --metasrv-addrs).
+	Address pulumi.StringInput
+	// HealthURL is polled by the init container until meta answers.
+	HealthURL pulumi.StringInput
+	// WaitFor are the resources the component's workload starts after.
+	WaitFor []pulumi.Resource
+}
+
+// validate reports the problems of a meta client's arguments: the shared ones,
+// the spec's (given), and the meta endpoints'.
+func (m MetaClient) validate(common Common, spec field.ErrorList) field.ErrorList {
+	errs := append(common.validate(), spec...)
+	if m.Address == nil || m.HealthURL == nil {
+		errs = append(errs, field.Required(field.NewPath("meta"), "meta's address and health URL are required"))
+	}
+	return errs
 }
 
 // MetaAddress is host:port of the meta Service of a cluster, built from names
@@ -102,66 +118,52 @@ func MetaHealthURL(cluster string, namespace pulumi.StringInput, domain string) 
 // NewMeta creates the metasrv of a cluster: a ConfigMap, a Service and a
 // Deployment that starts after args.WaitFor.
 func NewMeta(ctx *pulumi.Context, name string, args *MetaArgs, opts ...pulumi.ResourceOption) (*Meta, error) {
-	if err := args.Validate(); err != nil {
-		return nil, fmt.Errorf("meta %q: %w", name, err)
-	}
 	m := &Meta{}
-	if err := ctx.RegisterComponentResource(MetaType, name, m, opts...); err != nil {
-		return nil, fmt.Errorf("meta %q: %w", name, err)
-	}
-	id := args.identity("meta")
-	parent := pulumi.Parent(m)
-	objName := MetaName(args.Cluster)
+	return kube.NewComponent(ctx, "meta", MetaType, name, m, args.Validate, func(k kube.Component) (pulumi.Map, error) {
+		b := &metaBuilder{part: newPart(k, args.Common, "meta", MetaName(args.Cluster)), args: args}
+		return b.build(m)
+	}, opts...)
+}
 
+// metaBuilder creates meta's children.
+type metaBuilder struct {
+	part
+	args *MetaArgs
+}
+
+// build creates the children and returns the component's outputs.
+func (b *metaBuilder) build(m *Meta) (pulumi.Map, error) {
 	m.Config = renderConfig(func(addrs []string) any {
 		return metaConfig{
 			DataHome:             DataHome,
 			Backend:              "etcd_store",
 			StoreAddrs:           addrs,
-			StoreKeyPrefix:       args.StoreKeyPrefix,
-			EnableRegionFailover: args.EnableRegionFailover,
-			Logging:              args.logging(),
-			WAL:                  newMetaWALConfig(args.WAL),
+			StoreKeyPrefix:       b.args.StoreKeyPrefix,
+			EnableRegionFailover: b.args.Spec.EnableRegionFailover,
+			Logging:              b.logging(),
+			WAL:                  newMetaWALConfig(b.WAL),
 		}
-	}, args.StoreAddrs...)
-
+	}, b.args.StoreAddrs...)
 	var err error
-	if m.ConfigMap, err = newConfigMap(ctx, name, id, args.Namespace, m.Config, parent); err != nil {
-		return nil, fmt.Errorf("meta %q: %w", name, err)
+	if m.ConfigMap, err = b.newConfigMap(m.Config); err != nil {
+		return nil, err
 	}
-	m.Service, err = corev1.NewService(ctx, objName, &corev1.ServiceArgs{
-		Metadata: id.ObjectMeta(objName, args.Namespace),
-		Spec: &corev1.ServiceSpecArgs{
-			Type:     pulumi.String("ClusterIP"),
-			Selector: id.Selector(),
-			Ports:    corev1.ServicePortArray{kube.ServicePort("rpc", MetaRPCPort), kube.ServicePort("http", HTTPPort)},
-		},
-	}, parent)
-	if err != nil {
-		return nil, fmt.Errorf("meta %q: service: %w", name, err)
+	if m.Service, err = b.newService(nil, &corev1.ServiceSpecArgs{Type: pulumi.String("ClusterIP"), Ports: kube.ServicePorts(metaPorts...)}); err != nil {
+		return nil, err
 	}
-	m.Deployment, err = newMetaDeployment(ctx, objName, id, args, m, parent)
-	if err != nil {
-		return nil, fmt.Errorf("meta %q: %w", name, err)
+	if m.Deployment, err = b.newDeployment(m); err != nil {
+		return nil, err
 	}
-	if _, err := kube.NewPodDisruptionBudget(ctx, objName, id, args.Namespace, args.Replicas, parent); err != nil {
-		return nil, fmt.Errorf("meta %q: %w", name, err)
+	if err := b.finish(b.args.Spec.Replicas, b.flows); err != nil {
+		return nil, err
 	}
-	if args.Isolation.Enabled {
-		if err := newMetaNetworkPolicy(ctx, objName, id, args, parent); err != nil {
-			return nil, fmt.Errorf("meta %q: %w", name, err)
-		}
-	}
-	m.Address = MetaAddress(args.Cluster, args.Namespace, args.ClusterDomain)
-	m.HealthURL = MetaHealthURL(args.Cluster, args.Namespace, args.ClusterDomain)
-	if err := ctx.RegisterResourceOutputs(m, pulumi.Map{
-		"address":   m.Address,
-		"healthUrl": m.HealthURL,
-	}); err != nil {
-		return nil, fmt.Errorf("meta %q: %w", name, err)
-	}
-	return m, nil
+	m.Address = MetaAddress(b.Cluster, b.Namespace, b.ClusterDomain)
+	m.HealthURL = MetaHealthURL(b.Cluster, b.Namespace, b.ClusterDomain)
+	return pulumi.Map{"address": m.Address, "healthUrl": m.HealthURL}, nil
 }
+
+// metaPorts are meta's gRPC and HTTP ports.
+var metaPorts = []kube.Port{{Name: "rpc", Number: MetaRPCPort}, {Name: "http", Number: HTTPPort}}
 
 // MetaArgsLine is metasrv's command line after the image's entrypoint.
 func MetaArgsLine() []string {
@@ -174,45 +176,26 @@ func MetaArgsLine() []string {
 	}
 }
 
-func newMetaDeployment(ctx *pulumi.Context, objName string, id kube.Identity, args *MetaArgs, m *Meta,
-	parent pulumi.ResourceOption,
-) (*appsv1.Deployment, error) {
-	etcdHealth := make([]pulumi.StringInput, len(args.StoreAddrs))
-	for i, addr := range args.StoreAddrs {
+func (b *metaBuilder) newDeployment(m *Meta) (*appsv1.Deployment, error) {
+	etcdHealth := make([]pulumi.StringInput, len(b.args.StoreAddrs))
+	for i, addr := range b.args.StoreAddrs {
 		etcdHealth[i] = pulumi.Sprintf("http://%s/health", addr)
 	}
-	main := corev1.ContainerArgs{
-		Name:  pulumi.String("meta"),
-		Image: pulumi.String(args.Image),
-		Args:  pulumi.ToStringArray(MetaArgsLine()),
-		Env:   podEnv(),
-		Ports: corev1.ContainerPortArray{kube.ContainerPort("rpc", MetaRPCPort), kube.ContainerPort("http", HTTPPort)},
-		VolumeMounts: append(baseMounts(),
-			corev1.VolumeMountArgs{Name: pulumi.String("data"), MountPath: pulumi.String(DataHome)}),
-		Resources:       args.Resources.Args(),
-		SecurityContext: kube.ContainerSecurityContext(),
+	main := b.container(metaPorts, b.args.Spec.Resources, dataMount("data"))
+	main.Args = pulumi.ToStringArray(MetaArgsLine())
+	volumes := corev1.VolumeArray{
+		configVolume(m.ConfigMap.Metadata.Name().Elem()),
+		kube.EmptyDir("tmp", "1Gi"),
+		kube.EmptyDir("data", "1Gi"),
 	}
-	healthProbes(&main)
-	opts := append([]pulumi.ResourceOption{parent}, dependsOn(args.WaitFor)...)
-	dep, err := appsv1.NewDeployment(ctx, objName, &appsv1.DeploymentArgs{
-		Metadata: id.ObjectMeta(objName, args.Namespace),
+	opts := append([]pulumi.ResourceOption{b.Parent}, kube.DependsOn(b.args.WaitFor)...)
+	dep, err := appsv1.NewDeployment(b.Ctx, b.objName, &appsv1.DeploymentArgs{
+		Metadata: b.id.ObjectMeta(b.objName, b.Namespace),
 		Spec: &appsv1.DeploymentSpecArgs{
-			Replicas: pulumi.Int(args.Replicas),
-			Selector: &metav1.LabelSelectorArgs{MatchLabels: id.Selector()},
-			Template: &corev1.PodTemplateSpecArgs{
-				Metadata: &metav1.ObjectMetaArgs{Labels: id.Labels(), Annotations: podAnnotations(m.Config)},
-				Spec: &corev1.PodSpecArgs{
-					SecurityContext: kube.PodSecurityContext(UID),
-					Affinity:        kube.AntiAffinity(args.AntiAffinity, id.Selector()),
-					InitContainers:  corev1.ContainerArray{waitContainer("wait-etcd", args.waitImage(), "etcd", etcdHealth...)},
-					Containers:      corev1.ContainerArray{main},
-					Volumes: corev1.VolumeArray{
-						configVolume(m.ConfigMap.Metadata.Name().Elem()),
-						kube.EmptyDir("tmp", "1Gi"),
-						kube.EmptyDir("data", "1Gi"),
-					},
-				},
-			},
+			Replicas: pulumi.Int(b.args.Spec.Replicas),
+			Selector: b.id.LabelSelector(),
+			Template: b.podTemplate(podAnnotations(m.Config),
+				waitContainer("wait-etcd", b.WaitImage, "etcd", etcdHealth...), main, volumes),
 		},
 	}, opts...)
 	if err != nil {
@@ -221,34 +204,29 @@ func newMetaDeployment(ctx *pulumi.Context, objName string, id kube.Identity, ar
 	return dep, nil
 }
 
-// newMetaNetworkPolicy: datanodes, frontends and the other meta replicas (which
-// forward to the leader) reach meta; meta reaches etcd and the datanodes.
-func newMetaNetworkPolicy(ctx *pulumi.Context, objName string, id kube.Identity, args *MetaArgs, parent pulumi.ResourceOption) error {
-	callers := []networkingv1.NetworkPolicyPeerArgs{
-		kube.PodsPeer(args.identity("datanode").Selector()),
-		kube.PodsPeer(args.identity("frontend").Selector()),
-		kube.PodsPeer(id.Selector()),
-	}
-	ingress := []kube.Flow{{Peers: callers, Ports: []int{MetaRPCPort, HTTPPort}}}
-	store := kube.Flow{Ports: args.StorePorts}
+// flows: datanodes, frontends and the other meta replicas (which forward to the
+// leader) reach meta; meta reaches etcd and the datanodes.
+func (b *metaBuilder) flows() (ingress, egress []kube.Flow, err error) {
+	self := kube.PodsPeer(b.id.Selector())
+	ingress = []kube.Flow{kube.Allow([]int{MetaRPCPort, HTTPPort}, b.peer("datanode"), b.peer("frontend"), self)}
+	store := kube.Flow{Ports: b.args.StorePorts}
 	if len(store.Ports) == 0 {
 		store.Ports = []int{2379}
 	}
-	if args.EtcdPods != nil {
-		store.Peers = []networkingv1.NetworkPolicyPeerArgs{kube.PodsPeer(args.EtcdPods)}
+	if b.args.EtcdPods != nil {
+		store = kube.Allow(store.Ports, kube.PodsPeer(b.args.EtcdPods))
 	}
-	egress := []kube.Flow{
+	egress = []kube.Flow{
 		store,
-		{Peers: []networkingv1.NetworkPolicyPeerArgs{kube.PodsPeer(id.Selector())}, Ports: []int{MetaRPCPort}},
-		{Peers: []networkingv1.NetworkPolicyPeerArgs{kube.PodsPeer(args.identity("datanode").Selector())}, Ports: []int{GRPCPort}},
+		kube.Allow([]int{MetaRPCPort}, self),
+		kube.Allow([]int{GRPCPort}, b.peer("datanode")),
 	}
-	_, err := kube.NewNetworkPolicy(ctx, objName, id, args.Namespace, ingress, egress, parent)
-	return err
+	return ingress, egress, nil
 }
 
 func newMetaWALConfig(w WAL) *metaWALConfig {
 	if !w.Remote() {
 		return nil
 	}
-	return &metaWALConfig{Provider: WALKafka, BrokerEndpoints: w.BrokerEndpoints}
+	return &metaWALConfig{Provider: string(WALKafka), BrokerEndpoints: w.BrokerEndpoints}
 }

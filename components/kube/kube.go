@@ -70,6 +70,16 @@ func (id Identity) Labels() pulumi.StringMap {
 	return l
 }
 
+// LabelSelector selects the component's pods (a workload's selector).
+func (id Identity) LabelSelector() *metav1.LabelSelectorArgs {
+	return &metav1.LabelSelectorArgs{MatchLabels: id.Selector()}
+}
+
+// PodMeta is a pod template's metadata: the labels and the given annotations.
+func (id Identity) PodMeta(annotations pulumi.StringMap) *metav1.ObjectMetaArgs {
+	return &metav1.ObjectMetaArgs{Labels: id.Labels(), Annotations: annotations}
+}
+
 // ObjectMeta returns metadata with an explicit name, the namespace and the labels.
 func (id Identity) ObjectMeta(name string, namespace pulumi.StringInput) *metav1.ObjectMetaArgs {
 	return &metav1.ObjectMetaArgs{Name: pulumi.String(name), Namespace: namespace, Labels: id.Labels()}
@@ -167,11 +177,14 @@ func ContainerSecurityContext() *corev1.SecurityContextArgs {
 	}
 }
 
+// AntiAffinityMode says how a component's pods spread over nodes.
+type AntiAffinityMode string
+
 // Anti-affinity modes.
 const (
-	AntiAffinityNone      = "none"
-	AntiAffinityPreferred = "preferred"
-	AntiAffinityRequired  = "required"
+	AntiAffinityNone      AntiAffinityMode = "none"
+	AntiAffinityPreferred AntiAffinityMode = "preferred"
+	AntiAffinityRequired  AntiAffinityMode = "required"
 )
 
 // HostnameTopologyKey spreads pods over nodes.
@@ -179,7 +192,7 @@ const HostnameTopologyKey = "kubernetes.io/hostname"
 
 // AntiAffinity returns pod anti-affinity that keeps the selected pods on distinct
 // nodes: required (a hard rule), preferred (a strong wish) or none (nil).
-func AntiAffinity(mode string, selector pulumi.StringMap) *corev1.AffinityArgs {
+func AntiAffinity(mode AntiAffinityMode, selector pulumi.StringMap) *corev1.AffinityArgs {
 	term := corev1.PodAffinityTermArgs{
 		LabelSelector: &metav1.LabelSelectorArgs{MatchLabels: selector},
 		TopologyKey:   pulumi.String(HostnameTopologyKey),
@@ -283,6 +296,30 @@ func EmptyDir(name, sizeLimit string) corev1.VolumeArgs {
 // ServiceFQDN is a Service's in-cluster DNS name: <svc>.<ns>.svc.<domain>.
 func ServiceFQDN(service string, namespace pulumi.StringInput, domain string) pulumi.StringOutput {
 	return pulumi.Sprintf("%s.%s.svc.%s", service, namespace, domain)
+}
+
+// Port is a named TCP port a container listens on and a Service exposes.
+type Port struct {
+	Name   string
+	Number int
+}
+
+// ContainerPorts are the container's ports.
+func ContainerPorts(ports ...Port) corev1.ContainerPortArray {
+	out := make(corev1.ContainerPortArray, len(ports))
+	for i, p := range ports {
+		out[i] = ContainerPort(p.Name, p.Number)
+	}
+	return out
+}
+
+// ServicePorts are a Service's ports, each targeting the container port of the same name.
+func ServicePorts(ports ...Port) corev1.ServicePortArray {
+	out := make(corev1.ServicePortArray, len(ports))
+	for i, p := range ports {
+		out[i] = ServicePort(p.Name, p.Number)
+	}
+	return out
 }
 
 // ContainerPort is a named TCP container port.

@@ -27,6 +27,11 @@ type Flow struct {
 	Ports []int
 }
 
+// Allow is the flow to or from the given peers (anyone when none) on ports.
+func Allow(ports []int, peers ...networkingv1.NetworkPolicyPeerArgs) Flow {
+	return Flow{Peers: peers, Ports: ports}
+}
+
 // PodsPeer selects pods in the policy's namespace by labels.
 func PodsPeer(selector pulumi.StringMap) networkingv1.NetworkPolicyPeerArgs {
 	return networkingv1.NetworkPolicyPeerArgs{PodSelector: &metav1.LabelSelectorArgs{MatchLabels: selector}}

@@ -4,151 +4,152 @@
 package quasardb
 
 import (
-	"errors"
 	"fmt"
-	"strings"
 
-	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
-	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"tsdb-platform/components/kube"
 )
 
-// DefaultImage is the pinned QuasarDB server image used when ClusterArgs.Image is empty.
-const DefaultImage = "bureau14/qdb:3.14.1"
-
 // CommunityMaxNodes is the largest cluster the unlicensed community edition runs.
 const CommunityMaxNodes = 2
 
-// ClusterArgs describe one QuasarDB cluster.
-type ClusterArgs struct {
-	// Namespace the cluster's objects live in: an output of the Namespace resource
-	// when the stack owns it, so every object depends on it.
-	Namespace pulumi.StringInput
-	// ClusterDomain is the Kubernetes cluster's DNS domain ("cluster.local").
-	ClusterDomain string
-	// Image is the server image with a pinned tag; empty means DefaultImage.
-	Image string
+// ClusterSpec is one QuasarDB cluster's configuration: plain data with the JSON
+// names of the stack config keys. The environment profiles supply every default;
+// the component has none. Validate is the one place each rule lives.
+type ClusterSpec struct {
+	// Image is the server image with a pinned tag.
+	Image string `json:"image"`
 	// Replicas is the node count. K8S_REPLICA_COUNT is always derived from it.
-	Replicas int
+	Replicas int `json:"replicas"`
 	// Resources are the container's requests and limits. A memory limit is required:
 	// QuasarDB's memory limiter is set below it.
-	Resources kube.Resources
+	Resources kube.Resources `json:"resources"`
 	// Storage is each node's data volume.
-	Storage kube.Storage
-	// AntiAffinity is none, preferred or required.
-	AntiAffinity string
+	Storage kube.Storage `json:"storage"`
+	// AntiAffinity spreads the pods over nodes.
+	AntiAffinity kube.AntiAffinityMode `json:"antiAffinity"`
 	// Replication is QuasarDB's replication factor, 1 to Replicas.
-	Replication int
-	// License is the license key, a secret. Nil runs the community edition
+	Replication int `json:"replication"`
+	// License is the license key, a secret. Empty runs the community edition
 	// (at most CommunityMaxNodes nodes).
-	License pulumi.StringInput
-	// Security, when set, turns on QuasarDB's encrypted, authenticated cluster mode.
-	Security *Security
-	// Probes are the TCP probes' timings; zero fields take the defaults.
-	Probes Probes
-	// DataSafety is applied to the StatefulSet, which owns the data volumes.
-	DataSafety kube.DataSafety
-	// Isolation creates a NetworkPolicy for the cluster's pods when enabled.
-	Isolation kube.Isolation
+	License string `json:"license"`
+	// RequireLicense rejects a cluster without a license (the prod profile sets it).
+	RequireLicense bool `json:"requireLicense"`
+	// Security turns on QuasarDB's encrypted, authenticated cluster mode.
+	Security SecuritySpec `json:"security"`
+	// Probes are the TCP readiness and liveness probe timings on the client port.
+	Probes Probes `json:"probes"`
 }
 
-// Security holds the keys of QuasarDB's secured cluster mode.
-type Security struct {
-	// ClusterPrivateKey is the cluster's private key file contents, a secret.
-	ClusterPrivateKey pulumi.StringInput
-	// UserList is the user list file contents (JSON), a secret.
-	UserList pulumi.StringInput
+// SecuritySpec is QuasarDB's encrypted, authenticated cluster mode.
+type SecuritySpec struct {
+	Enabled bool `json:"enabled"`
+	// ClusterPrivateKey (the private key file's contents) and UserList (the user
+	// list file, JSON) are secrets.
+	ClusterPrivateKey string `json:"clusterPrivateKey"`
+	UserList          string `json:"userList"`
 	// ClusterPublicKey is handed to clients; it is not a secret and is exported.
-	ClusterPublicKey string
+	ClusterPublicKey string `json:"clusterPublicKey"`
 }
 
 // Probes are the readiness and liveness probe timings.
 type Probes struct {
-	Readiness ProbeTiming
-	Liveness  ProbeTiming
+	Readiness ProbeTiming `json:"readiness"`
+	Liveness  ProbeTiming `json:"liveness"`
 }
 
 // ProbeTiming is one probe's timing, in seconds and attempts.
 type ProbeTiming struct {
-	InitialDelaySeconds int
-	PeriodSeconds       int
-	TimeoutSeconds      int
-	FailureThreshold    int
+	InitialDelaySeconds int `json:"initialDelaySeconds"`
+	PeriodSeconds       int `json:"periodSeconds"`
+	TimeoutSeconds      int `json:"timeoutSeconds"`
+	FailureThreshold    int `json:"failureThreshold"`
 }
 
-// Default probe timings: the published QuasarDB-on-Kubernetes guide's values, plus
-// the Kubernetes defaults for the fields it leaves out.
-var (
-	defaultReadiness = ProbeTiming{InitialDelaySeconds: 5, PeriodSeconds: 10, TimeoutSeconds: 1, FailureThreshold: 3}
-	defaultLiveness  = ProbeTiming{InitialDelaySeconds: 15, PeriodSeconds: 20, TimeoutSeconds: 1, FailureThreshold: 3}
-)
+// Licensed reports whether the cluster runs with a license key.
+func (s ClusterSpec) Licensed() bool { return s.License != "" }
 
-// withDefaults fills zero fields from def.
-func (p ProbeTiming) withDefaults(def ProbeTiming) ProbeTiming {
-	if p.InitialDelaySeconds == 0 {
-		p.InitialDelaySeconds = def.InitialDelaySeconds
+// Validate reports every problem of the spec, each at its key under p.
+func (s ClusterSpec) Validate(p *field.Path) field.ErrorList {
+	errs := kube.ValidateImage(s.Image, p.Child("image"))
+	errs = append(errs, s.AntiAffinity.Validate(p.Child("antiAffinity"))...)
+	errs = append(errs, kube.ValidateReplicas(s.Replicas, p.Child("replicas"))...)
+	errs = append(errs, s.Resources.Validate(p.Child("resources"))...)
+	if s.Resources.Limits.Memory == "" {
+		errs = append(errs, field.Invalid(p.Child("resources", "limits", "memory"), nil,
+			"required: QuasarDB's memory limiter is set below the container's memory limit"))
+	} else if _, err := MemoryLimiterFor(s.Resources.Limits.Memory); err != nil {
+		errs = append(errs, field.Invalid(p.Child("resources", "limits", "memory"), s.Resources.Limits.Memory, err.Error()))
 	}
-	if p.PeriodSeconds == 0 {
-		p.PeriodSeconds = def.PeriodSeconds
+	errs = append(errs, s.Storage.Validate(p.Child("storage"))...)
+	if s.RequireLicense && !s.Licensed() {
+		errs = append(errs, field.Required(p.Child("license"), fmt.Sprintf("required by this profile: set it as a secret with "+
+			"`pulumi config set --secret --path '%s' <key>` or give licenseFile", p.Child("license"))))
+	} else if !s.Licensed() && s.Replicas > CommunityMaxNodes {
+		errs = append(errs, field.Invalid(p.Child("replicas"), s.Replicas, fmt.Sprintf(
+			"without a license QuasarDB runs as the community edition, limited to %d nodes; "+
+				"set %s (secret) or %s, or use at most %d replicas",
+			CommunityMaxNodes, p.Child("license"), p.Child("licenseFile"), CommunityMaxNodes)))
 	}
-	if p.TimeoutSeconds == 0 {
-		p.TimeoutSeconds = def.TimeoutSeconds
+	if s.Replication < 1 || (s.Replicas >= 1 && s.Replication > s.Replicas) {
+		errs = append(errs, field.Invalid(p.Child("replication"), s.Replication, fmt.Sprintf(
+			"replication factor must be between 1 and the replica count (%d)", s.Replicas)))
 	}
-	if p.FailureThreshold == 0 {
-		p.FailureThreshold = def.FailureThreshold
-	}
-	return p
+	errs = append(errs, s.Security.Validate(p.Child("security"))...)
+	errs = append(errs, s.Probes.Readiness.Validate(p.Child("probes", "readiness"))...)
+	return append(errs, s.Probes.Liveness.Validate(p.Child("probes", "liveness"))...)
 }
 
-// image returns the configured image or the default.
-func (a *ClusterArgs) image() string {
-	if a.Image == "" {
-		return DefaultImage
+// Validate requires the keys when security is on.
+func (s SecuritySpec) Validate(p *field.Path) field.ErrorList {
+	if !s.Enabled {
+		return nil
 	}
-	return a.Image
+	var errs field.ErrorList
+	if s.ClusterPrivateKey == "" {
+		errs = append(errs, field.Required(p.Child("clusterPrivateKey"), fmt.Sprintf("required when security is enabled; set it as a secret: "+
+			"`pulumi config set --secret --path '%s' \"$(cat cluster_private.key)\"`", p.Child("clusterPrivateKey"))))
+	}
+	if s.UserList == "" {
+		errs = append(errs, field.Required(p.Child("userList"), fmt.Sprintf("required when security is enabled; set it as a secret: "+
+			"`pulumi config set --secret --path '%s' \"$(cat users.cfg)\"`", p.Child("userList"))))
+	}
+	if s.ClusterPublicKey == "" {
+		errs = append(errs, field.Required(p.Child("clusterPublicKey"), fmt.Sprintf("required when security is enabled: clients need it to connect; "+
+			"set it with `pulumi config set --path '%s' \"$(cat cluster_public.key)\"`", p.Child("clusterPublicKey"))))
+	}
+	return errs
 }
 
-// licensed reports whether the cluster runs with a license key.
-func (a *ClusterArgs) licensed() bool { return a.License != nil }
-
-// validate checks what the component needs to build a working cluster. The stack
-// validates the user's configuration first with friendlier, per-key messages; this
-// guards the component's own invariants for any caller.
-func (a *ClusterArgs) validate(name string) error {
-	var errs []error
-	if msgs := validation.IsDNS1123Label(name); len(msgs) > 0 {
-		errs = append(errs, fmt.Errorf("name: not a DNS-1123 label: %s", strings.Join(msgs, "; ")))
+// Validate checks one probe's timing.
+func (t ProbeTiming) Validate(p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	if t.InitialDelaySeconds < 0 {
+		errs = append(errs, field.Invalid(p.Child("initialDelaySeconds"), t.InitialDelaySeconds, "must be 0 or more"))
 	}
-	if a.Namespace == nil {
-		errs = append(errs, errors.New("namespace is required"))
-	}
-	if a.ClusterDomain == "" {
-		errs = append(errs, errors.New("cluster domain is required"))
-	}
-	if a.Replicas < 1 {
-		errs = append(errs, fmt.Errorf("replicas must be at least 1, got %d", a.Replicas))
-	}
-	if !a.licensed() && a.Replicas > CommunityMaxNodes {
-		errs = append(errs, fmt.Errorf("replicas %d needs a license: without one QuasarDB runs as the community edition, limited to %d nodes",
-			a.Replicas, CommunityMaxNodes))
-	}
-	if a.Replication < 1 || a.Replication > a.Replicas {
-		errs = append(errs, fmt.Errorf("replication factor %d must be between 1 and the replica count (%d)", a.Replication, a.Replicas))
-	}
-	if _, err := MemoryLimiterFor(a.Resources.Limits.Memory); err != nil {
-		errs = append(errs, fmt.Errorf("resources.limits.memory: %w", err))
-	}
-	if a.Storage.Size == "" {
-		errs = append(errs, errors.New("storage size is required"))
-	}
-	if s := a.Security; s != nil {
-		if s.ClusterPrivateKey == nil || s.UserList == nil {
-			errs = append(errs, errors.New("security needs both the cluster private key and the user list"))
-		}
-		if s.ClusterPublicKey == "" {
-			errs = append(errs, errors.New("security needs the cluster public key, which clients use to connect"))
+	positive := []struct {
+		name  string
+		value int
+	}{{"periodSeconds", t.PeriodSeconds}, {"timeoutSeconds", t.TimeoutSeconds}, {"failureThreshold", t.FailureThreshold}}
+	for _, f := range positive {
+		if f.value < 1 {
+			errs = append(errs, field.Invalid(p.Child(f.name), f.value, "must be 1 or more"))
 		}
 	}
-	return errors.Join(errs...)
+	return errs
+}
+
+// ClusterArgs describe one QuasarDB cluster: its spec, and where it deploys.
+type ClusterArgs struct {
+	Spec ClusterSpec
+	kube.Env
+}
+
+// Validate reports every problem of the arguments for a cluster named name.
+func (a *ClusterArgs) Validate(name string) field.ErrorList {
+	if a == nil {
+		return field.ErrorList{field.Required(nil, "args are required")}
+	}
+	return a.Env.ValidateComponent(name, a.Spec.Validate(nil))
 }

@@ -6,8 +6,8 @@ import (
 	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
-	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"tsdb-platform/components/kube"
 )
@@ -59,86 +59,68 @@ type Cluster struct {
 // NewCluster creates a QuasarDB cluster named name (a DNS-1123 label; the
 // StatefulSet is named after it and the Services <name>-hs and <name>-cs).
 func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pulumi.ResourceOption) (*Cluster, error) {
-	if args == nil {
-		return nil, fmt.Errorf("quasardb %q: args are required", name)
-	}
-	if err := args.validate(name); err != nil {
-		return nil, fmt.Errorf("quasardb %q: %w", name, err)
-	}
-	limiter, err := MemoryLimiterFor(args.Resources.Limits.Memory)
-	if err != nil {
-		return nil, fmt.Errorf("quasardb %q: %w", name, err)
-	}
-
 	c := &Cluster{}
-	if err := ctx.RegisterComponentResource(TypeToken, name, c, opts...); err != nil {
-		return nil, fmt.Errorf("quasardb %q: %w", name, err)
-	}
-	b := &builder{
-		ctx:     ctx,
-		name:    name,
-		args:    args,
-		id:      kube.Identity{App: AppName, Instance: name, Component: ComponentName},
-		limiter: limiter,
-		parent:  pulumi.Parent(c),
-	}
-	if err := b.build(c); err != nil {
-		return nil, fmt.Errorf("quasardb %q: %w", name, err)
-	}
-
-	outputs := pulumi.Map{
-		"uri":          c.URI,
-		"podAddresses": c.PodAddresses,
-	}
-	if args.Security != nil {
-		outputs["clusterPublicKey"] = c.ClusterPublicKey
-	}
-	if err := ctx.RegisterResourceOutputs(c, outputs); err != nil {
-		return nil, fmt.Errorf("quasardb %q: %w", name, err)
-	}
-	return c, nil
+	validate := func() field.ErrorList { return args.Validate(name) }
+	return kube.NewComponent(ctx, "quasardb", TypeToken, name, c, validate, func(k kube.Component) (pulumi.Map, error) {
+		limiter, err := MemoryLimiterFor(args.Spec.Resources.Limits.Memory)
+		if err != nil {
+			return nil, err
+		}
+		b := &builder{
+			Component: k,
+			args:      args,
+			spec:      args.Spec,
+			id:        kube.Identity{App: AppName, Instance: name, Component: ComponentName},
+			limiter:   limiter,
+		}
+		return b.build(c)
+	}, opts...)
 }
 
 // builder creates the component's children.
 type builder struct {
-	ctx     *pulumi.Context
-	name    string
+	kube.Component
 	args    *ClusterArgs
+	spec    ClusterSpec
 	id      kube.Identity
 	limiter MemoryLimiter
-	parent  pulumi.ResourceOption
 }
 
-func (b *builder) headlessName() string { return b.name + "-hs" }
-func (b *builder) clientName() string   { return b.name + "-cs" }
+func (b *builder) headlessName() string { return b.Name + "-hs" }
+func (b *builder) clientName() string   { return b.Name + "-cs" }
 
-func (b *builder) build(c *Cluster) error {
+// build creates the children and returns the component's outputs.
+func (b *builder) build(c *Cluster) (pulumi.Map, error) {
 	var err error
 	if c.HeadlessService, err = b.newService(b.headlessName(), true); err != nil {
-		return err
+		return nil, err
 	}
 	if c.ClientService, err = b.newService(b.clientName(), false); err != nil {
-		return err
+		return nil, err
 	}
 	keys, err := b.newKeySecrets()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if c.StatefulSet, err = b.newStatefulSet(c.HeadlessService, keys); err != nil {
-		return err
+		return nil, err
 	}
 	// One node at a time: with replication the data stays available, and a
 	// restarted node rejoins the ring before the next may go.
-	if _, err := kube.NewPodDisruptionBudget(b.ctx, b.name, b.id, b.args.Namespace, b.args.Replicas, b.parent); err != nil {
-		return err
+	if _, err := kube.NewPodDisruptionBudget(b.Ctx, b.Name, b.id, b.args.Namespace, b.spec.Replicas, b.Parent); err != nil {
+		return nil, err
 	}
 	if b.args.Isolation.Enabled {
 		if err := b.newNetworkPolicy(); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	b.setEndpoints(c)
-	return nil
+	outputs := pulumi.Map{"uri": c.URI, "podAddresses": c.PodAddresses}
+	if b.spec.Security.Enabled {
+		outputs["clusterPublicKey"] = c.ClusterPublicKey
+	}
+	return outputs, nil
 }
 
 // newService creates the headless Service that names the pods, or the client
@@ -160,10 +142,10 @@ func (b *builder) newService(name string, headless bool) (*corev1.Service, error
 	} else {
 		spec.Type = pulumi.String("ClusterIP")
 	}
-	svc, err := corev1.NewService(b.ctx, name, &corev1.ServiceArgs{
+	svc, err := corev1.NewService(b.Ctx, name, &corev1.ServiceArgs{
 		Metadata: b.id.ObjectMeta(name, b.args.Namespace),
 		Spec:     spec,
-	}, b.parent)
+	}, b.Parent)
 	if err != nil {
 		return nil, fmt.Errorf("service %q: %w", name, err)
 	}
@@ -175,12 +157,12 @@ func (b *builder) setEndpoints(c *Cluster) {
 	ns, domain := b.args.Namespace, b.args.ClusterDomain
 	c.URI = pulumi.Sprintf("qdb://%s:%d", kube.ServiceFQDN(b.clientName(), ns, domain), ClientPort)
 	headless := kube.ServiceFQDN(b.headlessName(), ns, domain)
-	c.PodAddresses = make(pulumi.StringArray, b.args.Replicas)
-	for i := range b.args.Replicas {
-		c.PodAddresses[i] = pulumi.Sprintf("qdb://%s-%d.%s:%d", b.name, i, headless, ClientPort)
+	c.PodAddresses = make(pulumi.StringArray, b.spec.Replicas)
+	for i := range b.spec.Replicas {
+		c.PodAddresses[i] = pulumi.Sprintf("qdb://%s-%d.%s:%d", b.Name, i, headless, ClientPort)
 	}
 	publicKey := ""
-	if s := b.args.Security; s != nil {
+	if s := b.spec.Security; s.Enabled {
 		publicKey = s.ClusterPublicKey
 	}
 	c.ClusterPublicKey = pulumi.String(publicKey).ToStringOutput()
@@ -191,17 +173,14 @@ func (b *builder) setEndpoints(c *Cluster) {
 // carries node-to-node cluster control messages, and clients are redirected to the
 // nodes' client ports.
 func (b *builder) newNetworkPolicy() error {
-	peers := kube.Flow{
-		Peers: []networkingv1.NetworkPolicyPeerArgs{kube.PodsPeer(b.id.Selector())},
-		Ports: []int{ClientPort, ControlPort},
-	}
+	peers := kube.Allow([]int{ClientPort, ControlPort}, kube.PodsPeer(b.id.Selector()))
 	ingress := []kube.Flow{peers}
 	if clients := b.args.Isolation.ClientPeers(); len(clients) > 0 {
 		// An empty peer list would mean "anyone": add the client rule only with peers.
-		ingress = append(ingress, kube.Flow{Peers: clients, Ports: []int{ClientPort}})
+		ingress = append(ingress, kube.Allow([]int{ClientPort}, clients...))
 	}
 	egress := []kube.Flow{peers}
-	_, err := kube.NewNetworkPolicy(b.ctx, b.name, b.id, b.args.Namespace, ingress, egress, b.parent)
+	_, err := kube.NewNetworkPolicy(b.Ctx, b.Name, b.id, b.args.Namespace, ingress, egress, b.Parent)
 	return err
 }
 
@@ -217,5 +196,5 @@ func checksumAnnotations(keys keySecrets) pulumi.StringMap {
 
 // podMeta is the pod template's metadata.
 func (b *builder) podMeta(keys keySecrets) *metav1.ObjectMetaArgs {
-	return &metav1.ObjectMetaArgs{Labels: b.id.Labels(), Annotations: checksumAnnotations(keys)}
+	return b.id.PodMeta(checksumAnnotations(keys))
 }

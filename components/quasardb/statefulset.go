@@ -6,7 +6,6 @@ import (
 
 	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
-	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"tsdb-platform/components/kube"
@@ -65,18 +64,18 @@ type keySecrets struct {
 // a new Secret and the StatefulSet, which references it by name, rolls.
 func (b *builder) newKeySecrets() (keySecrets, error) {
 	var keys keySecrets
-	if b.args.licensed() {
-		license := kube.Secret(b.args.License)
-		s, err := b.newSecret(b.name+"-license", pulumi.StringMap{LicenseFileName: license})
+	if b.spec.Licensed() {
+		license := kube.Secret(pulumi.String(b.spec.License))
+		s, err := b.newSecret(b.Name+"-license", pulumi.StringMap{LicenseFileName: license})
 		if err != nil {
 			return keys, err
 		}
 		keys.license = s
 		keys.contents = append(keys.contents, pulumi.String("license"), license)
 	}
-	if sec := b.args.Security; sec != nil {
-		privateKey, userList := kube.Secret(sec.ClusterPrivateKey), kube.Secret(sec.UserList)
-		s, err := b.newSecret(b.name+"-security", pulumi.StringMap{
+	if sec := b.spec.Security; sec.Enabled {
+		privateKey, userList := kube.Secret(pulumi.String(sec.ClusterPrivateKey)), kube.Secret(pulumi.String(sec.UserList))
+		s, err := b.newSecret(b.Name+"-security", pulumi.StringMap{
 			PrivateKeyFileName: privateKey,
 			UserListFileName:   userList,
 		})
@@ -90,11 +89,11 @@ func (b *builder) newKeySecrets() (keySecrets, error) {
 }
 
 func (b *builder) newSecret(name string, data pulumi.StringMap) (*corev1.Secret, error) {
-	s, err := corev1.NewSecret(b.ctx, name, &corev1.SecretArgs{
+	s, err := corev1.NewSecret(b.Ctx, name, &corev1.SecretArgs{
 		Metadata:   b.id.AutoNamedMeta(b.args.Namespace),
 		Type:       pulumi.String("Opaque"),
 		StringData: data,
-	}, b.parent)
+	}, b.Parent)
 	if err != nil {
 		return nil, fmt.Errorf("secret %q: %w", name, err)
 	}
@@ -105,15 +104,15 @@ func (b *builder) newSecret(name string, data pulumi.StringMap) (*corev1.Secret,
 // one (each node bootstraps from the lower ordinals, and listens on the client port
 // only once it joined the ring).
 func (b *builder) newStatefulSet(headless *corev1.Service, keys keySecrets) (*appsv1.StatefulSet, error) {
-	a := b.args
-	opts := a.DataSafety.StatefulSetOptions(b.parent)
-	ss, err := appsv1.NewStatefulSet(b.ctx, b.name, &appsv1.StatefulSetArgs{
-		Metadata: b.id.ObjectMeta(b.name, a.Namespace),
+	a := b.spec
+	opts := b.args.DataSafety.StatefulSetOptions(b.Parent)
+	ss, err := appsv1.NewStatefulSet(b.Ctx, b.Name, &appsv1.StatefulSetArgs{
+		Metadata: b.id.ObjectMeta(b.Name, b.args.Namespace),
 		Spec: &appsv1.StatefulSetSpecArgs{
 			ServiceName:                          headless.Metadata.Name().Elem(),
 			Replicas:                             pulumi.Int(a.Replicas),
 			PodManagementPolicy:                  pulumi.String("OrderedReady"),
-			Selector:                             &metav1.LabelSelectorArgs{MatchLabels: b.id.Selector()},
+			Selector:                             b.id.LabelSelector(),
 			PersistentVolumeClaimRetentionPolicy: kube.RetainClaims(),
 			Template: &corev1.PodTemplateSpecArgs{
 				Metadata: b.podMeta(keys),
@@ -125,7 +124,7 @@ func (b *builder) newStatefulSet(headless *corev1.Service, keys keySecrets) (*ap
 		},
 	}, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("statefulset %q: %w", b.name, err)
+		return nil, fmt.Errorf("statefulset %q: %w", b.Name, err)
 	}
 	return ss, nil
 }
@@ -135,17 +134,17 @@ func (b *builder) podSpec(keys keySecrets) *corev1.PodSpecArgs {
 		// qdbd never talks to the Kubernetes API.
 		AutomountServiceAccountToken: pulumi.Bool(false),
 		SecurityContext:              kube.PodSecurityContext(ImageUID),
-		Affinity:                     kube.AntiAffinity(b.args.AntiAffinity, b.id.Selector()),
+		Affinity:                     kube.AntiAffinity(b.spec.AntiAffinity, b.id.Selector()),
 		Containers:                   corev1.ContainerArray{b.container(keys)},
 		Volumes:                      volumes(keys),
 	}
 }
 
 func (b *builder) container(keys keySecrets) corev1.ContainerArgs {
-	a := b.args
+	a := b.spec
 	return corev1.ContainerArgs{
 		Name:            pulumi.String(ContainerName),
-		Image:           pulumi.String(a.image()),
+		Image:           pulumi.String(a.Image),
 		ImagePullPolicy: pulumi.String("IfNotPresent"),
 		Ports: corev1.ContainerPortArray{
 			kube.ContainerPort(clientPortName, ClientPort),
@@ -153,8 +152,8 @@ func (b *builder) container(keys keySecrets) corev1.ContainerArgs {
 		},
 		Env:             b.env(keys),
 		Resources:       a.Resources.Args(),
-		ReadinessProbe:  tcpProbe(a.Probes.Readiness.withDefaults(defaultReadiness)),
-		LivenessProbe:   tcpProbe(a.Probes.Liveness.withDefaults(defaultLiveness)),
+		ReadinessProbe:  tcpProbe(a.Probes.Readiness),
+		LivenessProbe:   tcpProbe(a.Probes.Liveness),
 		SecurityContext: kube.ContainerSecurityContext(),
 		VolumeMounts:    volumeMounts(keys),
 	}
@@ -173,7 +172,7 @@ func tcpProbe(t ProbeTiming) *corev1.ProbeArgs {
 
 // env is what the image's entrypoint reads to patch the daemon's config.
 func (b *builder) env(keys keySecrets) corev1.EnvVarArray {
-	a := b.args
+	a := b.spec
 	env := corev1.EnvVarArray{
 		// StatefulSet mode: node id <ordinal+1>/<count> and lower ordinals as bootstrap
 		// peers. Derived from Replicas, so it can never drift from the replica count.

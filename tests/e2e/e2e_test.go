@@ -33,6 +33,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
+	"tsdb-platform/components/kube"
 	"tsdb-platform/internal/mockrun"
 	"tsdb-platform/plan"
 	"tsdb-platform/stacks"
@@ -396,9 +397,9 @@ func podUIDs(ctx context.Context, t *testing.T, s *e2eStack, selector string) []
 }
 
 // assertDistinctNodes: with required anti-affinity, no two pods share a node.
-func (s *e2eStack) assertDistinctNodes(ctx context.Context, t *testing.T, antiAffinity, selector string) {
+func (s *e2eStack) assertDistinctNodes(ctx context.Context, t *testing.T, antiAffinity kube.AntiAffinityMode, selector string) {
 	t.Helper()
-	if antiAffinity != stacks.AntiAffinityRequired {
+	if antiAffinity != kube.AntiAffinityRequired {
 		return
 	}
 	pods, err := s.cluster.Clientset().CoreV1().Pods(s.spec.Target.Namespace).List(ctx, metav1.ListOptions{LabelSelector: selector})

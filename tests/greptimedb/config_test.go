@@ -73,39 +73,55 @@ func TestBadClusterConfig(t *testing.T) {
 // naming the component and the field, before registering anything.
 func TestComponentsValidateArgs(t *testing.T) {
 	ns := pulumi.String("ns")
-	common := greptimedb.Common{Cluster: "c", Namespace: ns, ClusterDomain: "cluster.local", Image: "greptime/greptimedb:v1.1.4"}
+	dev, err := stacks.GreptimeDBDefaults(stacks.ProfileDev)
+	require.NoError(t, err)
+	env := kube.Env{Namespace: ns, ClusterDomain: "cluster.local"}
+	common := greptimedb.Common{Cluster: "c", Env: env, Shared: dev.Shared}
+	evenEtcd := dev.Etcd.Spec
+	evenEtcd.Replicas = 4
+	tape := dev.Datanode
+	tape.ObjectStorage.Type = "Tape"
+	noFrontends := dev.Frontend
+	noFrontends.Replicas = 0
+	twoMembers := dev.ClusterSpec
+	twoMembers.Etcd.Replicas = 2
 	cases := []struct {
 		name string
 		run  func(ctx *pulumi.Context) error
 		want []string
 	}{
 		{"even etcd", func(ctx *pulumi.Context) error {
-			_, err := etcd.NewCluster(ctx, "e", &etcd.ClusterArgs{Namespace: ns, ClusterDomain: "cluster.local", Instance: "c",
-				Replicas: 4, Image: "quay.io/coreos/etcd:v3.5.21", Storage: kube.Storage{Size: "1Gi"}})
+			_, err := etcd.NewCluster(ctx, "e", &etcd.ClusterArgs{Spec: evenEtcd, Env: env, Instance: "c", AntiAffinity: kube.AntiAffinityNone})
 			return err
-		}, []string{`etcd "e"`, "replicas: 4"}},
+		}, []string{`etcd "e"`, "replicas: Invalid value: 4"}},
 		{"meta without store", func(ctx *pulumi.Context) error {
-			_, err := greptimedb.NewMeta(ctx, "m", &greptimedb.MetaArgs{Common: common, Replicas: 1, StoreKeyPrefix: "c"})
+			_, err := greptimedb.NewMeta(ctx, "m", &greptimedb.MetaArgs{Common: common, Spec: dev.Meta, StoreKeyPrefix: "c"})
 			return err
 		}, []string{`meta "m"`, "storeAddrs"}},
 		{"datanode with unknown storage", func(ctx *pulumi.Context) error {
-			_, err := greptimedb.NewDatanode(ctx, "d", &greptimedb.DatanodeArgs{Common: common, Replicas: 1,
-				Storage: kube.Storage{Size: "1Gi"}, ObjectStorage: greptimedb.ObjectStorage{Type: "Tape"},
-				MetaAddress: ns, MetaHealthURL: ns})
+			_, err := greptimedb.NewDatanode(ctx, "d", &greptimedb.DatanodeArgs{Common: common, Spec: tape, Meta: greptimedb.MetaClient{Address: ns, HealthURL: ns}})
 			return err
-		}, []string{`datanode "d"`, `objectStorage.type: unknown type "Tape"`}},
+		}, []string{`datanode "d"`, `datanode.objectStorage.type: Invalid value: "Tape"`}},
 		{"frontend with zero replicas", func(ctx *pulumi.Context) error {
-			_, err := greptimedb.NewFrontend(ctx, "f", &greptimedb.FrontendArgs{Common: common, MetaAddress: ns, MetaHealthURL: ns})
+			_, err := greptimedb.NewFrontend(ctx, "f", &greptimedb.FrontendArgs{Common: common, Spec: noFrontends, Meta: greptimedb.MetaClient{Address: ns, HealthURL: ns}})
 			return err
-		}, []string{`frontend "f"`, "replicas: 0"}},
+		}, []string{`frontend "f"`, "frontend.replicas: Invalid value: 0"}},
 		{"cluster with even etcd", func(ctx *pulumi.Context) error {
-			_, err := greptimedb.NewCluster(ctx, "c", &greptimedb.ClusterArgs{Common: common, Etcd: greptimedb.EtcdArgs{Replicas: 2}})
+			_, err := greptimedb.NewCluster(ctx, "c", &greptimedb.ClusterArgs{Spec: twoMembers, Env: env})
 			return err
-		}, []string{`greptimedb cluster "c"`, "etcd.replicas: 2"}},
+		}, []string{`greptimedb cluster "c"`, "etcd.replicas: Invalid value: 2"}},
 		{"nil args", func(ctx *pulumi.Context) error {
 			_, err := greptimedb.NewFrontend(ctx, "f", nil)
 			return err
 		}, []string{`frontend "f"`, "args are required"}},
+		// The components have no defaults of their own: an empty spec is rejected
+		// key by key, never silently filled in (the profiles hold every default).
+		{"cluster with an empty spec", func(ctx *pulumi.Context) error {
+			_, err := greptimedb.NewCluster(ctx, "c", &greptimedb.ClusterArgs{Env: env})
+			return err
+		}, []string{`greptimedb cluster "c"`, "image", "waitImage", "antiAffinity", "etcd.replicas", "etcd.storage.size",
+			"meta.replicas", "wal.provider", "datanode.storage.size", "datanode.objectStorage.type",
+			"frontend.serviceType", "frontend.loadBalancer.timeoutSeconds", "logging.level", "logging.format"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

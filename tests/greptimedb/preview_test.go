@@ -11,6 +11,7 @@ import (
 	"tsdb-platform/components/greptimedb"
 	"tsdb-platform/components/kube"
 	"tsdb-platform/internal/mockrun"
+	"tsdb-platform/stacks"
 )
 
 // TestPreviewStack: `pulumi preview` of a stack registers the same objects as
@@ -29,21 +30,19 @@ func TestPreviewStack(t *testing.T) {
 // yet, the cluster still registers every object; the rendered configs,
 // checksums, command lines and endpoints stay unknown instead of failing.
 func TestPreviewWithUnknownValues(t *testing.T) {
+	dev, err := stacks.GreptimeDBDefaults(stacks.ProfileDev)
+	require.NoError(t, err)
 	var outputs pulumi.Map
 	res, err := mockrun.Run(func(ctx *pulumi.Context) error {
 		unknownNamespace := pulumi.UnsafeUnknownOutput(nil).ApplyT(func(v any) string { return v.(string) }).(pulumi.StringOutput)
-		c, err := greptimedb.NewCluster(ctx, "metrics", &greptimedb.ClusterArgs{
-			Common: greptimedb.Common{Namespace: unknownNamespace, ClusterDomain: "cluster.local",
-				Image: "greptime/greptimedb:v1.1.4", AntiAffinity: kube.AntiAffinityPreferred,
-				Isolation: kube.Isolation{Enabled: true}},
-			Etcd: greptimedb.EtcdArgs{Replicas: 3, Image: "quay.io/coreos/etcd:v3.5.21", Storage: kube.Storage{Size: "1Gi"}},
-			Meta: greptimedb.MetaSpec{Replicas: 2},
-			Datanode: greptimedb.DatanodeSpec{Replicas: 2, Storage: kube.Storage{Size: "1Gi"}, ObjectStorage: greptimedb.ObjectStorage{
-				Type: greptimedb.StorageS3, Bucket: "b",
-				AccessKeyID: pulumi.ToSecret(pulumi.String("id")).(pulumi.StringOutput), SecretAccessKey: pulumi.ToSecret(pulumi.String("key")).(pulumi.StringOutput),
-			}},
-			Frontend: greptimedb.FrontendSpec{Replicas: 2},
-		})
+		spec := dev.ClusterSpec
+		spec.AntiAffinity = kube.AntiAffinityPreferred
+		spec.Etcd.Replicas, spec.Meta.Replicas, spec.Datanode.Replicas, spec.Frontend.Replicas = 3, 2, 2, 2
+		spec.Datanode.ObjectStorage = greptimedb.ObjectStorage{Type: greptimedb.StorageS3, Bucket: "b", AccessKeyID: "id", SecretAccessKey: "key"}
+		spec.Frontend.Auth.Enabled = false
+		c, err := greptimedb.NewCluster(ctx, "metrics", &greptimedb.ClusterArgs{Spec: spec, Env: kube.Env{
+			Namespace: unknownNamespace, ClusterDomain: "cluster.local", Isolation: kube.Isolation{Enabled: true},
+		}})
 		if err != nil {
 			return err
 		}

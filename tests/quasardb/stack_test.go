@@ -94,27 +94,26 @@ func TestProdRequiresLicense(t *testing.T) {
 // TestComponentRejectsBadArgs: the component checks its own invariants for any
 // caller, with an error naming the cluster, never a panic.
 func TestComponentRejectsBadArgs(t *testing.T) {
+	dev, err := stacks.QuasarDBDefaults(stacks.ProfileDev)
+	require.NoError(t, err)
 	valid := func() *quasardb.ClusterArgs {
-		return &quasardb.ClusterArgs{
-			Namespace:     pulumi.String("ns"),
-			ClusterDomain: "cluster.local",
-			Replicas:      1,
-			Replication:   1,
-			Resources:     kube.Resources{Limits: kube.Amounts{Memory: "2Gi"}},
-			Storage:       kube.Storage{Size: "1Gi"},
-		}
+		spec := dev.ClusterSpec
+		spec.Replicas, spec.Replication = 1, 1
+		spec.Resources = kube.Resources{Limits: kube.Amounts{Memory: "2Gi"}}
+		spec.Storage = kube.Storage{Size: "1Gi"}
+		return &quasardb.ClusterArgs{Spec: spec, Env: kube.Env{Namespace: pulumi.String("ns"), ClusterDomain: "cluster.local"}}
 	}
 	tests := map[string]struct {
 		mutate func(*quasardb.ClusterArgs)
 		want   string
 	}{
-		"three unlicensed nodes": {func(a *quasardb.ClusterArgs) { a.Replicas, a.Replication = 3, 1 }, "community edition, limited to 2 nodes"},
-		"no memory limit":        {func(a *quasardb.ClusterArgs) { a.Resources.Limits.Memory = "" }, "resources.limits.memory"},
-		"replication too high":   {func(a *quasardb.ClusterArgs) { a.Replication = 2 }, "replication factor 2"},
-		"no namespace":           {func(a *quasardb.ClusterArgs) { a.Namespace = nil }, "namespace is required"},
+		"three unlicensed nodes": {func(a *quasardb.ClusterArgs) { a.Spec.Replicas, a.Spec.Replication = 3, 1 }, "community edition, limited to 2 nodes"},
+		"no memory limit":        {func(a *quasardb.ClusterArgs) { a.Spec.Resources.Limits.Memory = "" }, "resources.limits.memory"},
+		"replication too high":   {func(a *quasardb.ClusterArgs) { a.Spec.Replication = 2 }, "replication: Invalid value: 2"},
+		"no namespace":           {func(a *quasardb.ClusterArgs) { a.Namespace = nil }, "namespace: Required value"},
 		"security without keys": {func(a *quasardb.ClusterArgs) {
-			a.Security = &quasardb.Security{ClusterPublicKey: "pub"}
-		}, "private key and the user list"},
+			a.Spec.Security = quasardb.SecuritySpec{Enabled: true, ClusterPublicKey: "pub"}
+		}, "security.clusterPrivateKey: Required value"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
