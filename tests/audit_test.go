@@ -13,6 +13,7 @@ import (
 
 	"tsdb-platform/internal/mockrun"
 	"tsdb-platform/stacks"
+	"tsdb-platform/tests/objects"
 )
 
 // auditedStack is a stack whose secrets are audited: the committed ones and the
@@ -34,7 +35,7 @@ func knownSecrets(res *mockrun.Result, sc *mockrun.StackConfig) []string {
 	for _, v := range sc.Secrets {
 		secrets = append(secrets, v)
 	}
-	for _, r := range res.OfType("random:index/randomPassword:RandomPassword") {
+	for _, r := range res.OfType(objects.RandomPasswordType) {
 		if pw, ok := mockrun.Plain(r.State)["result"].(string); ok && pw != "" {
 			secrets = append(secrets, pw)
 		}
@@ -68,7 +69,7 @@ func audit(res *mockrun.Result, secrets []string) []string {
 			switch {
 			case !leaf.Secret:
 				leaks = append(leaks, where+" is not marked secret")
-			case r.Type == "kubernetes:core/v1:ConfigMap":
+			case r.Type == objects.ConfigMapType:
 				leaks = append(leaks, where+" puts a secret in a ConfigMap")
 			case isLiteralEnv(leaf.Path):
 				leaks = append(leaks, where+" is a literal env value (use valueFrom.secretKeyRef)")

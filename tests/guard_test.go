@@ -15,25 +15,36 @@ import (
 // that a stack reference to the same stack reads on the next deployment.
 func previousOutputs(t *testing.T, res *mockrun.Result) map[string]any {
 	t.Helper()
-	root := map[string]any{}
 	prefix := stacks.OutputTopology + "."
 	paths := res.ExportPaths(prefix)
 	require.NotEmpty(t, paths, "the stack exports its topology")
+	flat := map[string]any{}
 	for _, path := range paths {
-		parts := strings.Split(strings.TrimPrefix(path, prefix), ".")
-		cur := root
-		for _, p := range parts[:len(parts)-1] {
-			next, ok := cur[p].(map[string]any)
-			if !ok {
-				next = map[string]any{}
-				cur[p] = next
-			}
-			cur = next
-		}
 		e, _ := res.Export(path)
-		cur[parts[len(parts)-1]] = e.Value
+		flat[strings.TrimPrefix(path, prefix)] = e.Value
 	}
-	return map[string]any{stacks.OutputTopology: root}
+	return map[string]any{stacks.OutputTopology: nest(flat)}
+}
+
+// nest turns values by dotted path ("metrics.etcd.replicas") into nested maps.
+func nest(flat map[string]any) map[string]any {
+	out := map[string]any{}
+	children := map[string]map[string]any{}
+	for path, v := range flat {
+		head, rest, ok := strings.Cut(path, ".")
+		if !ok {
+			out[head] = v
+			continue
+		}
+		if children[head] == nil {
+			children[head] = map[string]any{}
+		}
+		children[head][rest] = v
+	}
+	for head, c := range children {
+		out[head] = nest(c)
+	}
+	return out
 }
 
 func run(t *testing.T, cfg map[string]string, previous map[string]any) (*mockrun.Result, error) {

@@ -6,15 +6,12 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 
 	"tsdb-platform/internal/mockrun"
 	"tsdb-platform/stacks"
-)
-
-const (
-	statefulSetType   = "kubernetes:apps/v1:StatefulSet"
-	deploymentType    = "kubernetes:apps/v1:Deployment"
-	networkPolicyType = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+	"tsdb-platform/tests/objects"
 )
 
 // TestStatefulSetsKeepTheirData: in every stack, every StatefulSet keeps its volumes
@@ -27,14 +24,13 @@ func TestStatefulSetsKeepTheirData(t *testing.T) {
 		t.Run(s.Name, func(t *testing.T) {
 			res, _, err := mockrun.RunStackFile(s.Path, s.Name, false)
 			require.NoError(t, err)
-			sets := res.OfType(statefulSetType)
+			sets := res.OfType(objects.StatefulSetType)
 			require.NotEmpty(t, sets)
 			for _, sts := range sets {
-				in := mockrun.Plain(sts.Inputs)
-				assert.Equal(t, map[string]any{"whenDeleted": "Retain", "whenScaled": "Retain"},
-					mockrun.Get(in, "spec.persistentVolumeClaimRetentionPolicy"), sts.Name)
+				set := objects.Decode[appsv1.StatefulSet](t, sts)
+				assert.Equal(t, objects.RetainClaims(), set.Spec.PersistentVolumeClaimRetentionPolicy, sts.Name)
 				assert.Contains(t, sts.IgnoreChanges, "spec.volumeClaimTemplates", sts.Name)
-				assert.NotEmpty(t, mockrun.Get(in, "spec.volumeClaimTemplates"), "%s owns its volumes", sts.Name)
+				assert.NotEmpty(t, set.Spec.VolumeClaimTemplates, "%s owns its volumes", sts.Name)
 				switch s.Name {
 				case "prod", "full":
 					assert.True(t, sts.Protect, "%s must be protected", sts.Name)
@@ -44,12 +40,12 @@ func TestStatefulSetsKeepTheirData(t *testing.T) {
 					assert.False(t, sts.RetainOnDelete, sts.Name)
 				}
 			}
-			for _, d := range res.OfType(deploymentType) {
+			for _, d := range res.OfType(objects.DeploymentType) {
 				assert.False(t, d.Protect, "%s holds no data; protecting it would only block rollouts", d.Name)
 			}
 			// Deleting a namespace deletes every claim in it: the namespace the stack
 			// owns is protected and kept exactly like its StatefulSets.
-			for _, ns := range res.OfType(namespaceType) {
+			for _, ns := range res.OfType(objects.NamespaceType) {
 				assert.Equal(t, sets[0].Protect, ns.Protect, "namespace %s protected like the StatefulSets", ns.Name)
 				assert.Equal(t, sets[0].RetainOnDelete, ns.RetainOnDelete, "namespace %s kept like the StatefulSets", ns.Name)
 			}
@@ -65,7 +61,7 @@ func TestNetworkIsolation(t *testing.T) {
 		t.Run(s.Name, func(t *testing.T) {
 			res, _, err := mockrun.RunStackFile(s.Path, s.Name, false)
 			require.NoError(t, err)
-			policies := res.OfType(networkPolicyType)
+			policies := res.OfType(objects.NetworkPolicyType)
 			if s.Name == "dev" || s.Name == "staging" {
 				assert.Empty(t, policies)
 				return
@@ -73,13 +69,13 @@ func TestNetworkIsolation(t *testing.T) {
 			require.NotEmpty(t, policies)
 			selected := map[string]bool{}
 			for _, p := range policies {
-				in := mockrun.Plain(p.Inputs)
-				assert.ElementsMatch(t, []any{"Ingress", "Egress"}, mockrun.Get(in, "spec.policyTypes"), p.Name)
-				selected[labelKey(mockrun.Get(in, "spec.podSelector.matchLabels"))] = true
+				np := objects.Decode[networkingv1.NetworkPolicy](t, p)
+				assert.ElementsMatch(t, []networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress}, np.Spec.PolicyTypes, p.Name)
+				selected[labelKey(np.Spec.PodSelector.MatchLabels)] = true
 			}
-			workloads := append(res.OfType(statefulSetType), res.OfType(deploymentType)...)
+			workloads := append(res.OfType(objects.StatefulSetType), res.OfType(objects.DeploymentType)...)
 			for _, w := range workloads {
-				sel := labelKey(mockrun.Get(mockrun.Plain(w.Inputs), "spec.selector.matchLabels"))
+				sel := labelKey(objects.MatchLabels(t, objects.Workload(t, w).Selector))
 				assert.True(t, selected[sel], "no NetworkPolicy isolates the pods of %s", w.Name)
 			}
 		})
@@ -87,8 +83,7 @@ func TestNetworkIsolation(t *testing.T) {
 }
 
 // labelKey identifies a component's pods by their name/instance/component labels.
-func labelKey(v any) string {
-	m, _ := v.(map[string]any)
+func labelKey(m map[string]string) string {
 	return fmt.Sprintf("%v/%v/%v", m["app.kubernetes.io/name"], m["app.kubernetes.io/instance"], m["app.kubernetes.io/component"])
 }
 
@@ -116,16 +111,15 @@ func TestVolumeResizeReplacesNothing(t *testing.T) {
 	for key, b := range before {
 		a := after[key]
 		require.NotNil(t, a, key)
-		bin, ain := mockrun.Plain(b.Inputs), mockrun.Plain(a.Inputs)
-		if b.Type != statefulSetType {
-			assert.Equal(t, bin, ain, "%s must not change with a volume size", key)
+		if b.Type != objects.StatefulSetType {
+			assert.Equal(t, objects.Inputs(b), objects.Inputs(a), "%s must not change with a volume size", key)
 			continue
 		}
-		assert.NotEqual(t, mockrun.Get(bin, "spec.volumeClaimTemplates"), mockrun.Get(ain, "spec.volumeClaimTemplates"), key)
+		bset, aset := objects.Decode[appsv1.StatefulSet](t, b), objects.Decode[appsv1.StatefulSet](t, a)
+		assert.NotEqual(t, bset.Spec.VolumeClaimTemplates, aset.Spec.VolumeClaimTemplates, key)
 		assert.Contains(t, a.IgnoreChanges, "spec.volumeClaimTemplates", key)
-		delete(bin["spec"].(map[string]any), "volumeClaimTemplates")
-		delete(ain["spec"].(map[string]any), "volumeClaimTemplates")
-		assert.Equal(t, bin, ain, "%s: only the ignored claim templates may differ", key)
+		bset.Spec.VolumeClaimTemplates, aset.Spec.VolumeClaimTemplates = nil, nil
+		assert.Equal(t, bset, aset, "%s: only the ignored claim templates may differ", key)
 		changed++
 	}
 	assert.Equal(t, 3, changed, "etcd, datanode and QuasarDB StatefulSets")

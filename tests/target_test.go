@@ -6,14 +6,11 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
 
 	"tsdb-platform/internal/mockrun"
 	"tsdb-platform/stacks"
-)
-
-const (
-	providerType  = "pulumi:providers:kubernetes"
-	namespaceType = "kubernetes:core/v1:Namespace"
+	"tsdb-platform/tests/objects"
 )
 
 // clusterScoped are the kinds that live outside any namespace.
@@ -27,17 +24,17 @@ func TestExplicitProviderEverywhere(t *testing.T) {
 		t.Run(stack, func(t *testing.T) {
 			res, sc, err := mockrun.RunStack(stack, false)
 			require.NoError(t, err)
-			providers := res.OfType(providerType)
+			providers := res.OfType(objects.ProviderType)
 			require.Len(t, providers, 1, "exactly one Kubernetes provider")
 			p := providers[0]
 			assert.Equal(t, stacks.ProviderName, p.Name)
-			in := mockrun.Plain(p.Inputs)
+			in := objects.Inputs(p)
 			assert.Equal(t, sc.Config["kubeContext"], in["context"], "the provider targets the stack's context")
 			assert.NotContains(t, in, "renderYamlToDirectory")
 
-			objects := res.Kubernetes()
-			require.NotEmpty(t, objects)
-			for _, obj := range objects {
+			objs := res.Kubernetes()
+			require.NotEmpty(t, objs)
+			for _, obj := range objs {
 				assert.True(t, strings.HasPrefix(obj.Provider, p.URN+"::"),
 					"%s %s uses provider %q, want the stack's explicit provider", obj.Type, obj.Name, obj.Provider)
 			}
@@ -51,9 +48,9 @@ func TestRenderMode(t *testing.T) {
 	cfg := with(map[string]string{"kubeContext": "<unset>", "renderDir": "/tmp/rendered"})
 	res, err := mockrun.Run(stacks.Program, mockrun.Options{Config: cfg})
 	require.NoError(t, err)
-	p := res.Find(providerType, stacks.ProviderName)
+	p := res.Find(objects.ProviderType, stacks.ProviderName)
 	require.NotNil(t, p)
-	in := mockrun.Plain(p.Inputs)
+	in := objects.Inputs(p)
 	assert.Equal(t, "/tmp/rendered", in["renderYamlToDirectory"])
 	assert.NotContains(t, in, "context")
 	assert.NotContains(t, in, "kubeconfig")
@@ -64,18 +61,16 @@ func TestRenderMode(t *testing.T) {
 func TestNamespaceIsCreatedAndAwaited(t *testing.T) {
 	res, err := mockrun.Run(stacks.Program, mockrun.Options{Config: with(map[string]string{"namespace": "tsdb-test"})})
 	require.NoError(t, err)
-	ns := res.Find(namespaceType, "namespace")
-	require.NotNil(t, ns)
-	in := mockrun.Plain(ns.Inputs)
-	assert.Equal(t, "tsdb-test", mockrun.Get(in, "metadata.name"))
-	labels, _ := mockrun.Get(in, "metadata.labels").(map[string]any)
-	assert.Equal(t, "restricted", labels["pod-security.kubernetes.io/enforce"])
+	ns := objects.Find(t, res, objects.NamespaceType, "namespace")
+	namespace := objects.Decode[corev1.Namespace](t, ns)
+	assert.Equal(t, "tsdb-test", namespace.Name)
+	assert.Equal(t, "restricted", namespace.Labels["pod-security.kubernetes.io/enforce"])
 
 	for _, obj := range res.Kubernetes() {
 		if clusterScoped[obj.Kind()] {
 			continue
 		}
-		assert.Equal(t, "tsdb-test", mockrun.Get(mockrun.Plain(obj.State), "metadata.namespace"), "%s %s", obj.Type, obj.Name)
+		assert.Equal(t, "tsdb-test", objects.StateMeta(t, obj).Namespace, "%s %s", obj.Type, obj.Name)
 		assert.True(t, res.WaitsFor(obj, ns), "%s %s must depend on the namespace", obj.Type, obj.Name)
 	}
 }
@@ -87,8 +82,8 @@ func TestExistingNamespace(t *testing.T) {
 		"namespace": "shared", "createNamespace": "false",
 	})})
 	require.NoError(t, err)
-	assert.Empty(t, res.OfType(namespaceType))
+	assert.Empty(t, res.OfType(objects.NamespaceType))
 	for _, obj := range res.Kubernetes() {
-		assert.Equal(t, "shared", mockrun.Get(mockrun.Plain(obj.State), "metadata.namespace"), "%s %s", obj.Type, obj.Name)
+		assert.Equal(t, "shared", objects.StateMeta(t, obj).Namespace, "%s %s", obj.Type, obj.Name)
 	}
 }

@@ -7,16 +7,17 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"tsdb-platform/internal/mockrun"
+	"tsdb-platform/tests/objects"
 )
 
 // TestStartupOrder: each workload waits for the previous one (etcd, meta,
 // datanode, frontend), never the other way round.
 func TestStartupOrder(t *testing.T) {
 	res := runCluster(t, nil)
-	etcd := find(t, res, tStatefulSet, "metrics-etcd")
-	meta := find(t, res, tDeployment, "metrics-meta")
-	datanode := find(t, res, tStatefulSet, "metrics-datanode")
-	frontend := find(t, res, tDeployment, "metrics-frontend")
+	etcd := objects.Find(t, res, objects.StatefulSetType, "metrics-etcd")
+	meta := objects.Find(t, res, objects.DeploymentType, "metrics-meta")
+	datanode := objects.Find(t, res, objects.StatefulSetType, "metrics-datanode")
+	frontend := objects.Find(t, res, objects.DeploymentType, "metrics-frontend")
 	order := []*mockrun.Resource{etcd, meta, datanode, frontend}
 
 	for i, later := range order {
@@ -32,9 +33,9 @@ func TestStartupOrder(t *testing.T) {
 	assert.Contains(t, meta.Dependencies, etcd.URN)
 	assert.Contains(t, datanode.Dependencies, meta.URN)
 	assert.Contains(t, frontend.Dependencies, datanode.URN)
-	for _, typ := range []string{tCluster, tEtcd, tMeta, tDatanode, tFrontend} {
+	for _, typ := range []string{objects.GreptimeDBClusterType, objects.EtcdClusterType, objects.GreptimeDBMetaType, objects.GreptimeDBDatanodeType, objects.GreptimeDBFrontendType} {
 		for _, c := range res.OfType(typ) {
-			assert.Empty(t, hasKind(res, c.Dependencies, tStatefulSet, tDeployment), "component %s %s has no workload dependency", typ, c.Name)
+			assert.Empty(t, hasKind(res, c.Dependencies, objects.StatefulSetType, objects.DeploymentType), "component %s %s has no workload dependency", typ, c.Name)
 		}
 	}
 }
@@ -42,30 +43,30 @@ func TestStartupOrder(t *testing.T) {
 // TestNothingSerialisesBehindWorkloads: ConfigMaps, Secrets, Services, PDBs and
 // the password are created without waiting for any workload.
 func TestNothingSerialisesBehindWorkloads(t *testing.T) {
-	res := run(t, config(t, []map[string]any{{"name": "metrics",
+	res := objects.Run(t, config(t, []map[string]any{{"name": "metrics",
 		"datanode": map[string]any{"replicas": 2, "objectStorage": map[string]any{
 			"type": "S3", "bucket": "b", "accessKeyId": "id", "secretAccessKey": "key"}},
 		"frontend": map[string]any{"replicas": 2},
 	}}, map[string]string{"networkPolicy": `{"enabled": true}`}))
 	checked := 0
 	for _, r := range res.Resources {
-		if r.Type == tStatefulSet || r.Type == tDeployment || !r.Custom {
+		if r.Type == objects.StatefulSetType || r.Type == objects.DeploymentType || !r.Custom {
 			continue
 		}
 		checked++
-		assert.Empty(t, hasKind(res, res.DependsOn(r), tStatefulSet, tDeployment), "%s %s waits for a workload", r.Type, r.Name)
+		assert.Empty(t, hasKind(res, res.DependsOn(r), objects.StatefulSetType, objects.DeploymentType), "%s %s waits for a workload", r.Type, r.Name)
 	}
 	assert.GreaterOrEqual(t, checked, 15)
 }
 
 // TestTwoClustersShareNoEdges: two clusters in one stack are independent.
 func TestTwoClustersShareNoEdges(t *testing.T) {
-	res := run(t, config(t, []map[string]any{{"name": "metrics"}, {"name": "logs"}}, nil))
+	res := objects.Run(t, config(t, []map[string]any{{"name": "metrics"}, {"name": "logs"}}, nil))
 	clusters := map[string]*mockrun.Resource{}
 	for _, name := range []string{"metrics", "logs"} {
-		clusters[name] = find(t, res, tCluster, name)
-		require.NotNil(t, res.Find(tStatefulSet, name+"-etcd"))
-		require.NotNil(t, res.Find(tDeployment, name+"-frontend"))
+		clusters[name] = objects.Find(t, res, objects.GreptimeDBClusterType, name)
+		require.NotNil(t, res.Find(objects.StatefulSetType, name+"-etcd"))
+		require.NotNil(t, res.Find(objects.DeploymentType, name+"-frontend"))
 	}
 	owner := map[string]string{}
 	for name, c := range clusters {
@@ -83,12 +84,12 @@ func TestTwoClustersShareNoEdges(t *testing.T) {
 		}
 	}
 	// Each cluster's objects have their own names and selectors.
-	metaCfg := tomlConfig(t, find(t, res, tConfigMap, "logs-meta-config"))
+	metaCfg := tomlConfig(t, objects.ConfigMap(t, res, "logs-meta-config"))
 	assert.Equal(t, "logs", metaCfg["store_key_prefix"])
 	assert.Equal(t, []any{fqdn("logs-etcd-client") + ":2379"}, metaCfg["store_addrs"])
 	assert.NotEqual(t,
-		get(find(t, res, tStatefulSet, "logs-datanode"), "spec.selector.matchLabels"),
-		get(find(t, res, tStatefulSet, "metrics-datanode"), "spec.selector.matchLabels"))
+		objects.MatchLabels(t, objects.StatefulSet(t, res, "logs-datanode").Spec.Selector),
+		objects.MatchLabels(t, objects.StatefulSet(t, res, "metrics-datanode").Spec.Selector))
 	for _, name := range []string{"metrics", "logs"} {
 		e, ok := res.Export("greptimedb." + name + ".mysql")
 		require.True(t, ok)

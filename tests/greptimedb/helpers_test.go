@@ -4,35 +4,18 @@
 package greptimedb_test
 
 import (
-	"encoding/json"
-	"strings"
 	"testing"
 
 	"github.com/pelletier/go-toml/v2"
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
 
 	"tsdb-platform/internal/mockrun"
 	"tsdb-platform/stacks"
+	"tsdb-platform/tests/objects"
 )
 
-// Type tokens.
-const (
-	tStatefulSet = "kubernetes:apps/v1:StatefulSet"
-	tDeployment  = "kubernetes:apps/v1:Deployment"
-	tService     = "kubernetes:core/v1:Service"
-	tConfigMap   = "kubernetes:core/v1:ConfigMap"
-	tSecret      = "kubernetes:core/v1:Secret"
-	tPDB         = "kubernetes:policy/v1:PodDisruptionBudget"
-	tNetPol      = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
-	tPassword    = "random:index/randomPassword:RandomPassword"
-	tEtcd        = "tsdb:etcd:Cluster"
-	tCluster     = "tsdb:greptimedb:Cluster"
-	tMeta        = "tsdb:greptimedb:Meta"
-	tDatanode    = "tsdb:greptimedb:Datanode"
-	tFrontend    = "tsdb:greptimedb:Frontend"
-)
-
-const namespace = "tsdb-test"
+const namespace = objects.TestNamespace
 
 // fqdn is a Service's in-cluster name in the test namespace.
 func fqdn(svc string) string { return svc + "." + namespace + ".svc.cluster.local" }
@@ -41,29 +24,7 @@ func fqdn(svc string) string { return svc + "." + namespace + ".svc.cluster.loca
 // objects) and extra keys.
 func config(t *testing.T, clusters []map[string]any, extra map[string]string) map[string]string {
 	t.Helper()
-	raw, err := json.Marshal(clusters)
-	require.NoError(t, err)
-	c := map[string]string{
-		stacks.KeyKubeContext: "test",
-		stacks.KeyNamespace:   namespace,
-		stacks.KeyGreptimeDB:  string(raw),
-	}
-	for k, v := range extra {
-		c[k] = v
-	}
-	return c
-}
-
-// run runs the program with the config and requires success.
-func run(t *testing.T, cfg map[string]string, opts ...func(*mockrun.Options)) *mockrun.Result {
-	t.Helper()
-	o := mockrun.Options{Config: cfg}
-	for _, f := range opts {
-		f(&o)
-	}
-	res, err := mockrun.Run(stacks.Program, o)
-	require.NoError(t, err)
-	return res
+	return objects.StackConfig(t, stacks.KeyGreptimeDB, clusters, extra)
 }
 
 // runCluster runs one cluster named metrics with the overrides on top of the dev profile.
@@ -73,101 +34,41 @@ func runCluster(t *testing.T, overrides map[string]any) *mockrun.Result {
 	for k, v := range overrides {
 		c[k] = v
 	}
-	return run(t, config(t, []map[string]any{c}, nil))
+	return objects.Run(t, config(t, []map[string]any{c}, nil))
 }
-
-// find requires a resource of a type and logical name.
-func find(t *testing.T, res *mockrun.Result, typ, name string) *mockrun.Resource {
-	t.Helper()
-	r := res.Find(typ, name)
-	require.NotNil(t, r, "no %s %q", typ, name)
-	return r
-}
-
-// inputs are a resource's recorded inputs as plain values.
-func inputs(r *mockrun.Resource) map[string]any { return mockrun.Plain(r.Inputs) }
-
-// get reads a path of a resource's inputs.
-func get(r *mockrun.Resource, path string) any { return mockrun.Get(inputs(r), path) }
 
 // podSpec is a workload's pod spec.
-func podSpec(t *testing.T, r *mockrun.Resource) map[string]any {
+func podSpec(t *testing.T, w *mockrun.Resource) corev1.PodSpec {
 	t.Helper()
-	spec, ok := get(r, "spec.template.spec").(map[string]any)
-	require.True(t, ok, "%s has no pod spec", r.Name)
-	return spec
+	return objects.PodTemplate(t, w).Spec
 }
 
-// container returns the named container (or init container) of a workload.
-func container(t *testing.T, r *mockrun.Resource, list, name string) map[string]any {
+// container returns the named container of a workload.
+func container(t *testing.T, w *mockrun.Resource, name string) corev1.Container {
 	t.Helper()
-	cs, _ := podSpec(t, r)[list].([]any)
-	for _, c := range cs {
-		if m := c.(map[string]any); m["name"] == name {
-			return m
-		}
-	}
-	require.Failf(t, "no container", "%s has no %s %q", r.Name, list, name)
-	return nil
+	return objects.Container(t, podSpec(t, w), name)
 }
 
-func strs(v any) []string {
-	arr, _ := v.([]any)
-	out := make([]string, len(arr))
-	for i, e := range arr {
-		out[i], _ = e.(string)
-	}
-	return out
-}
-
-// namedPorts maps port names to numbers of a container's or Service's ports.
-func namedPorts(v any, numberKey string) map[string]float64 {
-	out := map[string]float64{}
-	arr, _ := v.([]any)
-	for _, p := range arr {
-		m := p.(map[string]any)
-		out[m["name"].(string)] = m[numberKey].(float64)
-	}
-	return out
-}
-
-// mounts maps volume names to mount paths.
-func mounts(c map[string]any) map[string]string {
-	out := map[string]string{}
-	arr, _ := c["volumeMounts"].([]any)
-	for _, m := range arr {
-		mm := m.(map[string]any)
-		out[mm["name"].(string)] = mm["mountPath"].(string)
-	}
-	return out
-}
-
-// envByName maps env names to their entries.
-func envByName(c map[string]any) map[string]map[string]any {
-	out := map[string]map[string]any{}
-	arr, _ := c["env"].([]any)
-	for _, e := range arr {
-		m := e.(map[string]any)
-		out[m["name"].(string)] = m
-	}
-	return out
+// initContainer returns the named init container of a workload.
+func initContainer(t *testing.T, w *mockrun.Resource, name string) corev1.Container {
+	t.Helper()
+	return objects.InitContainer(t, podSpec(t, w), name)
 }
 
 // tomlConfig parses the config.toml of a ConfigMap.
-func tomlConfig(t *testing.T, cm *mockrun.Resource) map[string]any {
+func tomlConfig(t *testing.T, cm corev1.ConfigMap) map[string]any {
 	t.Helper()
-	data, _ := get(cm, "data").(map[string]any)
-	raw, ok := data["config.toml"].(string)
+	raw, ok := cm.Data["config.toml"]
 	require.True(t, ok, "%s has no config.toml", cm.Name)
 	var out map[string]any
 	require.NoError(t, toml.Unmarshal([]byte(raw), &out), raw)
 	return out
 }
 
-// annotation reads a pod-template annotation of a workload.
-func annotation(r *mockrun.Resource, key string) any {
-	ann, _ := get(r, "spec.template.metadata.annotations").(map[string]any)
-	return ann[key]
+// annotation reads a pod-template annotation of a workload ("" if it has none).
+func annotation(t *testing.T, w *mockrun.Resource, key string) string {
+	t.Helper()
+	return objects.PodTemplate(t, w).Annotations[key]
 }
 
 func hasKind(res *mockrun.Result, urns []string, types ...string) []string {
@@ -181,13 +82,4 @@ func hasKind(res *mockrun.Result, urns []string, types ...string) []string {
 		}
 	}
 	return out
-}
-
-func containsAll(s string, parts ...string) bool {
-	for _, p := range parts {
-		if !strings.Contains(s, p) {
-			return false
-		}
-	}
-	return true
 }

@@ -8,76 +8,84 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"tsdb-platform/components/etcd"
 	"tsdb-platform/components/greptimedb"
 	"tsdb-platform/components/kube"
 	"tsdb-platform/internal/mockrun"
+	"tsdb-platform/tests/objects"
 )
 
 // TestClusterResourcesAndParents: one cluster registers every expected object,
 // each of the right kind, under the right component, through the stack's provider.
 func TestClusterResourcesAndParents(t *testing.T) {
 	res := runCluster(t, nil)
-	cluster := find(t, res, tCluster, "metrics")
+	cluster := objects.Find(t, res, objects.GreptimeDBClusterType, "metrics")
 
 	components := map[string]string{
-		"metrics-etcd":     tEtcd,
-		"metrics-meta":     tMeta,
-		"metrics-datanode": tDatanode,
-		"metrics-frontend": tFrontend,
+		"metrics-etcd":     objects.EtcdClusterType,
+		"metrics-meta":     objects.GreptimeDBMetaType,
+		"metrics-datanode": objects.GreptimeDBDatanodeType,
+		"metrics-frontend": objects.GreptimeDBFrontendType,
 	}
 	for name, typ := range components {
-		assert.Equal(t, cluster.URN, find(t, res, typ, name).Parent, "%s parent", name)
+		assert.Equal(t, cluster.URN, objects.Find(t, res, typ, name).Parent, "%s parent", name)
 	}
 	children := []struct{ typ, name, parent, parentType string }{
-		{tStatefulSet, "metrics-etcd", "metrics-etcd", tEtcd},
-		{tService, "metrics-etcd-peer", "metrics-etcd", tEtcd},
-		{tService, "metrics-etcd-client", "metrics-etcd", tEtcd},
-		{tConfigMap, "metrics-meta-config", "metrics-meta", tMeta},
-		{tService, "metrics-meta", "metrics-meta", tMeta},
-		{tDeployment, "metrics-meta", "metrics-meta", tMeta},
-		{tConfigMap, "metrics-datanode-config", "metrics-datanode", tDatanode},
-		{tService, "metrics-datanode", "metrics-datanode", tDatanode},
-		{tStatefulSet, "metrics-datanode", "metrics-datanode", tDatanode},
-		{tConfigMap, "metrics-frontend-config", "metrics-frontend", tFrontend},
-		{tPassword, "metrics-frontend-password", "metrics-frontend", tFrontend},
-		{tSecret, "metrics-frontend-auth", "metrics-frontend", tFrontend},
-		{tService, "metrics-frontend", "metrics-frontend", tFrontend},
-		{tDeployment, "metrics-frontend", "metrics-frontend", tFrontend},
+		{objects.StatefulSetType, "metrics-etcd", "metrics-etcd", objects.EtcdClusterType},
+		{objects.ServiceType, "metrics-etcd-peer", "metrics-etcd", objects.EtcdClusterType},
+		{objects.ServiceType, "metrics-etcd-client", "metrics-etcd", objects.EtcdClusterType},
+		{objects.ConfigMapType, "metrics-meta-config", "metrics-meta", objects.GreptimeDBMetaType},
+		{objects.ServiceType, "metrics-meta", "metrics-meta", objects.GreptimeDBMetaType},
+		{objects.DeploymentType, "metrics-meta", "metrics-meta", objects.GreptimeDBMetaType},
+		{objects.ConfigMapType, "metrics-datanode-config", "metrics-datanode", objects.GreptimeDBDatanodeType},
+		{objects.ServiceType, "metrics-datanode", "metrics-datanode", objects.GreptimeDBDatanodeType},
+		{objects.StatefulSetType, "metrics-datanode", "metrics-datanode", objects.GreptimeDBDatanodeType},
+		{objects.ConfigMapType, "metrics-frontend-config", "metrics-frontend", objects.GreptimeDBFrontendType},
+		{objects.RandomPasswordType, "metrics-frontend-password", "metrics-frontend", objects.GreptimeDBFrontendType},
+		{objects.SecretType, "metrics-frontend-auth", "metrics-frontend", objects.GreptimeDBFrontendType},
+		{objects.ServiceType, "metrics-frontend", "metrics-frontend", objects.GreptimeDBFrontendType},
+		{objects.DeploymentType, "metrics-frontend", "metrics-frontend", objects.GreptimeDBFrontendType},
 	}
 	for _, c := range children {
-		r := find(t, res, c.typ, c.name)
-		assert.Equal(t, find(t, res, c.parentType, c.parent).URN, r.Parent, "%s %s parent", c.typ, c.name)
+		r := objects.Find(t, res, c.typ, c.name)
+		assert.Equal(t, objects.Find(t, res, c.parentType, c.parent).URN, r.Parent, "%s %s parent", c.typ, c.name)
 		if r.IsKubernetes() {
 			assert.NotEmpty(t, r.Provider, "%s %s uses the stack's explicit provider", c.typ, c.name)
-			assert.Equal(t, namespace, get(r, "metadata.namespace"), "%s %s namespace", c.typ, c.name)
+			assert.Equal(t, namespace, objects.Meta(t, r).Namespace, "%s %s namespace", c.typ, c.name)
 		}
 	}
 	// A dev cluster has one of everything: no PDBs, no network policies.
-	assert.Empty(t, res.OfType(tPDB))
-	assert.Empty(t, res.OfType(tNetPol))
+	assert.Empty(t, res.OfType(objects.PodDisruptionBudgetType))
+	assert.Empty(t, res.OfType(objects.NetworkPolicyType))
 	assert.Len(t, res.Descendants(cluster.URN), len(components)+len(children))
 }
 
 // TestEtcdManifest: the etcd StatefulSet, its Services and its pod, exactly.
 func TestEtcdManifest(t *testing.T) {
 	res := runCluster(t, nil)
-	sts := find(t, res, tStatefulSet, "metrics-etcd")
+	stsRes := objects.Find(t, res, objects.StatefulSetType, "metrics-etcd")
+	sts := objects.Decode[appsv1.StatefulSet](t, stsRes)
 
-	assert.Equal(t, "metrics-etcd", get(sts, "metadata.name"))
-	assert.Equal(t, "Parallel", get(sts, "spec.podManagementPolicy"))
-	assert.Equal(t, "metrics-etcd-peer", get(sts, "spec.serviceName"))
-	assert.Equal(t, float64(1), get(sts, "spec.replicas"))
-	assert.Equal(t, map[string]any{"whenDeleted": "Retain", "whenScaled": "Retain"}, get(sts, "spec.persistentVolumeClaimRetentionPolicy"))
-	assert.Equal(t, []string{"spec.volumeClaimTemplates"}, sts.IgnoreChanges)
-	assert.Equal(t, "data", get(sts, "spec.volumeClaimTemplates[0].metadata.name"))
-	assert.Equal(t, "1Gi", get(sts, "spec.volumeClaimTemplates[0].spec.resources.requests.storage"))
-	assert.Equal(t, []any{"ReadWriteOnce"}, get(sts, "spec.volumeClaimTemplates[0].spec.accessModes"))
+	assert.Equal(t, "metrics-etcd", sts.Name)
+	assert.Equal(t, appsv1.ParallelPodManagement, sts.Spec.PodManagementPolicy)
+	assert.Equal(t, "metrics-etcd-peer", sts.Spec.ServiceName)
+	assert.Equal(t, objects.Ptr(int32(1)), sts.Spec.Replicas)
+	assert.Equal(t, objects.RetainClaims(), sts.Spec.PersistentVolumeClaimRetentionPolicy)
+	assert.Equal(t, []string{"spec.volumeClaimTemplates"}, stsRes.IgnoreChanges)
+	require.NotEmpty(t, sts.Spec.VolumeClaimTemplates)
+	claim := sts.Spec.VolumeClaimTemplates[0]
+	assert.Equal(t, "data", claim.Name)
+	assert.Equal(t, "1Gi", objects.Quantities(claim.Spec.Resources.Requests)["storage"])
+	assert.Equal(t, []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}, claim.Spec.AccessModes)
 
-	c := container(t, sts, "containers", "etcd")
-	assert.Equal(t, "quay.io/coreos/etcd:v3.5.21", c["image"])
-	assert.Equal(t, []string{"/usr/local/bin/etcd"}, strs(c["command"]))
+	c := objects.Container(t, sts.Spec.Template.Spec, "etcd")
+	assert.Equal(t, "quay.io/coreos/etcd:v3.5.21", c.Image)
+	assert.Equal(t, []string{"/usr/local/bin/etcd"}, c.Command)
 	domain := "$(POD_NAMESPACE).svc.cluster.local"
 	assert.Equal(t, []string{
 		"--name=$(POD_NAME)",
@@ -95,29 +103,30 @@ func TestEtcdManifest(t *testing.T) {
 		"--quota-backend-bytes=8589934592",
 		"--election-timeout=2000",
 		"--snapshot-count=10000",
-	}, strs(c["args"]))
-	assert.Equal(t, map[string]float64{"client": 2379, "peer": 2380, "metrics": 8080}, namedPorts(c["ports"], "containerPort"))
-	env := envByName(c)
-	assert.Equal(t, "metadata.name", mockrun.Get(env["POD_NAME"], "valueFrom.fieldRef.fieldPath"))
-	assert.Equal(t, "metadata.namespace", mockrun.Get(env["POD_NAMESPACE"], "valueFrom.fieldRef.fieldPath"))
-	assert.Equal(t, map[string]string{"data": "/var/run/etcd"}, mounts(c))
+	}, c.Args)
+	assert.Equal(t, map[string]int32{"client": 2379, "peer": 2380, "metrics": 8080}, objects.ContainerPorts(c))
+	env := objects.Env(t, c)
+	assert.Equal(t, "metadata.name", objects.FieldPath(t, env["POD_NAME"]))
+	assert.Equal(t, "metadata.namespace", objects.FieldPath(t, env["POD_NAMESPACE"]))
+	assert.Equal(t, map[string]string{"data": "/var/run/etcd"}, objects.MountPaths(c))
 	for probe, path := range map[string]string{"startupProbe": "/livez", "readinessProbe": "/readyz", "livenessProbe": "/livez"} {
-		assert.Equal(t, path, mockrun.Get(c, probe+".httpGet.path"), probe)
-		assert.Equal(t, "metrics", mockrun.Get(c, probe+".httpGet.port"), probe)
+		action := httpGet(t, c, probe)
+		assert.Equal(t, path, action.Path, probe)
+		assert.Equal(t, intstr.FromString("metrics"), action.Port, probe)
 	}
-	assert.Equal(t, map[string]any{"cpu": "100m", "memory": "128Mi"}, mockrun.Get(c, "resources.requests"))
-	assert.Equal(t, map[string]any{"cpu": "500m", "memory": "512Mi"}, mockrun.Get(c, "resources.limits"))
-	assertRestricted(t, sts, float64(etcd.UID))
+	assert.Equal(t, map[string]string{"cpu": "100m", "memory": "128Mi"}, objects.Quantities(c.Resources.Requests))
+	assert.Equal(t, map[string]string{"cpu": "500m", "memory": "512Mi"}, objects.Quantities(c.Resources.Limits))
+	assertRestricted(t, stsRes, etcd.UID)
 
-	peer := find(t, res, tService, "metrics-etcd-peer")
-	assert.Equal(t, "None", get(peer, "spec.clusterIP"))
-	assert.Equal(t, true, get(peer, "spec.publishNotReadyAddresses"))
-	assert.Equal(t, map[string]float64{"client": 2379, "peer": 2380}, namedPorts(get(peer, "spec.ports"), "port"))
-	client := find(t, res, tService, "metrics-etcd-client")
-	assert.Equal(t, "ClusterIP", get(client, "spec.type"))
-	assert.Equal(t, map[string]float64{"client": 2379}, namedPorts(get(client, "spec.ports"), "port"))
-	for _, svc := range []*mockrun.Resource{peer, client} {
-		assert.Equal(t, get(sts, "spec.selector.matchLabels"), get(svc, "spec.selector"), svc.Name)
+	peer := objects.Service(t, res, "metrics-etcd-peer")
+	assert.Equal(t, "None", peer.Spec.ClusterIP)
+	assert.Equal(t, true, peer.Spec.PublishNotReadyAddresses)
+	assert.Equal(t, map[string]int32{"client": 2379, "peer": 2380}, objects.ServicePorts(peer))
+	client := objects.Service(t, res, "metrics-etcd-client")
+	assert.Equal(t, corev1.ServiceTypeClusterIP, client.Spec.Type)
+	assert.Equal(t, map[string]int32{"client": 2379}, objects.ServicePorts(client))
+	for _, svc := range []corev1.Service{peer, client} {
+		assert.Equal(t, objects.MatchLabels(t, sts.Spec.Selector), svc.Spec.Selector, svc.Name)
 	}
 }
 
@@ -130,25 +139,26 @@ func TestEtcdBootstrapFlags(t *testing.T) {
 	for _, n := range []int{1, 3, 5} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
 			res := runCluster(t, map[string]any{"etcd": map[string]any{"replicas": n}})
-			sts := find(t, res, tStatefulSet, "metrics-etcd")
-			assert.Equal(t, float64(n), get(sts, "spec.replicas"))
+			sts := objects.StatefulSet(t, res, "metrics-etcd")
+			assert.Equal(t, objects.Ptr(int32(n)), sts.Spec.Replicas)
 			var members []string
 			for i := 0; i < n; i++ {
 				members = append(members, peer(i))
 			}
-			args := strs(container(t, sts, "containers", "etcd")["args"])
+			args := objects.Container(t, sts.Spec.Template.Spec, "etcd").Args
 			assert.Contains(t, args, "--initial-cluster="+strings.Join(members, ","))
 			assert.Contains(t, args, "--initial-cluster-state=new")
 			assert.Equal(t, args, etcd.Args("metrics-etcd", n, "cluster.local", "tsdb-platform-test-metrics-etcd"))
 
-			pdb := res.Find(tPDB, "metrics-etcd")
+			pdb := res.Find(objects.PodDisruptionBudgetType, "metrics-etcd")
 			if n == 1 {
 				assert.Nil(t, pdb, "a single member needs no PDB")
 				return
 			}
 			require.NotNil(t, pdb)
-			assert.Equal(t, float64(1), get(pdb, "spec.maxUnavailable"))
-			assert.Equal(t, get(sts, "spec.selector.matchLabels"), get(pdb, "spec.selector.matchLabels"))
+			budget := objects.Decode[policyv1.PodDisruptionBudget](t, pdb)
+			assert.Equal(t, objects.Ptr(intstr.FromInt32(1)), budget.Spec.MaxUnavailable)
+			assert.Equal(t, objects.MatchLabels(t, sts.Spec.Selector), objects.MatchLabels(t, budget.Spec.Selector))
 		})
 	}
 }
@@ -156,43 +166,44 @@ func TestEtcdBootstrapFlags(t *testing.T) {
 // TestMetaManifest: meta's config, command line, ports, probes and init container.
 func TestMetaManifest(t *testing.T) {
 	res := runCluster(t, nil)
-	cfg := tomlConfig(t, find(t, res, tConfigMap, "metrics-meta-config"))
+	cfg := tomlConfig(t, objects.ConfigMap(t, res, "metrics-meta-config"))
 	assert.Equal(t, "etcd_store", cfg["backend"])
 	assert.Equal(t, []any{fqdn("metrics-etcd-client") + ":2379"}, cfg["store_addrs"])
 	assert.Equal(t, "metrics", cfg["store_key_prefix"])
 	assert.Equal(t, false, cfg["enable_region_failover"])
 	assert.Equal(t, "/data/greptimedb", cfg["data_home"])
 
-	dep := find(t, res, tDeployment, "metrics-meta")
-	assert.Equal(t, "metrics-meta", get(dep, "metadata.name"))
-	assert.Equal(t, float64(1), get(dep, "spec.replicas"))
-	c := container(t, dep, "containers", "meta")
-	assert.Equal(t, "greptime/greptimedb:v1.1.4", c["image"])
-	assert.Nil(t, c["command"], "the image's entrypoint runs greptime")
+	dep := objects.Find(t, res, objects.DeploymentType, "metrics-meta")
+	deployment := objects.Decode[appsv1.Deployment](t, dep)
+	assert.Equal(t, "metrics-meta", deployment.Name)
+	assert.Equal(t, objects.Ptr(int32(1)), deployment.Spec.Replicas)
+	c := container(t, dep, "meta")
+	assert.Equal(t, "greptime/greptimedb:v1.1.4", c.Image)
+	assert.Nil(t, c.Command, "the image's entrypoint runs greptime")
 	assert.Equal(t, []string{
 		"metasrv", "start",
 		"--rpc-bind-addr", "0.0.0.0:3002",
 		"--rpc-server-addr", "$(POD_IP):3002",
 		"--http-addr", "0.0.0.0:4000",
 		"--config-file", "/etc/greptimedb/config/config.toml",
-	}, strs(c["args"]))
-	assert.Equal(t, map[string]float64{"rpc": 3002, "http": 4000}, namedPorts(c["ports"], "containerPort"))
-	assert.Equal(t, "status.podIP", mockrun.Get(envByName(c)["POD_IP"], "valueFrom.fieldRef.fieldPath"))
+	}, c.Args)
+	assert.Equal(t, map[string]int32{"rpc": 3002, "http": 4000}, objects.ContainerPorts(c))
+	assert.Equal(t, "status.podIP", objects.FieldPath(t, objects.Env(t, c)["POD_IP"]))
 	assertHealthProbes(t, c)
-	assert.Equal(t, map[string]string{"config": "/etc/greptimedb/config", "tmp": "/tmp", "data": "/data/greptimedb"}, mounts(c))
+	assert.Equal(t, map[string]string{"config": "/etc/greptimedb/config", "tmp": "/tmp", "data": "/data/greptimedb"}, objects.MountPaths(c))
 	assertConfigVolume(t, res, dep, "metrics-meta-config")
 
-	wait := container(t, dep, "initContainers", "wait-etcd")
-	assert.Equal(t, "busybox:1.37.0", wait["image"])
+	wait := initContainer(t, dep, "wait-etcd")
+	assert.Equal(t, "busybox:1.37.0", wait.Image)
 	assert.Equal(t, []string{"/bin/sh", "-c",
 		"until wget -q -T 2 -O /dev/null http://" + fqdn("metrics-etcd-client") + ":2379/health; do echo waiting for etcd; sleep 2; done",
-	}, strs(wait["command"]))
-	assertRestricted(t, dep, float64(greptimedb.UID))
+	}, wait.Command)
+	assertRestricted(t, dep, greptimedb.UID)
 
-	svc := find(t, res, tService, "metrics-meta")
-	assert.Equal(t, "ClusterIP", get(svc, "spec.type"))
-	assert.Equal(t, map[string]float64{"rpc": 3002, "http": 4000}, namedPorts(get(svc, "spec.ports"), "port"))
-	assert.Equal(t, get(dep, "spec.selector.matchLabels"), get(svc, "spec.selector"))
+	svc := objects.Service(t, res, "metrics-meta")
+	assert.Equal(t, corev1.ServiceTypeClusterIP, svc.Spec.Type)
+	assert.Equal(t, map[string]int32{"rpc": 3002, "http": 4000}, objects.ServicePorts(svc))
+	assert.Equal(t, objects.MatchLabels(t, deployment.Spec.Selector), svc.Spec.Selector)
 }
 
 // TestMetaWithExternalEtcd: external endpoints deploy no etcd; meta stores in
@@ -200,57 +211,60 @@ func TestMetaManifest(t *testing.T) {
 func TestMetaWithExternalEtcd(t *testing.T) {
 	eps := []any{"etcd-0.etcd.platform.svc:2379", "etcd-1.etcd.platform.svc:2379"}
 	res := runCluster(t, map[string]any{"etcd": map[string]any{"endpoints": eps}})
-	assert.Nil(t, res.Find(tEtcd, "metrics-etcd"))
-	assert.Nil(t, res.Find(tStatefulSet, "metrics-etcd"))
-	cfg := tomlConfig(t, find(t, res, tConfigMap, "metrics-meta-config"))
+	assert.Nil(t, res.Find(objects.EtcdClusterType, "metrics-etcd"))
+	assert.Nil(t, res.Find(objects.StatefulSetType, "metrics-etcd"))
+	cfg := tomlConfig(t, objects.ConfigMap(t, res, "metrics-meta-config"))
 	assert.Equal(t, eps, cfg["store_addrs"])
 
-	dep := find(t, res, tDeployment, "metrics-meta")
-	wait := container(t, dep, "initContainers", "wait-etcd")
+	dep := objects.Find(t, res, objects.DeploymentType, "metrics-meta")
+	wait := initContainer(t, dep, "wait-etcd")
+	require.Greater(t, len(wait.Command), 2, "the shell script is the third word")
 	assert.Equal(t, "until wget -q -T 2 -O /dev/null http://etcd-0.etcd.platform.svc:2379/health || "+
 		"wget -q -T 2 -O /dev/null http://etcd-1.etcd.platform.svc:2379/health; do echo waiting for etcd; sleep 2; done",
-		strs(wait["command"])[2])
-	assert.Empty(t, hasKind(res, res.DependsOn(dep), tStatefulSet, tDeployment), "meta waits for no workload")
+		wait.Command[2])
+	assert.Empty(t, hasKind(res, res.DependsOn(dep), objects.StatefulSetType, objects.DeploymentType), "meta waits for no workload")
 }
 
 // TestDatanodeManifest: the datanode StatefulSet, headless Service, PVC, node id
 // from the ordinal, meta address and File storage config.
 func TestDatanodeManifest(t *testing.T) {
 	res := runCluster(t, map[string]any{"datanode": map[string]any{"replicas": 2}})
-	svc := find(t, res, tService, "metrics-datanode")
-	assert.Equal(t, "None", get(svc, "spec.clusterIP"))
-	assert.Equal(t, map[string]float64{"rpc": 4001, "http": 4000}, namedPorts(get(svc, "spec.ports"), "port"))
+	svc := objects.Service(t, res, "metrics-datanode")
+	assert.Equal(t, "None", svc.Spec.ClusterIP)
+	assert.Equal(t, map[string]int32{"rpc": 4001, "http": 4000}, objects.ServicePorts(svc))
 
-	sts := find(t, res, tStatefulSet, "metrics-datanode")
-	assert.Equal(t, "metrics-datanode", get(sts, "spec.serviceName"))
-	assert.Equal(t, float64(2), get(sts, "spec.replicas"))
-	assert.Equal(t, map[string]any{"whenDeleted": "Retain", "whenScaled": "Retain"}, get(sts, "spec.persistentVolumeClaimRetentionPolicy"))
+	sts := objects.Find(t, res, objects.StatefulSetType, "metrics-datanode")
+	set := objects.Decode[appsv1.StatefulSet](t, sts)
+	assert.Equal(t, "metrics-datanode", set.Spec.ServiceName)
+	assert.Equal(t, objects.Ptr(int32(2)), set.Spec.Replicas)
+	assert.Equal(t, objects.RetainClaims(), set.Spec.PersistentVolumeClaimRetentionPolicy)
 	assert.Equal(t, []string{"spec.volumeClaimTemplates"}, sts.IgnoreChanges)
-	assert.Equal(t, "data", get(sts, "spec.volumeClaimTemplates[0].metadata.name"))
-	assert.Equal(t, "5Gi", get(sts, "spec.volumeClaimTemplates[0].spec.resources.requests.storage"))
+	require.NotEmpty(t, set.Spec.VolumeClaimTemplates)
+	assert.Equal(t, "data", set.Spec.VolumeClaimTemplates[0].Name)
+	assert.Equal(t, "5Gi", objects.Quantities(set.Spec.VolumeClaimTemplates[0].Spec.Resources.Requests)["storage"])
 
-	c := container(t, sts, "containers", "datanode")
+	c := container(t, sts, "datanode")
 	assert.Equal(t, []string{"/bin/sh", "-c",
 		"exec greptime datanode start --node-id ${POD_NAME##*-}" +
 			" --metasrv-addrs " + fqdn("metrics-meta") + ":3002" +
 			" --rpc-bind-addr 0.0.0.0:4001 --rpc-server-addr ${POD_IP}:4001" +
 			" --http-addr 0.0.0.0:4000 --config-file /etc/greptimedb/config/config.toml",
-	}, strs(c["command"]))
-	assert.Equal(t, map[string]float64{"rpc": 4001, "http": 4000}, namedPorts(c["ports"], "containerPort"))
-	assert.Equal(t, []string{"POD_IP", "POD_NAME", "POD_NAMESPACE"}, sortedKeys(envByName(c)), "no credentials with File storage")
+	}, c.Command)
+	assert.Equal(t, map[string]int32{"rpc": 4001, "http": 4000}, objects.ContainerPorts(c))
+	assert.Equal(t, []string{"POD_IP", "POD_NAME", "POD_NAMESPACE"}, sortedKeys(objects.Env(t, c)), "no credentials with File storage")
 	assertHealthProbes(t, c)
-	assert.Equal(t, map[string]string{"config": "/etc/greptimedb/config", "tmp": "/tmp", "data": "/data/greptimedb"}, mounts(c))
+	assert.Equal(t, map[string]string{"config": "/etc/greptimedb/config", "tmp": "/tmp", "data": "/data/greptimedb"}, objects.MountPaths(c))
 	assertConfigVolume(t, res, sts, "metrics-datanode-config")
 	assertWaitsForMeta(t, sts)
-	assertRestricted(t, sts, float64(greptimedb.UID))
-	assert.Nil(t, annotation(sts, greptimedb.SecretChecksumAnnotation))
+	assertRestricted(t, sts, greptimedb.UID)
+	assert.NotContains(t, set.Spec.Template.Annotations, greptimedb.SecretChecksumAnnotation)
 
-	cfg := tomlConfig(t, find(t, res, tConfigMap, "metrics-datanode-config"))
+	cfg := tomlConfig(t, objects.ConfigMap(t, res, "metrics-datanode-config"))
 	assert.Equal(t, map[string]any{"type": "File", "data_home": "/data/greptimedb"}, cfg["storage"])
 	assert.Equal(t, map[string]any{"provider": "raft_engine", "dir": "/data/greptimedb/wal"}, cfg["wal"])
 
-	pdb := find(t, res, tPDB, "metrics-datanode")
-	assert.Equal(t, float64(1), get(pdb, "spec.maxUnavailable"))
+	pdb := objects.PodDisruptionBudget(t, res, "metrics-datanode")
+	assert.Equal(t, objects.Ptr(intstr.FromInt32(1)), pdb.Spec.MaxUnavailable)
 }
 
 // TestLogging: one level and format for every GreptimeDB component, and a change rolls
@@ -259,16 +273,16 @@ func TestLogging(t *testing.T) {
 	def := runCluster(t, nil)
 	debug := runCluster(t, map[string]any{"logging": map[string]any{"level": "debug", "format": "json"}})
 	for _, c := range []struct{ configMap, workload, kind string }{
-		{"metrics-meta-config", "metrics-meta", tDeployment},
-		{"metrics-datanode-config", "metrics-datanode", tStatefulSet},
-		{"metrics-frontend-config", "metrics-frontend", tDeployment},
+		{"metrics-meta-config", "metrics-meta", objects.DeploymentType},
+		{"metrics-datanode-config", "metrics-datanode", objects.StatefulSetType},
+		{"metrics-frontend-config", "metrics-frontend", objects.DeploymentType},
 	} {
 		assert.Equal(t, map[string]any{"dir": "/data/greptimedb/logs", "level": "info", "log_format": "text"},
-			tomlConfig(t, find(t, def, tConfigMap, c.configMap))["logging"], "%s default", c.configMap)
+			tomlConfig(t, objects.ConfigMap(t, def, c.configMap))["logging"], "%s default", c.configMap)
 		assert.Equal(t, map[string]any{"dir": "/data/greptimedb/logs", "level": "debug", "log_format": "json"},
-			tomlConfig(t, find(t, debug, tConfigMap, c.configMap))["logging"], c.configMap)
-		assert.NotEqual(t, annotation(find(t, def, c.kind, c.workload), kube.ChecksumAnnotation),
-			annotation(find(t, debug, c.kind, c.workload), kube.ChecksumAnnotation), "%s pods roll", c.workload)
+			tomlConfig(t, objects.ConfigMap(t, debug, c.configMap))["logging"], c.configMap)
+		assert.NotEqual(t, annotation(t, objects.Find(t, def, c.kind, c.workload), kube.ChecksumAnnotation),
+			annotation(t, objects.Find(t, debug, c.kind, c.workload), kube.ChecksumAnnotation), "%s pods roll", c.workload)
 	}
 }
 
@@ -278,12 +292,12 @@ func TestKafkaWAL(t *testing.T) {
 	brokers := []any{"kafka-0.kafka:9092", "kafka-1.kafka:9092"}
 	res := runCluster(t, map[string]any{"wal": map[string]any{"provider": "kafka", "brokerEndpoints": brokers}})
 	assert.Equal(t, map[string]any{"provider": "kafka", "broker_endpoints": brokers},
-		tomlConfig(t, find(t, res, tConfigMap, "metrics-datanode-config"))["wal"])
+		tomlConfig(t, objects.ConfigMap(t, res, "metrics-datanode-config"))["wal"])
 	assert.Equal(t, map[string]any{"provider": "kafka", "broker_endpoints": brokers},
-		tomlConfig(t, find(t, res, tConfigMap, "metrics-meta-config"))["wal"])
+		tomlConfig(t, objects.ConfigMap(t, res, "metrics-meta-config"))["wal"])
 
 	local := runCluster(t, nil)
-	assert.NotContains(t, tomlConfig(t, find(t, local, tConfigMap, "metrics-meta-config")), "wal",
+	assert.NotContains(t, tomlConfig(t, objects.ConfigMap(t, local, "metrics-meta-config")), "wal",
 		"metasrv has no [wal] with the local WAL")
 }
 
@@ -294,40 +308,39 @@ func TestDatanodeS3(t *testing.T) {
 		"type": "S3", "bucket": "tsdb", "root": "gt/metrics", "region": "eu-west-1",
 		"endpoint": "https://s3.eu-west-1.amazonaws.com", "accessKeyId": "AKIDTEST", "secretAccessKey": "SECRETTEST",
 	}}})
-	cfg := tomlConfig(t, find(t, res, tConfigMap, "metrics-datanode-config"))
+	cfg := tomlConfig(t, objects.ConfigMap(t, res, "metrics-datanode-config"))
 	assert.Equal(t, map[string]any{
 		"type": "S3", "data_home": "/data/greptimedb", "bucket": "tsdb", "root": "gt/metrics",
 		"region": "eu-west-1", "endpoint": "https://s3.eu-west-1.amazonaws.com",
 	}, cfg["storage"])
 
-	secret := find(t, res, tSecret, "metrics-datanode-object-storage")
-	assert.Equal(t, map[string]any{"access-key-id": "AKIDTEST", "secret-access-key": "SECRETTEST"}, get(secret, "stringData"))
+	secret := objects.Find(t, res, objects.SecretType, "metrics-datanode-object-storage")
+	assert.Equal(t, map[string]string{"access-key-id": "AKIDTEST", "secret-access-key": "SECRETTEST"}, objects.Decode[corev1.Secret](t, secret).StringData)
 	assert.True(t, mockrun.IsSecretAt(secret.Inputs, "stringData"))
-	secretName := get(secret, "metadata.name")
-	if secretName == nil {
-		secretName = mockrun.Get(mockrun.Plain(secret.State), "metadata.name")
-	}
+	// The name given, or else the provider's auto-name.
+	secretName := objects.StateMeta(t, secret).Name
 
-	sts := find(t, res, tStatefulSet, "metrics-datanode")
-	env := envByName(container(t, sts, "containers", "datanode"))
+	sts := objects.Find(t, res, objects.StatefulSetType, "metrics-datanode")
+	env := objects.Env(t, container(t, sts, "datanode"))
 	for name, key := range map[string]string{
 		"GREPTIMEDB_DATANODE__STORAGE__ACCESS_KEY_ID":     "access-key-id",
 		"GREPTIMEDB_DATANODE__STORAGE__SECRET_ACCESS_KEY": "secret-access-key",
 	} {
 		require.Contains(t, env, name)
-		assert.Nil(t, env[name]["value"], "%s has no literal value", name)
-		assert.Equal(t, key, mockrun.Get(env[name], "valueFrom.secretKeyRef.key"))
-		assert.Equal(t, secretName, mockrun.Get(env[name], "valueFrom.secretKeyRef.name"))
+		assert.Empty(t, env[name].Value, "%s has no literal value", name)
+		ref := objects.SecretKeyRef(t, env[name])
+		assert.Equal(t, key, ref.Key)
+		assert.Equal(t, secretName, ref.Name)
 	}
-	assert.NotNil(t, annotation(sts, greptimedb.SecretChecksumAnnotation))
+	assert.Contains(t, objects.PodTemplate(t, sts).Annotations, greptimedb.SecretChecksumAnnotation)
 	assert.True(t, mockrun.IsSecretAt(sts.Inputs, "spec.template.metadata.annotations.checksum/secret"))
 }
 
 // TestFrontendManifest: command line, Service ports and type, authentication.
 func TestFrontendManifest(t *testing.T) {
 	res := runCluster(t, nil)
-	dep := find(t, res, tDeployment, "metrics-frontend")
-	c := container(t, dep, "containers", "frontend")
+	dep := objects.Find(t, res, objects.DeploymentType, "metrics-frontend")
+	c := container(t, dep, "frontend")
 	assert.Equal(t, []string{
 		"frontend", "start",
 		"--rpc-bind-addr", "0.0.0.0:4001",
@@ -338,38 +351,39 @@ func TestFrontendManifest(t *testing.T) {
 		"--postgres-addr", "0.0.0.0:4003",
 		"--config-file", "/etc/greptimedb/config/config.toml",
 		"--user-provider=static_user_provider:file:/etc/greptimedb/auth/passwd",
-	}, strs(c["args"]))
-	ports := map[string]float64{"http": 4000, "grpc": 4001, "mysql": 4002, "postgres": 4003}
-	assert.Equal(t, ports, namedPorts(c["ports"], "containerPort"))
+	}, c.Args)
+	ports := map[string]int32{"http": 4000, "grpc": 4001, "mysql": 4002, "postgres": 4003}
+	assert.Equal(t, ports, objects.ContainerPorts(c))
 	assertHealthProbes(t, c)
 	assert.Equal(t, map[string]string{
 		"config": "/etc/greptimedb/config", "tmp": "/tmp", "data": "/data/greptimedb", "auth": "/etc/greptimedb/auth",
-	}, mounts(c))
-	for _, m := range c["volumeMounts"].([]any) {
-		mm := m.(map[string]any)
-		if mm["name"] == "auth" || mm["name"] == "config" {
-			assert.Equal(t, true, mm["readOnly"], "%s mounted read-only", mm["name"])
+	}, objects.MountPaths(c))
+	for _, m := range c.VolumeMounts {
+		if m.Name == "auth" || m.Name == "config" {
+			assert.Equal(t, true, m.ReadOnly, "%s mounted read-only", m.Name)
 		}
 	}
-	authSecret := find(t, res, tSecret, "metrics-frontend-auth")
-	assert.Equal(t, mockrun.Get(mockrun.Plain(authSecret.State), "metadata.name"), volume(t, dep, "auth")["secret"].(map[string]any)["secretName"])
+	authSecret := objects.Find(t, res, objects.SecretType, "metrics-frontend-auth")
+	auth := objects.Volume(t, podSpec(t, dep), "auth")
+	require.NotNil(t, auth.Secret, "the auth volume is a Secret")
+	assert.Equal(t, objects.StateMeta(t, authSecret).Name, auth.Secret.SecretName)
 	assertWaitsForMeta(t, dep)
-	assertRestricted(t, dep, float64(greptimedb.UID))
+	assertRestricted(t, dep, greptimedb.UID)
 
-	svc := find(t, res, tService, "metrics-frontend")
-	assert.Equal(t, "ClusterIP", get(svc, "spec.type"))
-	assert.Equal(t, ports, namedPorts(get(svc, "spec.ports"), "port"))
+	svc := objects.Service(t, res, "metrics-frontend")
+	assert.Equal(t, corev1.ServiceTypeClusterIP, svc.Spec.Type)
+	assert.Equal(t, ports, objects.ServicePorts(svc))
 
 	t.Run("service type on request", func(t *testing.T) {
-		for _, typ := range []string{"LoadBalancer", "NodePort"} {
+		for _, typ := range []corev1.ServiceType{corev1.ServiceTypeLoadBalancer, corev1.ServiceTypeNodePort} {
 			res := runCluster(t, map[string]any{"frontend": map[string]any{"serviceType": typ}})
-			assert.Equal(t, typ, get(find(t, res, tService, "metrics-frontend"), "spec.type"))
+			assert.Equal(t, typ, objects.Service(t, res, "metrics-frontend").Spec.Type)
 		}
 	})
 	t.Run("load balancer: not awaited by default, its address exported", func(t *testing.T) {
 		res := runCluster(t, map[string]any{"frontend": map[string]any{"serviceType": "LoadBalancer"}})
-		svc := find(t, res, tService, "metrics-frontend")
-		assert.Equal(t, map[string]any{"pulumi.com/skipAwait": "true"}, get(svc, "metadata.annotations"),
+		svc := objects.Service(t, res, "metrics-frontend")
+		assert.Equal(t, map[string]string{"pulumi.com/skipAwait": "true"}, svc.Annotations,
 			"a cluster without a load-balancer controller must not hold the deploy")
 		e, ok := res.Export("greptimedb.metrics.externalAddress")
 		require.True(t, ok, "a LoadBalancer frontend exports its external address")
@@ -379,19 +393,19 @@ func TestFrontendManifest(t *testing.T) {
 		res := runCluster(t, map[string]any{"frontend": map[string]any{
 			"serviceType": "LoadBalancer", "loadBalancer": map[string]any{"waitForAddress": true, "timeoutSeconds": 120},
 		}})
-		svc := find(t, res, tService, "metrics-frontend")
-		assert.Equal(t, map[string]any{"pulumi.com/timeoutSeconds": "120"}, get(svc, "metadata.annotations"))
+		svc := objects.Service(t, res, "metrics-frontend")
+		assert.Equal(t, map[string]string{"pulumi.com/timeoutSeconds": "120"}, svc.Annotations)
 	})
 	t.Run("ClusterIP: awaited as usual, no external address", func(t *testing.T) {
-		assert.Nil(t, get(svc, "metadata.annotations"))
+		assert.Nil(t, svc.Annotations)
 		_, ok := res.Export("greptimedb.metrics.externalAddress")
 		assert.False(t, ok)
 	})
 	t.Run("auth off", func(t *testing.T) {
 		res := runCluster(t, map[string]any{"frontend": map[string]any{"auth": map[string]any{"enabled": false}}})
-		assert.Empty(t, res.OfType(tSecret))
-		assert.Empty(t, res.OfType(tPassword))
-		args := strs(container(t, find(t, res, tDeployment, "metrics-frontend"), "containers", "frontend")["args"])
+		assert.Empty(t, res.OfType(objects.SecretType))
+		assert.Empty(t, res.OfType(objects.RandomPasswordType))
+		args := container(t, objects.Find(t, res, objects.DeploymentType, "metrics-frontend"), "frontend").Args
 		for _, a := range args {
 			assert.NotContains(t, a, "--user-provider")
 		}
@@ -399,7 +413,7 @@ func TestFrontendManifest(t *testing.T) {
 	t.Run("username configurable", func(t *testing.T) {
 		res := runCluster(t, map[string]any{"frontend": map[string]any{"auth": map[string]any{"username": "grafana"}}})
 		pw := mockrun.TestSecret("metrics-frontend-password", greptimedb.PasswordLength)
-		assert.Equal(t, "grafana="+pw+"\n", get(find(t, res, tSecret, "metrics-frontend-auth"), "stringData.passwd"))
+		assert.Equal(t, "grafana="+pw+"\n", objects.Secret(t, res, "metrics-frontend-auth").StringData["passwd"])
 		e, _ := res.Export("greptimedb.metrics.username")
 		assert.Equal(t, "grafana", e.Value)
 	})
@@ -429,106 +443,118 @@ func TestExports(t *testing.T) {
 // TestProductionShape: labels, resources from config, PDBs, anti-affinity and
 // the restricted security context for every component of a prod-profile cluster.
 func TestProductionShape(t *testing.T) {
-	res := run(t, config(t, []map[string]any{{"name": "metrics",
+	res := objects.Run(t, config(t, []map[string]any{{"name": "metrics",
 		"meta": map[string]any{"resources": map[string]any{"requests": map[string]any{"cpu": "300m", "memory": "300Mi"}}}}},
 		map[string]string{"profile": "prod"}))
 	workloads := map[string]string{
-		"metrics-etcd": tStatefulSet, "metrics-meta": tDeployment,
-		"metrics-datanode": tStatefulSet, "metrics-frontend": tDeployment,
+		"metrics-etcd": objects.StatefulSetType, "metrics-meta": objects.DeploymentType,
+		"metrics-datanode": objects.StatefulSetType, "metrics-frontend": objects.DeploymentType,
 	}
 	for name, typ := range workloads {
-		w := find(t, res, typ, name)
+		r := objects.Find(t, res, typ, name)
+		w := objects.Workload(t, r)
 		component := strings.TrimPrefix(name, "metrics-")
 		app := "greptimedb"
 		if component == "etcd" {
 			app = "etcd"
 		}
-		labels := map[string]any{
+		labels := map[string]string{
 			"app.kubernetes.io/name": app, "app.kubernetes.io/instance": "metrics", "app.kubernetes.io/component": component,
 			"app.kubernetes.io/part-of": "tsdb-platform", "app.kubernetes.io/managed-by": "pulumi",
 		}
-		assert.Equal(t, labels, get(w, "metadata.labels"), name)
-		assert.Equal(t, labels, get(w, "spec.template.metadata.labels"), name)
-		assert.Equal(t, float64(3), get(w, "spec.replicas"), name)
-		assert.Equal(t, "kubernetes.io/hostname",
-			get(w, "spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].topologyKey"), name)
-		assert.Equal(t, get(w, "spec.selector.matchLabels"),
-			get(w, "spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].labelSelector.matchLabels"), name)
-		pdb := find(t, res, tPDB, name)
-		assert.Equal(t, float64(1), get(pdb, "spec.maxUnavailable"), name)
-		if typ == tStatefulSet {
-			assert.True(t, w.Protect, "%s protected in prod", name)
-			assert.True(t, w.RetainOnDelete, "%s retained in prod", name)
+		assert.Equal(t, labels, w.Labels, name)
+		assert.Equal(t, labels, w.Template.Labels, name)
+		assert.Equal(t, objects.Ptr(int32(3)), w.Replicas, name)
+		required := antiAffinity(t, w.Template.Spec, name).RequiredDuringSchedulingIgnoredDuringExecution
+		require.NotEmpty(t, required, "%s requires anti-affinity", name)
+		assert.Equal(t, "kubernetes.io/hostname", required[0].TopologyKey, name)
+		assert.Equal(t, objects.MatchLabels(t, w.Selector), objects.MatchLabels(t, required[0].LabelSelector), name)
+		pdb := objects.PodDisruptionBudget(t, res, name)
+		assert.Equal(t, objects.Ptr(intstr.FromInt32(1)), pdb.Spec.MaxUnavailable, name)
+		if typ == objects.StatefulSetType {
+			assert.True(t, r.Protect, "%s protected in prod", name)
+			assert.True(t, r.RetainOnDelete, "%s retained in prod", name)
 		}
-		image, _ := get(w, "spec.template.spec.containers[0].image").(string)
-		assert.Regexp(t, `:v\d+\.\d+\.\d+$`, image, "%s pins its image", name)
+		require.NotEmpty(t, w.Template.Spec.Containers, name)
+		assert.Regexp(t, `:v\d+\.\d+\.\d+$`, w.Template.Spec.Containers[0].Image, "%s pins its image", name)
 	}
-	meta := container(t, find(t, res, tDeployment, "metrics-meta"), "containers", "meta")
-	assert.Equal(t, map[string]any{"cpu": "300m", "memory": "300Mi"}, mockrun.Get(meta, "resources.requests"))
-	assert.Equal(t, map[string]any{"cpu": "1", "memory": "1Gi"}, mockrun.Get(meta, "resources.limits"))
+	meta := container(t, objects.Find(t, res, objects.DeploymentType, "metrics-meta"), "meta")
+	assert.Equal(t, map[string]string{"cpu": "300m", "memory": "300Mi"}, objects.Quantities(meta.Resources.Requests))
+	assert.Equal(t, map[string]string{"cpu": "1", "memory": "1Gi"}, objects.Quantities(meta.Resources.Limits))
 
 	dev := runCluster(t, nil)
-	assert.Equal(t, float64(100), get(find(t, dev, tDeployment, "metrics-meta"),
-		"spec.template.spec.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].weight"), "preferred by default")
+	preferred := antiAffinity(t, objects.Deployment(t, dev, "metrics-meta").Spec.Template.Spec, "metrics-meta").PreferredDuringSchedulingIgnoredDuringExecution
+	require.NotEmpty(t, preferred, "preferred by default")
+	assert.Equal(t, int32(100), preferred[0].Weight, "preferred by default")
 }
 
-func volume(t *testing.T, w *mockrun.Resource, name string) map[string]any {
+// antiAffinity requires a pod spec's pod anti-affinity.
+func antiAffinity(t *testing.T, pod corev1.PodSpec, name string) corev1.PodAntiAffinity {
 	t.Helper()
-	vs, _ := podSpec(t, w)["volumes"].([]any)
-	for _, v := range vs {
-		if m := v.(map[string]any); m["name"] == name {
-			return m
-		}
-	}
-	require.Failf(t, "no volume", "%s has no volume %q", w.Name, name)
-	return nil
+	require.NotNil(t, pod.Affinity, "%s has no affinity", name)
+	require.NotNil(t, pod.Affinity.PodAntiAffinity, "%s has no pod anti-affinity", name)
+	return *pod.Affinity.PodAntiAffinity
+}
+
+// httpGet requires a container's probe to be an HTTP GET and returns its action.
+func httpGet(t *testing.T, c corev1.Container, probe string) corev1.HTTPGetAction {
+	t.Helper()
+	p := objects.Probes(c)[probe]
+	require.NotNil(t, p, "%s has no %s", c.Name, probe)
+	require.NotNil(t, p.HTTPGet, "%s's %s is not an HTTP GET", c.Name, probe)
+	return *p.HTTPGet
 }
 
 // assertConfigVolume: the config volume mounts the component's auto-named ConfigMap.
 func assertConfigVolume(t *testing.T, res *mockrun.Result, w *mockrun.Resource, configMap string) {
 	t.Helper()
-	cm := find(t, res, tConfigMap, configMap)
-	assert.Nil(t, get(cm, "metadata.name"), "%s is auto-named", configMap)
-	name := mockrun.Get(mockrun.Plain(cm.State), "metadata.name")
-	assert.Equal(t, name, volume(t, w, "config")["configMap"].(map[string]any)["name"])
+	cm := objects.Find(t, res, objects.ConfigMapType, configMap)
+	assert.Empty(t, objects.Meta(t, cm).Name, "%s is auto-named", configMap)
+	config := objects.Volume(t, podSpec(t, w), "config")
+	require.NotNil(t, config.ConfigMap, "%s's config volume is a ConfigMap", w.Name)
+	assert.Equal(t, objects.StateMeta(t, cm).Name, config.ConfigMap.Name)
 	assert.Contains(t, w.PropertyDependencies["spec"], cm.URN, "%s references the ConfigMap through its output", w.Name)
 }
 
-func assertHealthProbes(t *testing.T, c map[string]any) {
+func assertHealthProbes(t *testing.T, c corev1.Container) {
 	t.Helper()
-	for probe, failures := range map[string]float64{"startupProbe": 60, "readinessProbe": 10, "livenessProbe": 10} {
-		assert.Equal(t, "/health", mockrun.Get(c, probe+".httpGet.path"), probe)
-		assert.Equal(t, "http", mockrun.Get(c, probe+".httpGet.port"), probe)
-		assert.Equal(t, float64(5), mockrun.Get(c, probe+".periodSeconds"), probe)
-		assert.Equal(t, failures, mockrun.Get(c, probe+".failureThreshold"), probe)
+	for probe, failures := range map[string]int32{"startupProbe": 60, "readinessProbe": 10, "livenessProbe": 10} {
+		action := httpGet(t, c, probe)
+		assert.Equal(t, "/health", action.Path, probe)
+		assert.Equal(t, intstr.FromString("http"), action.Port, probe)
+		p := objects.Probes(c)[probe]
+		assert.Equal(t, int32(5), p.PeriodSeconds, probe)
+		assert.Equal(t, failures, p.FailureThreshold, probe)
 	}
 }
 
 func assertWaitsForMeta(t *testing.T, w *mockrun.Resource) {
 	t.Helper()
-	wait := container(t, w, "initContainers", "wait-meta")
+	wait := initContainer(t, w, "wait-meta")
 	assert.Equal(t, []string{"/bin/sh", "-c",
 		"until wget -q -T 2 -O /dev/null http://" + fqdn("metrics-meta") + ":4000/health; do echo waiting for meta; sleep 2; done",
-	}, strs(wait["command"]))
+	}, wait.Command)
 }
 
 // assertRestricted: the pod and every container pass Pod Security "restricted".
-func assertRestricted(t *testing.T, w *mockrun.Resource, uid float64) {
+func assertRestricted(t *testing.T, w *mockrun.Resource, uid int64) {
 	t.Helper()
 	pod := podSpec(t, w)
-	assert.Equal(t, true, mockrun.Get(pod, "securityContext.runAsNonRoot"), w.Name)
-	assert.Equal(t, uid, mockrun.Get(pod, "securityContext.runAsUser"), w.Name)
-	assert.Equal(t, uid, mockrun.Get(pod, "securityContext.fsGroup"), w.Name)
-	assert.Equal(t, "RuntimeDefault", mockrun.Get(pod, "securityContext.seccompProfile.type"), w.Name)
-	for _, list := range []string{"initContainers", "containers"} {
-		cs, _ := pod[list].([]any)
-		for _, c := range cs {
-			m := c.(map[string]any)
-			assert.Equal(t, false, mockrun.Get(m, "securityContext.allowPrivilegeEscalation"), m["name"])
-			assert.Equal(t, true, mockrun.Get(m, "securityContext.readOnlyRootFilesystem"), m["name"])
-			assert.Equal(t, []any{"ALL"}, mockrun.Get(m, "securityContext.capabilities.drop"), m["name"])
-			assert.NotNil(t, mockrun.Get(m, "resources.limits"), "%s has limits", m["name"])
-		}
+	sc := pod.SecurityContext
+	require.NotNil(t, sc, "%s has no pod security context", w.Name)
+	assert.Equal(t, objects.Ptr(true), sc.RunAsNonRoot, w.Name)
+	assert.Equal(t, objects.Ptr(uid), sc.RunAsUser, w.Name)
+	assert.Equal(t, objects.Ptr(uid), sc.FSGroup, w.Name)
+	require.NotNil(t, sc.SeccompProfile, "%s has no seccomp profile", w.Name)
+	assert.Equal(t, corev1.SeccompProfileTypeRuntimeDefault, sc.SeccompProfile.Type, w.Name)
+	for _, c := range append(append([]corev1.Container(nil), pod.InitContainers...), pod.Containers...) {
+		csc := c.SecurityContext
+		require.NotNil(t, csc, "%s has no security context", c.Name)
+		assert.Equal(t, objects.Ptr(false), csc.AllowPrivilegeEscalation, c.Name)
+		assert.Equal(t, objects.Ptr(true), csc.ReadOnlyRootFilesystem, c.Name)
+		require.NotNil(t, csc.Capabilities, "%s drops no capabilities", c.Name)
+		assert.Equal(t, []corev1.Capability{"ALL"}, csc.Capabilities.Drop, c.Name)
+		assert.NotEmpty(t, c.Resources.Limits, "%s has limits", c.Name)
 	}
 }
 

@@ -4,101 +4,120 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
-	"tsdb-platform/internal/mockrun"
+	"tsdb-platform/tests/objects"
 )
 
 // rule is one ingress or egress rule: its peers' pod selectors (nil entries for
 // namespace or CIDR peers) and its TCP ports.
 type rule struct {
-	pods  []map[string]any
+	pods  []map[string]string
 	other int
-	ports []float64
+	ports []int32
 }
 
-func rules(t *testing.T, np *mockrun.Resource, direction, peerKey string) []rule {
+func ingressRules(t *testing.T, np networkingv1.NetworkPolicy) []rule {
 	t.Helper()
-	arr, _ := get(np, "spec."+direction).([]any)
 	var out []rule
-	for _, r := range arr {
-		m := r.(map[string]any)
-		var rl rule
-		peers, _ := m[peerKey].([]any)
-		for _, p := range peers {
-			if sel, ok := mockrun.Get(p.(map[string]any), "podSelector.matchLabels").(map[string]any); ok && p.(map[string]any)["namespaceSelector"] == nil {
-				rl.pods = append(rl.pods, sel)
-			} else {
-				rl.other++
-			}
-		}
-		ports, _ := m["ports"].([]any)
-		for _, p := range ports {
-			pm := p.(map[string]any)
-			if pm["protocol"] == "TCP" {
-				rl.ports = append(rl.ports, pm["port"].(float64))
-			}
-		}
-		out = append(out, rl)
+	for _, r := range np.Spec.Ingress {
+		out = append(out, toRule(t, r.From, r.Ports))
 	}
 	return out
 }
 
-func selector(app, component string) map[string]any {
-	return map[string]any{"app.kubernetes.io/name": app, "app.kubernetes.io/instance": "metrics", "app.kubernetes.io/component": component}
+func egressRules(t *testing.T, np networkingv1.NetworkPolicy) []rule {
+	t.Helper()
+	var out []rule
+	for _, r := range np.Spec.Egress {
+		out = append(out, toRule(t, r.To, r.Ports))
+	}
+	return out
+}
+
+func toRule(t *testing.T, peers []networkingv1.NetworkPolicyPeer, ports []networkingv1.NetworkPolicyPort) rule {
+	t.Helper()
+	var rl rule
+	for _, p := range peers {
+		if p.PodSelector != nil && p.PodSelector.MatchLabels != nil && p.NamespaceSelector == nil {
+			rl.pods = append(rl.pods, p.PodSelector.MatchLabels)
+		} else {
+			rl.other++
+		}
+	}
+	for _, p := range ports {
+		if p.Protocol != nil && *p.Protocol == corev1.ProtocolTCP {
+			require.NotNil(t, p.Port, "a TCP rule without a port")
+			require.Equal(t, intstr.Int, p.Port.Type, "port %s is not a number", p.Port)
+			rl.ports = append(rl.ports, p.Port.IntVal)
+		}
+	}
+	return rl
+}
+
+func selector(app, component string) map[string]string {
+	return map[string]string{"app.kubernetes.io/name": app, "app.kubernetes.io/instance": "metrics", "app.kubernetes.io/component": component}
 }
 
 // TestNetworkPolicies: with isolation on, each component admits only its callers
 // on its ports and reaches only what it calls (plus DNS).
 func TestNetworkPolicies(t *testing.T) {
-	res := run(t, config(t, []map[string]any{{"name": "metrics", "datanode": map[string]any{"objectStorage": map[string]any{
+	res := objects.Run(t, config(t, []map[string]any{{"name": "metrics", "datanode": map[string]any{"objectStorage": map[string]any{
 		"type": "S3", "bucket": "b", "endpoint": "http://minio.storage.svc:9000", "accessKeyId": "id", "secretAccessKey": "key"}}}},
 		map[string]string{"networkPolicy": `{"enabled": true, "clientNamespaces": ["apps"], "clientCidrs": ["10.0.0.0/8"]}`}))
 	etcdSel, meta, datanode, frontend := selector("etcd", "etcd"), selector("greptimedb", "meta"), selector("greptimedb", "datanode"), selector("greptimedb", "frontend")
 
 	cases := []struct {
 		name    string
-		pods    map[string]any
+		pods    map[string]string
 		parent  string
 		ingress []rule
 		egress  []rule // after the DNS rule
 	}{
-		{"metrics-etcd", etcdSel, tEtcd,
-			[]rule{{pods: []map[string]any{etcdSel}, ports: []float64{2380}}, {pods: []map[string]any{meta}, ports: []float64{2379}}},
-			[]rule{{pods: []map[string]any{etcdSel}, ports: []float64{2380}}}},
-		{"metrics-meta", meta, tMeta,
-			[]rule{{pods: []map[string]any{datanode, frontend, meta}, ports: []float64{3002, 4000}}},
+		{"metrics-etcd", etcdSel, objects.EtcdClusterType,
+			[]rule{{pods: []map[string]string{etcdSel}, ports: []int32{2380}}, {pods: []map[string]string{meta}, ports: []int32{2379}}},
+			[]rule{{pods: []map[string]string{etcdSel}, ports: []int32{2380}}}},
+		{"metrics-meta", meta, objects.GreptimeDBMetaType,
+			[]rule{{pods: []map[string]string{datanode, frontend, meta}, ports: []int32{3002, 4000}}},
 			[]rule{
-				{pods: []map[string]any{etcdSel}, ports: []float64{2379}},
-				{pods: []map[string]any{meta}, ports: []float64{3002}},
-				{pods: []map[string]any{datanode}, ports: []float64{4001}},
+				{pods: []map[string]string{etcdSel}, ports: []int32{2379}},
+				{pods: []map[string]string{meta}, ports: []int32{3002}},
+				{pods: []map[string]string{datanode}, ports: []int32{4001}},
 			}},
-		{"metrics-datanode", datanode, tDatanode,
-			[]rule{{pods: []map[string]any{frontend, meta}, ports: []float64{4001, 4000}}},
-			[]rule{{pods: []map[string]any{meta}, ports: []float64{3002, 4000}}, {ports: []float64{9000}}}},
-		{"metrics-frontend", frontend, tFrontend,
-			[]rule{{pods: []map[string]any{{"app.kubernetes.io/name": "greptimedb", "app.kubernetes.io/instance": "metrics"}}, other: 2,
-				ports: []float64{4000, 4001, 4002, 4003}}},
-			[]rule{{pods: []map[string]any{meta}, ports: []float64{3002, 4000}}, {pods: []map[string]any{datanode}, ports: []float64{4001}}}},
+		{"metrics-datanode", datanode, objects.GreptimeDBDatanodeType,
+			[]rule{{pods: []map[string]string{frontend, meta}, ports: []int32{4001, 4000}}},
+			[]rule{{pods: []map[string]string{meta}, ports: []int32{3002, 4000}}, {ports: []int32{9000}}}},
+		{"metrics-frontend", frontend, objects.GreptimeDBFrontendType,
+			[]rule{{pods: []map[string]string{{"app.kubernetes.io/name": "greptimedb", "app.kubernetes.io/instance": "metrics"}}, other: 2,
+				ports: []int32{4000, 4001, 4002, 4003}}},
+			[]rule{{pods: []map[string]string{meta}, ports: []int32{3002, 4000}}, {pods: []map[string]string{datanode}, ports: []int32{4001}}}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			np := find(t, res, tNetPol, tc.name)
-			assert.Equal(t, find(t, res, tc.parent, tc.name).URN, np.Parent)
-			assert.Equal(t, tc.pods, get(np, "spec.podSelector.matchLabels"))
-			assert.Equal(t, []any{"Ingress", "Egress"}, get(np, "spec.policyTypes"))
-			assert.Equal(t, tc.ingress, rules(t, np, "ingress", "from"))
-			egress := rules(t, np, "egress", "to")
+			r := objects.Find(t, res, objects.NetworkPolicyType, tc.name)
+			assert.Equal(t, objects.Find(t, res, tc.parent, tc.name).URN, r.Parent)
+			np := objects.Decode[networkingv1.NetworkPolicy](t, r)
+			assert.Equal(t, tc.pods, np.Spec.PodSelector.MatchLabels)
+			assert.Equal(t, []networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress}, np.Spec.PolicyTypes)
+			assert.Equal(t, tc.ingress, ingressRules(t, np))
+			egress := egressRules(t, np)
 			if assert.NotEmpty(t, egress) {
-				assert.Equal(t, []float64{53}, egress[0].ports, "DNS first")
+				assert.Equal(t, []int32{53}, egress[0].ports, "DNS first")
 				assert.Equal(t, tc.egress, egress[1:])
 			}
 		})
 	}
 	// The frontend admits the configured client namespace and CIDR.
-	from := get(find(t, res, tNetPol, "metrics-frontend"), "spec.ingress[0].from")
-	assert.Contains(t, from, map[string]any{"namespaceSelector": map[string]any{"matchLabels": map[string]any{"kubernetes.io/metadata.name": "apps"}}})
-	assert.Contains(t, from, map[string]any{"ipBlock": map[string]any{"cidr": "10.0.0.0/8"}})
+	ingress := objects.NetworkPolicy(t, res, "metrics-frontend").Spec.Ingress
+	require.NotEmpty(t, ingress)
+	from := ingress[0].From
+	assert.Contains(t, from, networkingv1.NetworkPolicyPeer{NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": "apps"}}})
+	assert.Contains(t, from, networkingv1.NetworkPolicyPeer{IPBlock: &networkingv1.IPBlock{CIDR: "10.0.0.0/8"}})
 
 	// Without isolation there are no policies.
-	assert.Empty(t, runCluster(t, nil).OfType(tNetPol))
+	assert.Empty(t, runCluster(t, nil).OfType(objects.NetworkPolicyType))
 }

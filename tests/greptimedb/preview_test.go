@@ -12,14 +12,15 @@ import (
 	"tsdb-platform/components/kube"
 	"tsdb-platform/internal/mockrun"
 	"tsdb-platform/stacks"
+	"tsdb-platform/tests/objects"
 )
 
 // TestPreviewStack: `pulumi preview` of a stack registers the same objects as
 // `pulumi up`, with the same endpoints.
 func TestPreviewStack(t *testing.T) {
 	cfg := config(t, []map[string]any{{"name": "metrics", "frontend": map[string]any{"auth": map[string]any{"enabled": false}}}}, nil)
-	preview := run(t, cfg, func(o *mockrun.Options) { o.DryRun = true })
-	up := run(t, cfg)
+	preview := objects.Run(t, cfg, objects.DryRun(true))
+	up := objects.Run(t, cfg)
 	assert.ElementsMatch(t, resourceNames(up), resourceNames(preview))
 	mysql, ok := preview.Export("greptimedb.metrics.mysql")
 	require.True(t, ok)
@@ -53,18 +54,18 @@ func TestPreviewWithUnknownValues(t *testing.T) {
 	require.NoError(t, err)
 	require.NotNil(t, outputs)
 
-	for _, typ := range []string{tStatefulSet, tDeployment, tConfigMap, tService, tPDB, tNetPol} {
+	for _, typ := range []string{objects.StatefulSetType, objects.DeploymentType, objects.ConfigMapType, objects.ServiceType, objects.PodDisruptionBudgetType, objects.NetworkPolicyType} {
 		assert.NotEmpty(t, res.OfType(typ), typ)
 	}
 	// The mock monitor drops unknown values from what it records: the rendered
 	// config and its checksum are absent rather than wrong.
-	assert.NotContains(t, get(find(t, res, tConfigMap, "metrics-meta-config"), "data"), "config.toml")
-	assert.Nil(t, annotation(find(t, res, tDeployment, "metrics-meta"), "checksum/config"))
+	assert.NotContains(t, objects.ConfigMap(t, res, "metrics-meta-config").Data, "config.toml")
+	assert.NotContains(t, objects.Deployment(t, res, "metrics-meta").Spec.Template.Annotations, "checksum/config")
 	mysql, ok := res.Export("mysql")
 	require.True(t, ok)
 	assert.False(t, mysql.Known)
 	// The bootstrap flags do not depend on the namespace: known even in preview.
-	args := strs(container(t, find(t, res, tStatefulSet, "metrics-etcd"), "containers", "etcd")["args"])
+	args := container(t, objects.Find(t, res, objects.StatefulSetType, "metrics-etcd"), "etcd").Args
 	assert.Contains(t, args, "--initial-cluster-state=new")
 }
 
@@ -83,7 +84,7 @@ func TestPreviewWithGeneratedPassword(t *testing.T) {
 	e, ok := preview.Export("greptimedb.metrics.password")
 	require.True(t, ok)
 	assert.True(t, e.Secret)
-	secret := preview.Find(tSecret, "metrics-frontend-auth")
+	secret := preview.Find(objects.SecretType, "metrics-frontend-auth")
 	require.NotNil(t, secret)
 	for _, leaf := range mockrun.Leaves(secret.Inputs) {
 		if strings.HasPrefix(leaf.Path, "stringData") {

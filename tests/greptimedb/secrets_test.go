@@ -7,10 +7,12 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
 
 	"tsdb-platform/components/greptimedb"
 	"tsdb-platform/internal/mockrun"
 	"tsdb-platform/stacks"
+	"tsdb-platform/tests/objects"
 )
 
 // TestSecretsStaySecret: the generated password and the S3 credentials appear
@@ -20,12 +22,12 @@ func TestSecretsStaySecret(t *testing.T) {
 	objectStorage := fmt.Sprintf(`{"type":"S3","bucket":"b","accessKeyId":%q,"secretAccessKey":%q}`, keyID, secretKey)
 	cfg := config(t, []map[string]any{{"name": "metrics"}}, nil)
 	cfg[stacks.KeyGreptimeDB] = `[{"name":"metrics","datanode":{"objectStorage":` + objectStorage + `}}]`
-	res := run(t, cfg, func(o *mockrun.Options) { o.SecretKeys = []string{stacks.KeyGreptimeDB} })
+	res := objects.Run(t, cfg, objects.SecretKeys(stacks.KeyGreptimeDB))
 
 	password := mockrun.TestSecret("metrics-frontend-password", greptimedb.PasswordLength)
-	pw := find(t, res, tPassword, "metrics-frontend-password")
-	assert.Equal(t, password, mockrun.Get(mockrun.Plain(pw.State), "result"))
-	assert.Equal(t, false, get(pw, "special"))
+	pw := objects.Find(t, res, objects.RandomPasswordType, "metrics-frontend-password")
+	assert.Equal(t, password, objects.State(pw)["result"])
+	assert.Equal(t, false, objects.Inputs(pw)["special"])
 
 	secrets := map[string]string{"password": password, "accessKeyId": keyID, "secretAccessKey": secretKey}
 	found := map[string]int{}
@@ -46,7 +48,7 @@ func TestSecretsStaySecret(t *testing.T) {
 					}
 					found[what]++
 					assert.True(t, leaf.Secret, "%s of %s %s at %s is not secret", what, r.Type, r.Name, leaf.Path)
-					assert.NotEqual(t, tConfigMap, r.Type, "%s in ConfigMap %s", what, r.Name)
+					assert.NotEqual(t, objects.ConfigMapType, r.Type, "%s in ConfigMap %s", what, r.Name)
 					assert.False(t, strings.HasSuffix(leaf.Path, ".value"), "%s as a literal env value in %s", what, r.Name)
 				}
 			}
@@ -55,7 +57,7 @@ func TestSecretsStaySecret(t *testing.T) {
 	for what := range secrets {
 		assert.Positive(t, found[what], "%s reaches some resource", what)
 	}
-	for _, w := range append(res.OfType(tStatefulSet), res.OfType(tDeployment)...) {
+	for _, w := range append(res.OfType(objects.StatefulSetType), res.OfType(objects.DeploymentType)...) {
 		for _, leaf := range mockrun.Leaves(w.Inputs) {
 			for what, v := range secrets {
 				assert.NotContains(t, fmt.Sprint(leaf.Value), v, "%s in workload %s", what, w.Name)
@@ -76,10 +78,10 @@ func TestSecretsStaySecret(t *testing.T) {
 		}
 	}
 
-	auth := find(t, res, tSecret, "metrics-frontend-auth")
-	assert.Equal(t, "admin="+password+"\n", get(auth, "stringData.passwd"))
+	auth := objects.Find(t, res, objects.SecretType, "metrics-frontend-auth")
+	assert.Equal(t, "admin="+password+"\n", objects.Decode[corev1.Secret](t, auth).StringData["passwd"])
 	assert.True(t, mockrun.IsSecretAt(auth.Inputs, "stringData.passwd"))
-	frontend := find(t, res, tDeployment, "metrics-frontend")
+	frontend := objects.Find(t, res, objects.DeploymentType, "metrics-frontend")
 	assert.True(t, mockrun.IsSecretAt(frontend.Inputs, "spec.template.metadata.annotations.checksum/secret"))
 	assert.False(t, mockrun.IsSecretAt(frontend.Inputs, "spec.template.metadata.annotations.checksum/config"))
 }
@@ -90,9 +92,9 @@ func TestChecksumFollowsConfig(t *testing.T) {
 	checksums := func(overrides map[string]any) map[string]any {
 		res := runCluster(t, overrides)
 		return map[string]any{
-			"meta":     annotation(find(t, res, tDeployment, "metrics-meta"), "checksum/config"),
-			"datanode": annotation(find(t, res, tStatefulSet, "metrics-datanode"), "checksum/config"),
-			"frontend": annotation(find(t, res, tDeployment, "metrics-frontend"), "checksum/config"),
+			"meta":     annotation(t, objects.Find(t, res, objects.DeploymentType, "metrics-meta"), "checksum/config"),
+			"datanode": annotation(t, objects.Find(t, res, objects.StatefulSetType, "metrics-datanode"), "checksum/config"),
+			"frontend": annotation(t, objects.Find(t, res, objects.DeploymentType, "metrics-frontend"), "checksum/config"),
 		}
 	}
 	base := checksums(nil)
@@ -124,7 +126,7 @@ func TestChecksumFollowsConfig(t *testing.T) {
 
 	// The checksum is the hash of exactly what the ConfigMap holds.
 	res := runCluster(t, nil)
-	cm := find(t, res, tConfigMap, "metrics-meta-config")
-	data, _ := get(cm, "data").(map[string]any)
-	assert.Equal(t, kubeChecksum(data["config.toml"].(string)), annotation(find(t, res, tDeployment, "metrics-meta"), "checksum/config"))
+	cm := objects.ConfigMap(t, res, "metrics-meta-config")
+	require.Contains(t, cm.Data, "config.toml")
+	assert.Equal(t, kubeChecksum(cm.Data["config.toml"]), annotation(t, objects.Find(t, res, objects.DeploymentType, "metrics-meta"), "checksum/config"))
 }

@@ -7,6 +7,12 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"tsdb-platform/tests/objects"
 )
 
 // replicaCases are the cluster sizes the issue asks for: 1 and 2 nodes run as the
@@ -31,35 +37,35 @@ func replicaCluster(replicas int, licensed bool) cluster {
 // TestServices: a headless Service that names the pods and a client Service, both
 // with the client and control ports, selecting exactly the cluster's pods.
 func TestServices(t *testing.T) {
-	wantPorts := []any{
-		map[string]any{"name": "client", "port": 2836.0, "targetPort": "client", "protocol": "TCP"},
-		map[string]any{"name": "control", "port": 2837.0, "targetPort": "control", "protocol": "TCP"},
+	wantPorts := []corev1.ServicePort{
+		{Name: "client", Port: 2836, TargetPort: intstr.FromString("client"), Protocol: corev1.ProtocolTCP},
+		{Name: "control", Port: 2837, TargetPort: intstr.FromString("control"), Protocol: corev1.ProtocolTCP},
 	}
 	for _, tc := range replicaCases {
 		t.Run(fmt.Sprintf("replicas=%d", tc.replicas), func(t *testing.T) {
 			res := run(t, stackConfig(t, replicaCluster(tc.replicas, tc.licensed)), false)
-			comp := find(t, res, typeCluster, "ticks")
+			comp := objects.Find(t, res, objects.QuasarDBClusterType, "ticks")
 
-			hs := find(t, res, typeService, "ticks-hs")
-			in := inputs(hs)
+			hs := objects.Find(t, res, objects.ServiceType, "ticks-hs")
+			svc := objects.Decode[corev1.Service](t, hs)
 			assert.Equal(t, comp.URN, hs.Parent)
-			assert.Equal(t, "ticks-hs", get(in, "metadata.name"))
-			assert.Equal(t, testNamespace, get(in, "metadata.namespace"))
-			assert.Equal(t, "None", get(in, "spec.clusterIP"))
-			assert.Equal(t, true, get(in, "spec.publishNotReadyAddresses"),
+			assert.Equal(t, "ticks-hs", svc.Name)
+			assert.Equal(t, testNamespace, svc.Namespace)
+			assert.Equal(t, "None", svc.Spec.ClusterIP)
+			assert.Equal(t, true, svc.Spec.PublishNotReadyAddresses,
 				"peers resolve each other's names before they are Ready")
-			assert.Equal(t, selector("ticks"), get(in, "spec.selector"))
-			assert.Equal(t, wantPorts, get(in, "spec.ports"))
+			assert.Equal(t, selector("ticks"), svc.Spec.Selector)
+			assert.Equal(t, wantPorts, svc.Spec.Ports)
 
-			cs := find(t, res, typeService, "ticks-cs")
-			in = inputs(cs)
+			cs := objects.Find(t, res, objects.ServiceType, "ticks-cs")
+			svc = objects.Decode[corev1.Service](t, cs)
 			assert.Equal(t, comp.URN, cs.Parent)
-			assert.Equal(t, "ticks-cs", get(in, "metadata.name"))
-			assert.Equal(t, "ClusterIP", get(in, "spec.type"))
-			assert.Nil(t, get(in, "spec.clusterIP"), "the client Service has a cluster IP")
-			assert.Nil(t, get(in, "spec.publishNotReadyAddresses"), "clients only reach Ready nodes")
-			assert.Equal(t, selector("ticks"), get(in, "spec.selector"))
-			assert.Equal(t, wantPorts, get(in, "spec.ports"))
+			assert.Equal(t, "ticks-cs", svc.Name)
+			assert.Equal(t, corev1.ServiceTypeClusterIP, svc.Spec.Type)
+			assert.Empty(t, svc.Spec.ClusterIP, "the client Service has a cluster IP")
+			assert.False(t, svc.Spec.PublishNotReadyAddresses, "clients only reach Ready nodes")
+			assert.Equal(t, selector("ticks"), svc.Spec.Selector)
+			assert.Equal(t, wantPorts, svc.Spec.Ports)
 		})
 	}
 }
@@ -70,54 +76,55 @@ func TestStatefulSet(t *testing.T) {
 	for _, tc := range replicaCases {
 		t.Run(fmt.Sprintf("replicas=%d", tc.replicas), func(t *testing.T) {
 			res := run(t, stackConfig(t, replicaCluster(tc.replicas, tc.licensed)), false)
-			ss := find(t, res, typeStatefulSet, "ticks")
-			in := inputs(ss)
-			assert.Equal(t, find(t, res, typeCluster, "ticks").URN, ss.Parent)
+			ss := objects.Find(t, res, objects.StatefulSetType, "ticks")
+			set := objects.Decode[appsv1.StatefulSet](t, ss)
+			assert.Equal(t, objects.Find(t, res, objects.QuasarDBClusterType, "ticks").URN, ss.Parent)
 
-			assert.Equal(t, "ticks", get(in, "metadata.name"))
-			assert.Equal(t, testNamespace, get(in, "metadata.namespace"))
-			hs := find(t, res, typeService, "ticks-hs")
-			assert.Equal(t, get(state(hs), "metadata.name"), get(in, "spec.serviceName"))
+			assert.Equal(t, "ticks", set.Name)
+			assert.Equal(t, testNamespace, set.Namespace)
+			hs := objects.Find(t, res, objects.ServiceType, "ticks-hs")
+			assert.Equal(t, objects.StateMeta(t, hs).Name, set.Spec.ServiceName)
 			assert.Contains(t, ss.Dependencies, hs.URN, "serviceName comes from the headless Service's output")
-			assert.Equal(t, "OrderedReady", get(in, "spec.podManagementPolicy"))
-			assert.Equal(t, float64(tc.replicas), get(in, "spec.replicas"))
-			assert.Equal(t, selector("ticks"), get(in, "spec.selector.matchLabels"))
-			podLabels := get(in, "spec.template.metadata.labels").(map[string]any)
+			assert.Equal(t, appsv1.OrderedReadyPodManagement, set.Spec.PodManagementPolicy)
+			assert.Equal(t, objects.Ptr(int32(tc.replicas)), set.Spec.Replicas)
+			assert.Equal(t, selector("ticks"), objects.MatchLabels(t, set.Spec.Selector))
+			podLabels := set.Spec.Template.Labels
 			for k, v := range selector("ticks") {
 				assert.Equal(t, v, podLabels[k], "pod label %s", k)
 			}
 			assert.Equal(t, "tsdb-platform", podLabels["app.kubernetes.io/part-of"])
-			assert.Equal(t, map[string]any{"whenDeleted": "Retain", "whenScaled": "Retain"},
-				get(in, "spec.persistentVolumeClaimRetentionPolicy"))
+			assert.Equal(t, objects.RetainClaims(), set.Spec.PersistentVolumeClaimRetentionPolicy)
 			assert.Contains(t, ss.IgnoreChanges, "spec.volumeClaimTemplates")
 
-			c := container(t, ss)
-			assert.Equal(t, "qdbd", c["name"])
-			assert.Equal(t, "bureau14/qdb:3.14.1", c["image"], "the profile's pinned image")
-			assert.Equal(t, []any{
-				map[string]any{"name": "client", "containerPort": 2836.0, "protocol": "TCP"},
-				map[string]any{"name": "control", "containerPort": 2837.0, "protocol": "TCP"},
-			}, c["ports"])
+			c := container(t, set)
+			assert.Equal(t, "qdbd", c.Name)
+			assert.Equal(t, "bureau14/qdb:3.14.1", c.Image, "the profile's pinned image")
+			assert.Equal(t, []corev1.ContainerPort{
+				{Name: "client", ContainerPort: 2836, Protocol: corev1.ProtocolTCP},
+				{Name: "control", ContainerPort: 2837, Protocol: corev1.ProtocolTCP},
+			}, c.Ports)
 
-			env := envOf(t, c)
-			assert.Equal(t, strconv.Itoa(tc.replicas), env["K8S_REPLICA_COUNT"], "K8S_REPLICA_COUNT equals replicas")
-			assert.Equal(t, get(in, "spec.replicas"), mustFloat(t, env["K8S_REPLICA_COUNT"]))
-			assert.Equal(t, "1", env["QDB_REPLICATION"])
-			assert.Equal(t, map[string]any{"fieldRef": map[string]any{"fieldPath": "status.podIP"}}, env["QDB_BIND_ADDRESS"])
+			env := objects.Env(t, c)
+			assert.Equal(t, strconv.Itoa(tc.replicas), env["K8S_REPLICA_COUNT"].Value, "K8S_REPLICA_COUNT equals replicas")
+			assert.Equal(t, set.Spec.Replicas, objects.Ptr(mustInt32(t, env["K8S_REPLICA_COUNT"].Value)))
+			assert.Equal(t, "1", env["QDB_REPLICATION"].Value)
+			assert.Empty(t, env["QDB_BIND_ADDRESS"].Value)
+			assert.Equal(t, &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.podIP"}}, env["QDB_BIND_ADDRESS"].ValueFrom)
 			if tc.licensed {
-				assert.Equal(t, "/etc/qdb/license/quasardb.key", env["QDB_LICENSE_FILE"])
+				assert.Equal(t, "/etc/qdb/license/quasardb.key", env["QDB_LICENSE_FILE"].Value)
 			} else {
 				assert.NotContains(t, env, "QDB_LICENSE_FILE", "no license: the community edition")
-				assert.Nil(t, res.Find(typeSecret, "ticks-license"))
+				assert.Nil(t, res.Find(objects.SecretType, "ticks-license"))
 			}
 			assert.NotContains(t, env, "QDB_ENABLE_SECURITY", "security is off in dev")
 			assert.NotContains(t, env, "QDB_LICENSE", "the license never goes into an env value")
 
-			pdb := res.Find(typePDB, "ticks")
+			pdb := res.Find(objects.PodDisruptionBudgetType, "ticks")
 			if tc.replicas > 1 {
 				require.NotNil(t, pdb, "a PodDisruptionBudget for more than one replica")
-				assert.Equal(t, 1.0, get(inputs(pdb), "spec.maxUnavailable"))
-				assert.Equal(t, selector("ticks"), get(inputs(pdb), "spec.selector.matchLabels"))
+				budget := objects.Decode[policyv1.PodDisruptionBudget](t, pdb)
+				assert.Equal(t, objects.Ptr(intstr.FromInt32(1)), budget.Spec.MaxUnavailable)
+				assert.Equal(t, selector("ticks"), objects.MatchLabels(t, budget.Spec.Selector))
 			} else {
 				assert.Nil(t, pdb, "no PodDisruptionBudget for a single pod: it would block every drain")
 			}
@@ -139,74 +146,76 @@ func TestContainerShape(t *testing.T) {
 			"readiness": map[string]any{"initialDelaySeconds": 7, "periodSeconds": 11, "timeoutSeconds": 2, "failureThreshold": 4},
 		},
 	}), false)
-	ss := find(t, res, typeStatefulSet, "ticks")
-	in := inputs(ss)
+	ss := objects.StatefulSet(t, res, "ticks")
 	c := container(t, ss)
 
-	assert.Equal(t, map[string]any{
-		"requests": map[string]any{"cpu": "500m", "memory": "1Gi"},
-		"limits":   map[string]any{"cpu": "2", "memory": "2Gi"},
-	}, c["resources"])
+	assert.Equal(t, map[string]string{"cpu": "500m", "memory": "1Gi"}, objects.Quantities(c.Resources.Requests))
+	assert.Equal(t, map[string]string{"cpu": "2", "memory": "2Gi"}, objects.Quantities(c.Resources.Limits))
+	assert.Empty(t, c.Resources.Claims)
 
-	env := envOf(t, c)
+	env := objects.Env(t, c)
 	const limit = int64(2) << 30
-	soft, hard := mustInt(t, env["QDB_MEMORY_LIMIT_SOFT"]), mustInt(t, env["QDB_MEMORY_LIMIT_HARD"])
+	soft, hard := mustInt(t, env["QDB_MEMORY_LIMIT_SOFT"].Value), mustInt(t, env["QDB_MEMORY_LIMIT_HARD"].Value)
 	assert.Equal(t, int64(1717986918), soft, "80%% of 2Gi")
 	assert.Equal(t, int64(1932735283), hard, "90%% of 2Gi")
 	assert.Less(t, soft, hard)
 	assert.Less(t, hard, limit, "the limiter stays below the container limit")
-	assert.Equal(t, "2", env["QDB_REPLICATION"])
+	assert.Equal(t, "2", env["QDB_REPLICATION"].Value)
 
-	assert.Equal(t, map[string]any{
-		"tcpSocket":           map[string]any{"port": 2836.0},
-		"initialDelaySeconds": 7.0, "periodSeconds": 11.0, "timeoutSeconds": 2.0, "failureThreshold": 4.0,
-	}, c["readinessProbe"], "readiness from config")
-	assert.Equal(t, map[string]any{
-		"tcpSocket":           map[string]any{"port": 2836.0},
-		"initialDelaySeconds": 15.0, "periodSeconds": 20.0, "timeoutSeconds": 1.0, "failureThreshold": 3.0,
-	}, c["livenessProbe"], "liveness keeps the article's timings")
+	tcp := corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(2836)}}
+	assert.Equal(t, &corev1.Probe{
+		ProbeHandler:        tcp,
+		InitialDelaySeconds: 7, PeriodSeconds: 11, TimeoutSeconds: 2, FailureThreshold: 4,
+	}, c.ReadinessProbe, "readiness from config")
+	assert.Equal(t, &corev1.Probe{
+		ProbeHandler:        tcp,
+		InitialDelaySeconds: 15, PeriodSeconds: 20, TimeoutSeconds: 1, FailureThreshold: 3,
+	}, c.LivenessProbe, "liveness keeps the article's timings")
 
 	// Persistent data: the claim template mounted where the entrypoint puts the depot.
-	templates := get(in, "spec.volumeClaimTemplates").([]any)
+	templates := ss.Spec.VolumeClaimTemplates
 	require.Len(t, templates, 1)
-	pvc := templates[0].(map[string]any)
-	assert.Equal(t, "data", get(pvc, "metadata.name"))
-	assert.Equal(t, []any{"ReadWriteOnce"}, get(pvc, "spec.accessModes"))
-	assert.Equal(t, "42Gi", get(pvc, "spec.resources.requests.storage"))
-	assert.Equal(t, "fast-ssd", get(pvc, "spec.storageClassName"))
-	mounts := mountsByPath(c)
+	pvc := templates[0]
+	assert.Equal(t, "data", pvc.Name)
+	assert.Equal(t, []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}, pvc.Spec.AccessModes)
+	assert.Equal(t, "42Gi", objects.Quantities(pvc.Spec.Resources.Requests)["storage"])
+	assert.Equal(t, objects.Ptr("fast-ssd"), pvc.Spec.StorageClassName)
+	mounts := objects.MountsByPath(c)
 	require.Contains(t, mounts, "/opt/qdb/depot")
-	assert.Equal(t, "data", mounts["/opt/qdb/depot"]["name"])
-	assert.Equal(t, false, mounts["/opt/qdb/depot"]["readOnly"])
-	assert.Equal(t, "/opt/qdb/depot", env["QDB_DEPOT_PATH"], "the depot is where the claim is mounted")
+	assert.Equal(t, "data", mounts["/opt/qdb/depot"].Name)
+	assert.Equal(t, false, mounts["/opt/qdb/depot"].ReadOnly)
+	assert.Equal(t, "/opt/qdb/depot", env["QDB_DEPOT_PATH"].Value, "the depot is where the claim is mounted")
 
 	// Read-only root filesystem: the paths the entrypoint and daemon write are emptyDirs.
-	volumes := byName(t, get(in, "spec.template.spec.volumes"))
+	pod := ss.Spec.Template.Spec
+	volumes := objects.Volumes(t, pod)
 	for path, volume := range map[string]string{"/tmp": "tmp", "/opt/qdb/log": "log"} {
 		require.Contains(t, mounts, path)
-		assert.Equal(t, volume, mounts[path]["name"])
-		assert.Equal(t, false, mounts[path]["readOnly"])
+		assert.Equal(t, volume, mounts[path].Name)
+		assert.Equal(t, false, mounts[path].ReadOnly)
 		require.Contains(t, volumes, volume)
-		assert.NotNil(t, volumes[volume]["emptyDir"], "%s is scratch space", path)
+		assert.NotNil(t, volumes[volume].EmptyDir, "%s is scratch space", path)
 	}
-	assert.Equal(t, "/opt/qdb/log", env["QDB_LOG_PATH"])
+	assert.Equal(t, "/opt/qdb/log", env["QDB_LOG_PATH"].Value)
 
-	pod := get(in, "spec.template.spec").(map[string]any)
-	assert.Equal(t, map[string]any{
-		"runAsNonRoot": true, "runAsUser": 1000.0, "runAsGroup": 1000.0, "fsGroup": 1000.0,
-		"fsGroupChangePolicy": "OnRootMismatch", "seccompProfile": map[string]any{"type": "RuntimeDefault"},
-	}, pod["securityContext"])
-	assert.Equal(t, false, pod["automountServiceAccountToken"])
-	assert.Equal(t, map[string]any{
-		"allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true, "runAsNonRoot": true,
-		"capabilities":   map[string]any{"drop": []any{"ALL"}},
-		"seccompProfile": map[string]any{"type": "RuntimeDefault"},
-	}, c["securityContext"])
+	runtimeDefault := &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}
+	assert.Equal(t, &corev1.PodSecurityContext{
+		RunAsNonRoot: objects.Ptr(true), RunAsUser: objects.Ptr(int64(1000)), RunAsGroup: objects.Ptr(int64(1000)), FSGroup: objects.Ptr(int64(1000)),
+		FSGroupChangePolicy: objects.Ptr(corev1.FSGroupChangeOnRootMismatch), SeccompProfile: runtimeDefault,
+	}, pod.SecurityContext)
+	assert.Equal(t, objects.Ptr(false), pod.AutomountServiceAccountToken)
+	assert.Equal(t, &corev1.SecurityContext{
+		AllowPrivilegeEscalation: objects.Ptr(false), ReadOnlyRootFilesystem: objects.Ptr(true), RunAsNonRoot: objects.Ptr(true),
+		Capabilities:   &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+		SeccompProfile: runtimeDefault,
+	}, c.SecurityContext)
 
-	terms := get(pod, "affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution").([]any)
+	require.NotNil(t, pod.Affinity)
+	require.NotNil(t, pod.Affinity.PodAntiAffinity)
+	terms := pod.Affinity.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution
 	require.Len(t, terms, 1)
-	assert.Equal(t, "kubernetes.io/hostname", get(terms[0].(map[string]any), "topologyKey"))
-	assert.Equal(t, selector("ticks"), get(terms[0].(map[string]any), "labelSelector.matchLabels"))
+	assert.Equal(t, "kubernetes.io/hostname", terms[0].TopologyKey)
+	assert.Equal(t, selector("ticks"), objects.MatchLabels(t, terms[0].LabelSelector))
 }
 
 // TestDataSafety: the profile's data-safety options protect the StatefulSet, which
@@ -215,15 +224,15 @@ func TestDataSafety(t *testing.T) {
 	cfg := stackConfig(t, cluster{"name": "ticks"})
 	cfg["dataSafety"] = `{"protect": true, "retainOnDelete": true}`
 	res := run(t, cfg, false)
-	ss := find(t, res, typeStatefulSet, "ticks")
+	ss := objects.Find(t, res, objects.StatefulSetType, "ticks")
 	assert.True(t, ss.Protect)
 	assert.True(t, ss.RetainOnDelete)
 	for _, name := range []string{"ticks-hs", "ticks-cs"} {
-		assert.False(t, find(t, res, typeService, name).Protect, name)
+		assert.False(t, objects.Find(t, res, objects.ServiceType, name).Protect, name)
 	}
 
 	res = run(t, stackConfig(t, cluster{"name": "ticks"}), false)
-	ss = find(t, res, typeStatefulSet, "ticks")
+	ss = objects.Find(t, res, objects.StatefulSetType, "ticks")
 	assert.False(t, ss.Protect, "dev stacks are disposable")
 	assert.False(t, ss.RetainOnDelete)
 }
@@ -231,19 +240,19 @@ func TestDataSafety(t *testing.T) {
 // TestImageOverride: the configured image wins over the profile's.
 func TestImageOverride(t *testing.T) {
 	res := run(t, stackConfig(t, cluster{"name": "ticks", "image": "registry.example/qdb:3.14.2"}), false)
-	assert.Equal(t, "registry.example/qdb:3.14.2", container(t, find(t, res, typeStatefulSet, "ticks"))["image"])
+	assert.Equal(t, "registry.example/qdb:3.14.2", container(t, objects.StatefulSet(t, res, "ticks")).Image)
 }
 
-func mustInt(t *testing.T, v any) int64 {
+func mustInt(t *testing.T, s string) int64 {
 	t.Helper()
-	s, ok := v.(string)
-	require.True(t, ok, "%v is not a string", v)
 	n, err := strconv.ParseInt(s, 10, 64)
 	require.NoError(t, err)
 	return n
 }
 
-func mustFloat(t *testing.T, v any) float64 {
+func mustInt32(t *testing.T, s string) int32 {
 	t.Helper()
-	return float64(mustInt(t, v))
+	n, err := strconv.ParseInt(s, 10, 32)
+	require.NoError(t, err)
+	return int32(n)
 }

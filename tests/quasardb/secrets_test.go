@@ -9,60 +9,68 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 
 	"tsdb-platform/components/kube"
 	"tsdb-platform/internal/mockrun"
+	"tsdb-platform/tests/objects"
 )
 
 // TestLicenseSecret: a licensed cluster gets an auto-named Secret holding the
 // license, mounted read-only, with QDB_LICENSE_FILE naming the mounted file.
 func TestLicenseSecret(t *testing.T) {
 	res := run(t, stackConfig(t, cluster{"name": "ticks", "replicas": 3, "replication": 2}.withLicense()), false)
-	secret := find(t, res, typeSecret, "ticks-license")
-	assert.Equal(t, find(t, res, typeCluster, "ticks").URN, secret.Parent)
-	assert.Nil(t, get(inputs(secret), "metadata.name"), "auto-named: a new license is a new Secret and the pods roll")
-	assert.Equal(t, testNamespace, get(inputs(secret), "metadata.namespace"))
-	assert.Equal(t, map[string]any{"quasardb.key": testLicense}, get(inputs(secret), "stringData"))
+	secret := objects.Find(t, res, objects.SecretType, "ticks-license")
+	assert.Equal(t, objects.Find(t, res, objects.QuasarDBClusterType, "ticks").URN, secret.Parent)
+	sec := objects.Decode[corev1.Secret](t, secret)
+	assert.Empty(t, sec.Name, "auto-named: a new license is a new Secret and the pods roll")
+	assert.Equal(t, testNamespace, sec.Namespace)
+	assert.Equal(t, map[string]string{"quasardb.key": testLicense}, sec.StringData)
 	assert.True(t, mockrun.IsSecretAt(secret.Inputs, "stringData"), "the Secret's data is secret-marked")
 
-	ss := find(t, res, typeStatefulSet, "ticks")
-	volume := byName(t, get(inputs(ss), "spec.template.spec.volumes"))["license"]
-	require.NotNil(t, volume)
-	assert.Equal(t, get(state(secret), "metadata.name"), get(volume, "secret.secretName"),
+	ss := objects.Find(t, res, objects.StatefulSetType, "ticks")
+	set := objects.Decode[appsv1.StatefulSet](t, ss)
+	volume := objects.Volume(t, set.Spec.Template.Spec, "license")
+	require.NotNil(t, volume.Secret, "the license volume is a Secret")
+	assert.Equal(t, objects.StateMeta(t, secret).Name, volume.Secret.SecretName,
 		"the volume references the generated Secret through its name output")
-	assert.Equal(t, float64(0o440), get(volume, "secret.defaultMode"))
+	assert.Equal(t, objects.Ptr(int32(0o440)), volume.Secret.DefaultMode)
 	assert.Contains(t, ss.Dependencies, secret.URN)
 
-	c := container(t, ss)
-	mount := mountsByPath(c)["/etc/qdb/license"]
-	require.NotNil(t, mount)
-	assert.Equal(t, "license", mount["name"])
-	assert.Equal(t, true, mount["readOnly"])
-	assert.Equal(t, "/etc/qdb/license/quasardb.key", envOf(t, c)["QDB_LICENSE_FILE"])
+	c := container(t, set)
+	mounts := objects.MountsByPath(c)
+	require.Contains(t, mounts, "/etc/qdb/license")
+	mount := mounts["/etc/qdb/license"]
+	assert.Equal(t, "license", mount.Name)
+	assert.Equal(t, true, mount.ReadOnly)
+	assert.Equal(t, "/etc/qdb/license/quasardb.key", objects.Env(t, c)["QDB_LICENSE_FILE"].Value)
 }
 
 // TestSecuritySecret: security puts the private key and user list in their own
 // Secret, mounted read-only, turns security on, and exports the public key.
 func TestSecuritySecret(t *testing.T) {
 	res := run(t, stackConfig(t, cluster{"name": "ticks"}.withSecurity()), false)
-	secret := find(t, res, typeSecret, "ticks-security")
-	assert.Equal(t, map[string]any{"cluster_private.key": testPrivateKey, "users.cfg": testUserList},
-		get(inputs(secret), "stringData"))
+	secret := objects.Find(t, res, objects.SecretType, "ticks-security")
+	assert.Equal(t, map[string]string{"cluster_private.key": testPrivateKey, "users.cfg": testUserList},
+		objects.Decode[corev1.Secret](t, secret).StringData)
 	assert.True(t, mockrun.IsSecretAt(secret.Inputs, "stringData"))
 
-	ss := find(t, res, typeStatefulSet, "ticks")
+	ss := objects.StatefulSet(t, res, "ticks")
 	c := container(t, ss)
-	env := envOf(t, c)
-	assert.Equal(t, "true", env["QDB_ENABLE_SECURITY"])
-	assert.Equal(t, "/etc/qdb/security/cluster_private.key", env["QDB_CLUSTER_PRIVATE_KEY_FILE"])
-	assert.Equal(t, "/etc/qdb/security/users.cfg", env["QDB_USER_LIST_FILE"])
+	env := objects.Env(t, c)
+	assert.Equal(t, "true", env["QDB_ENABLE_SECURITY"].Value)
+	assert.Equal(t, "/etc/qdb/security/cluster_private.key", env["QDB_CLUSTER_PRIVATE_KEY_FILE"].Value)
+	assert.Equal(t, "/etc/qdb/security/users.cfg", env["QDB_USER_LIST_FILE"].Value)
 	assert.NotContains(t, env, "QDB_CLUSTER_PRIVATE_KEY", "keys never go into env values")
 	assert.NotContains(t, env, "QDB_USER_LIST")
-	mount := mountsByPath(c)["/etc/qdb/security"]
-	require.NotNil(t, mount)
-	assert.Equal(t, true, mount["readOnly"])
-	volume := byName(t, get(inputs(ss), "spec.template.spec.volumes"))[mount["name"].(string)]
-	assert.Equal(t, get(state(secret), "metadata.name"), get(volume, "secret.secretName"))
+	mounts := objects.MountsByPath(c)
+	require.Contains(t, mounts, "/etc/qdb/security")
+	mount := mounts["/etc/qdb/security"]
+	assert.Equal(t, true, mount.ReadOnly)
+	volume := objects.Volume(t, ss.Spec.Template.Spec, mount.Name)
+	require.NotNil(t, volume.Secret, "the security volume is a Secret")
+	assert.Equal(t, objects.StateMeta(t, secret).Name, volume.Secret.SecretName)
 
 	key, ok := res.Export("quasardb.ticks.clusterPublicKey")
 	require.True(t, ok, "the public key is exported for clients")
@@ -71,7 +79,7 @@ func TestSecuritySecret(t *testing.T) {
 
 	// Without security: no Secret, no env, no export.
 	res = run(t, stackConfig(t, cluster{"name": "ticks"}), false)
-	assert.Nil(t, res.Find(typeSecret, "ticks-security"))
+	assert.Nil(t, res.Find(objects.SecretType, "ticks-security"))
 	_, ok = res.Export("quasardb.ticks.clusterPublicKey")
 	assert.False(t, ok)
 }
@@ -89,7 +97,7 @@ func TestSecretsNeverInPlaintext(t *testing.T) {
 			})
 			// The only places they appear are the two Secrets.
 			for _, name := range []string{"ticks-license", "ticks-security"} {
-				assert.True(t, containsAny(find(t, res, typeSecret, name), testLicense, testPrivateKey, testUserList), name)
+				assert.True(t, containsAny(objects.Find(t, res, objects.SecretType, name), testLicense, testPrivateKey, testUserList), name)
 			}
 		})
 	}
@@ -102,11 +110,11 @@ func TestLicenseFile(t *testing.T) {
 	require.NoError(t, os.WriteFile(path, []byte(testLicense+"\n"), 0o600))
 	res := run(t, stackConfig(t, cluster{"name": "ticks", "replicas": 3, "replication": 2, "licenseFile": path}), false)
 
-	secret := find(t, res, typeSecret, "ticks-license")
-	assert.Equal(t, map[string]any{"quasardb.key": testLicense}, get(inputs(secret), "stringData"),
+	secret := objects.Find(t, res, objects.SecretType, "ticks-license")
+	assert.Equal(t, map[string]string{"quasardb.key": testLicense}, objects.Decode[corev1.Secret](t, secret).StringData,
 		"the file's contents, without the trailing newline")
 	assert.True(t, mockrun.IsSecretAt(secret.Inputs, "stringData"))
-	assert.Equal(t, "/etc/qdb/license/quasardb.key", envOf(t, container(t, find(t, res, typeStatefulSet, "ticks")))["QDB_LICENSE_FILE"])
+	assert.Equal(t, "/etc/qdb/license/quasardb.key", objects.Env(t, container(t, objects.StatefulSet(t, res, "ticks")))["QDB_LICENSE_FILE"].Value)
 	assertSecretsOnlyInSecrets(t, res, map[string]string{"license": testLicense})
 }
 
@@ -116,7 +124,7 @@ func TestChecksumRollsPodsOnKeyChange(t *testing.T) {
 	checksum := func(t *testing.T, c cluster) mockrun.Leaf {
 		t.Helper()
 		res := run(t, stackConfig(t, c), false)
-		ss := find(t, res, typeStatefulSet, "ticks")
+		ss := objects.Find(t, res, objects.StatefulSetType, "ticks")
 		for _, l := range mockrun.Leaves(ss.Inputs) {
 			if l.Path == "spec.template.metadata.annotations."+kube.ChecksumAnnotation {
 				return l
@@ -137,12 +145,11 @@ func TestChecksumRollsPodsOnKeyChange(t *testing.T) {
 	otherLicense["license"] = testLicense + "-renewed"
 	assert.NotEqual(t, first.Value, checksum(t, otherLicense).Value, "a new license rolls the pods")
 
-	otherUsers := base.withSecurity()
-	otherUsers["security"].(map[string]any)["userList"] = `{"another-user":"x"}`
+	otherUsers := base.withUserList(`{"another-user":"x"}`)
 	assert.NotEqual(t, first.Value, checksum(t, otherUsers).Value, "a new user list rolls the pods")
 
 	res := run(t, stackConfig(t, cluster{"name": "ticks"}), false)
-	assert.Nil(t, get(inputs(find(t, res, typeStatefulSet, "ticks")), "spec.template.metadata.annotations"),
+	assert.Nil(t, objects.StatefulSet(t, res, "ticks").Spec.Template.Annotations,
 		"no Secrets, no checksum")
 }
 
@@ -161,7 +168,7 @@ func assertSecretsOnlyInSecrets(t *testing.T, res *mockrun.Result, secrets map[s
 					if !strings.Contains(s, secret) {
 						continue
 					}
-					assert.Equal(t, typeSecret, r.Type, "the %s appears in %s %s %s at %s", name, r.Type, r.Name, what, l.Path)
+					assert.Equal(t, objects.SecretType, r.Type, "the %s appears in %s %s %s at %s", name, r.Type, r.Name, what, l.Path)
 					assert.True(t, l.Secret, "the %s appears in plaintext in %s %s %s at %s", name, r.Type, r.Name, what, l.Path)
 				}
 			}

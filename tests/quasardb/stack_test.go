@@ -10,11 +10,17 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"tsdb-platform/components/kube"
 	"tsdb-platform/components/quasardb"
 	"tsdb-platform/internal/mockrun"
 	"tsdb-platform/stacks"
+	"tsdb-platform/tests/objects"
 )
 
 // configError loads cfg and returns its *stacks.ConfigError, failing if there is none.
@@ -54,8 +60,8 @@ func TestUnlicensedThreeNodesFail(t *testing.T) {
 
 	res, err := mockrun.Run(stacks.Program, mockrun.Options{Config: cfg})
 	require.Error(t, err)
-	assert.Empty(t, res.OfType(typeCluster), "nothing is registered for an invalid stack")
-	assert.Empty(t, res.OfType(typeStatefulSet))
+	assert.Empty(t, res.OfType(objects.QuasarDBClusterType), "nothing is registered for an invalid stack")
+	assert.Empty(t, res.OfType(objects.StatefulSetType))
 
 	// The same cluster with a license, or with 2 nodes, is valid.
 	_, err = stacks.Load(stacks.MapLookup(stackConfig(t, cluster{"name": "ticks", "replicas": 3}.withLicense())))
@@ -85,9 +91,10 @@ func TestProdRequiresLicense(t *testing.T) {
 	cfg := stackConfig(t, cluster{"name": "ticks", "licenseFile": path}.withSecurity())
 	cfg[stacks.KeyProfile] = stacks.ProfileProd
 	res := run(t, cfg, false)
-	ss := find(t, res, typeStatefulSet, "ticks")
-	assert.Equal(t, 3.0, get(inputs(ss), "spec.replicas"), "prod's 3 nodes")
-	assert.Equal(t, "3", envOf(t, container(t, ss))["K8S_REPLICA_COUNT"])
+	ss := objects.Find(t, res, objects.StatefulSetType, "ticks")
+	set := objects.Decode[appsv1.StatefulSet](t, ss)
+	assert.Equal(t, objects.Ptr(int32(3)), set.Spec.Replicas, "prod's 3 nodes")
+	assert.Equal(t, "3", objects.Env(t, container(t, set))["K8S_REPLICA_COUNT"].Value)
 	assert.True(t, ss.Protect)
 }
 
@@ -126,7 +133,7 @@ func TestComponentRejectsBadArgs(t *testing.T) {
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), `quasardb "ticks"`)
 			assert.Contains(t, err.Error(), tc.want)
-			assert.Empty(t, res.OfType(typeCluster))
+			assert.Empty(t, res.OfType(objects.QuasarDBClusterType))
 		})
 	}
 	t.Run("valid", func(t *testing.T) {
@@ -154,9 +161,9 @@ func TestNoEdgesToOtherClusters(t *testing.T) {
 	cfg[stacks.KeyGreptimeDB] = `[{"name": "metrics"}]`
 	res := run(t, cfg, false)
 
-	ns := find(t, res, typeNamespace, "namespace")
-	provider := find(t, res, "pulumi:providers:kubernetes", stacks.ProviderName)
-	clusters := res.OfType(typeCluster)
+	ns := objects.Find(t, res, objects.NamespaceType, "namespace")
+	provider := objects.Find(t, res, objects.ProviderType, stacks.ProviderName)
+	clusters := res.OfType(objects.QuasarDBClusterType)
 	require.Len(t, clusters, 2)
 
 	inCluster := map[string]string{} // URN -> cluster name
@@ -182,9 +189,9 @@ func TestNoEdgesToOtherClusters(t *testing.T) {
 
 	// The graph is there: the workloads do wait for the namespace and their own Services.
 	for _, name := range []string{"ticks", "quotes"} {
-		ss := find(t, res, typeStatefulSet, name)
+		ss := objects.Find(t, res, objects.StatefulSetType, name)
 		assert.True(t, res.WaitsFor(ss, ns), "%s waits for the namespace", name)
-		assert.True(t, res.WaitsFor(ss, find(t, res, typeService, name+"-hs")), "%s waits for its headless Service", name)
+		assert.True(t, res.WaitsFor(ss, objects.Find(t, res, objects.ServiceType, name+"-hs")), "%s waits for its headless Service", name)
 		assert.Equal(t, provider.URN+"::"+provider.Name+"-id", ss.Provider, "%s uses the stack's provider", name)
 	}
 }
@@ -244,49 +251,48 @@ func TestNetworkPolicy(t *testing.T) {
 	cfg := stackConfig(t, cluster{"name": "ticks", "replicas": 2})
 	cfg[stacks.KeyNetworkPolicy] = `{"enabled": true, "clientNamespaces": ["apps"], "clientCidrs": ["10.1.0.0/16"]}`
 	res := run(t, cfg, false)
-	np := find(t, res, typeNetpol, "ticks")
-	in := inputs(np)
-	assert.Equal(t, selector("ticks"), get(in, "spec.podSelector.matchLabels"))
-	assert.Equal(t, []any{"Ingress", "Egress"}, get(in, "spec.policyTypes"))
+	np := objects.NetworkPolicy(t, res, "ticks")
+	assert.Equal(t, selector("ticks"), np.Spec.PodSelector.MatchLabels)
+	assert.Equal(t, []networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress}, np.Spec.PolicyTypes)
 
-	peers := []any{map[string]any{"podSelector": map[string]any{"matchLabels": selector("ticks")}}}
-	tcp := func(ports ...float64) []any {
-		var out []any
+	peers := []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{MatchLabels: selector("ticks")}}}
+	tcp := func(ports ...int32) []networkingv1.NetworkPolicyPort {
+		var out []networkingv1.NetworkPolicyPort
 		for _, p := range ports {
-			out = append(out, map[string]any{"port": p, "protocol": "TCP"})
+			out = append(out, networkingv1.NetworkPolicyPort{Port: objects.Ptr(intstr.FromInt32(p)), Protocol: objects.Ptr(corev1.ProtocolTCP)})
 		}
 		return out
 	}
-	assert.Equal(t, []any{
-		map[string]any{"from": peers, "ports": tcp(2836, 2837)},
-		map[string]any{
-			"from": []any{
-				map[string]any{"namespaceSelector": map[string]any{"matchLabels": map[string]any{"kubernetes.io/metadata.name": "apps"}}},
-				map[string]any{"ipBlock": map[string]any{"cidr": "10.1.0.0/16"}},
+	assert.Equal(t, []networkingv1.NetworkPolicyIngressRule{
+		{From: peers, Ports: tcp(2836, 2837)},
+		{
+			From: []networkingv1.NetworkPolicyPeer{
+				{NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": "apps"}}},
+				{IPBlock: &networkingv1.IPBlock{CIDR: "10.1.0.0/16"}},
 			},
-			"ports": tcp(2836),
+			Ports: tcp(2836),
 		},
-	}, get(in, "spec.ingress"))
-	egress := get(in, "spec.egress").([]any)
+	}, np.Spec.Ingress)
+	egress := np.Spec.Egress
 	require.Len(t, egress, 2, "DNS and the peers")
-	assert.Equal(t, map[string]any{"to": peers, "ports": tcp(2836, 2837)}, egress[1])
+	assert.Equal(t, networkingv1.NetworkPolicyEgressRule{To: peers, Ports: tcp(2836, 2837)}, egress[1])
 
 	// Without client peers there is no client rule (an empty "from" would admit anyone).
 	cfg[stacks.KeyNetworkPolicy] = `{"enabled": true}`
 	res = run(t, cfg, false)
-	ingress := get(inputs(find(t, res, typeNetpol, "ticks")), "spec.ingress").([]any)
+	ingress := objects.NetworkPolicy(t, res, "ticks").Spec.Ingress
 	require.Len(t, ingress, 1)
-	assert.Equal(t, peers, get(ingress[0].(map[string]any), "from"))
+	assert.Equal(t, peers, ingress[0].From)
 
 	res = run(t, stackConfig(t, cluster{"name": "ticks"}), false)
-	assert.Empty(t, res.OfType(typeNetpol), "no policy when isolation is off")
+	assert.Empty(t, res.OfType(objects.NetworkPolicyType), "no policy when isolation is off")
 }
 
 // TestTwoClustersCoexist: every object name derives from the cluster's name.
 func TestTwoClustersCoexist(t *testing.T) {
 	res := run(t, stackConfig(t, cluster{"name": "ticks", "replicas": 2}.withLicense(), cluster{"name": "quotes", "replicas": 2}.withLicense()), false)
 	for _, name := range []string{"ticks", "quotes"} {
-		comp := find(t, res, typeCluster, name)
+		comp := objects.Find(t, res, objects.QuasarDBClusterType, name)
 		var kinds []string
 		for _, c := range res.Children(comp.URN) {
 			assert.True(t, strings.HasPrefix(c.Name, name), "%s %s is named after its cluster", c.Type, c.Name)
@@ -304,10 +310,9 @@ func TestTwoClustersCoexist(t *testing.T) {
 func TestCommittedProdStack(t *testing.T) {
 	res, sc, err := mockrun.RunStack("prod", false)
 	require.NoError(t, err)
-	ss := find(t, res, typeStatefulSet, "ticks")
-	env := envOf(t, container(t, ss))
-	assert.Equal(t, "3", env["K8S_REPLICA_COUNT"])
-	assert.Equal(t, "true", env["QDB_ENABLE_SECURITY"])
+	env := objects.Env(t, container(t, objects.StatefulSet(t, res, "ticks")))
+	assert.Equal(t, "3", env["K8S_REPLICA_COUNT"].Value)
+	assert.Equal(t, "true", env["QDB_ENABLE_SECURITY"].Value)
 	assert.Contains(t, env, "QDB_LICENSE_FILE")
 	secrets := map[string]string{}
 	for path, v := range sc.Secrets {
