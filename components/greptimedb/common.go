@@ -240,17 +240,20 @@ func (b part) newService(meta *metav1.ObjectMetaArgs, spec *corev1.ServiceSpecAr
 // podTemplate is the component's pod template: labels, the rollout annotations,
 // the restricted security context, anti-affinity, one init container that waits
 // for the dependency, and the main container.
-func (b part) podTemplate(annotations pulumi.StringMap, wait, main corev1.ContainerArgs, volumes corev1.VolumeArray) *corev1.PodTemplateSpecArgs {
-	return &corev1.PodTemplateSpecArgs{
-		Metadata: b.id.PodMeta(annotations),
-		Spec: &corev1.PodSpecArgs{
-			SecurityContext: kube.PodSecurityContext(UID),
-			Affinity:        kube.AntiAffinity(b.AntiAffinity, b.id.Selector()),
-			InitContainers:  corev1.ContainerArray{wait},
-			Containers:      corev1.ContainerArray{main},
-			Volumes:         volumes,
-		},
+func (b part) podTemplate(annotations pulumi.StringMap, wait, main corev1.ContainerArgs, volumes corev1.VolumeArray,
+	more ...func(*corev1.PodSpecArgs),
+) *corev1.PodTemplateSpecArgs {
+	spec := &corev1.PodSpecArgs{
+		SecurityContext: kube.PodSecurityContext(UID),
+		Affinity:        kube.AntiAffinity(b.AntiAffinity, b.id.Selector()),
+		InitContainers:  corev1.ContainerArray{wait},
+		Containers:      corev1.ContainerArray{main},
+		Volumes:         volumes,
 	}
+	for _, f := range more {
+		f(spec)
+	}
+	return &corev1.PodTemplateSpecArgs{Metadata: b.id.PodMeta(annotations), Spec: spec}
 }
 
 // finish creates what every component ends with: a disruption budget that keeps

@@ -44,8 +44,11 @@ type Datanode struct {
 	ConfigMap   *corev1.ConfigMap
 	Service     *corev1.Service
 	StatefulSet *appsv1.StatefulSet
-	// Secret holds the object storage credentials (S3 only; nil otherwise).
+	// Secret holds the object storage credentials (S3 with static keys only; nil otherwise).
 	Secret *corev1.Secret
+	// ServiceAccount is the datanodes' own account, for workload identity (nil
+	// without serviceAccount annotations).
+	ServiceAccount *corev1.ServiceAccount
 	// Config is the rendered TOML config.
 	Config pulumi.StringOutput
 }
@@ -104,8 +107,13 @@ func (b *datanodeBuilder) build(d *Datanode) (pulumi.Map, error) {
 	if d.ConfigMap, err = b.newConfigMap(d.Config); err != nil {
 		return nil, err
 	}
-	if store.Type == StorageS3 {
+	if len(b.credentials()) > 0 {
 		if d.Secret, err = b.newObjectStorageSecret(); err != nil {
+			return nil, err
+		}
+	}
+	if b.args.Spec.ServiceAccount.Enabled() {
+		if d.ServiceAccount, err = b.newServiceAccount(); err != nil {
 			return nil, err
 		}
 	}
@@ -124,13 +132,26 @@ func (b *datanodeBuilder) build(d *Datanode) (pulumi.Map, error) {
 // datanodePorts are the datanodes' gRPC and HTTP ports.
 var datanodePorts = []kube.Port{{Name: "rpc", Number: GRPCPort}, {Name: "http", Number: HTTPPort}}
 
-// credentials are the S3 keys as secrets (nil without S3).
+// credentials are the S3 keys as secrets (nil without S3, or with workload
+// identity instead of keys).
 func (b *datanodeBuilder) credentials() []pulumi.StringInput {
 	o := b.args.Spec.ObjectStorage
-	if o.Type != StorageS3 {
+	if o.Type != StorageS3 || o.AccessKeyID == "" {
 		return nil
 	}
 	return []pulumi.StringInput{kube.Secret(pulumi.String(o.AccessKeyID)), kube.Secret(pulumi.String(o.SecretAccessKey))}
+}
+
+// newServiceAccount is the datanodes' own account with the configured
+// annotations, which the cloud's workload identity maps to an IAM role.
+func (b *datanodeBuilder) newServiceAccount() (*corev1.ServiceAccount, error) {
+	meta := b.id.ObjectMeta(b.objName, b.Namespace)
+	meta.Annotations = pulumi.ToStringMap(b.args.Spec.ServiceAccount.Annotations)
+	sa, err := corev1.NewServiceAccount(b.Ctx, b.objName, &corev1.ServiceAccountArgs{Metadata: meta}, b.Parent)
+	if err != nil {
+		return nil, fmt.Errorf("service account: %w", err)
+	}
+	return sa, nil
 }
 
 // newObjectStorageSecret holds the S3 keys the datanodes read from their environment.
@@ -214,7 +235,12 @@ func (b *datanodeBuilder) newStatefulSet(d *Datanode) (*appsv1.StatefulSet, erro
 			Selector:                             b.id.LabelSelector(),
 			PersistentVolumeClaimRetentionPolicy: kube.RetainClaims(),
 			Template: b.podTemplate(podAnnotations(d.Config, b.credentials()...),
-				waitContainer("wait-meta", b.WaitImage, "meta", b.args.Meta.HealthURL), main, volumes),
+				waitContainer("wait-meta", b.WaitImage, "meta", b.args.Meta.HealthURL), main, volumes,
+				func(pod *corev1.PodSpecArgs) {
+					if d.ServiceAccount != nil {
+						pod.ServiceAccountName = d.ServiceAccount.Metadata.Name().Elem()
+					}
+				}),
 			VolumeClaimTemplates: corev1.PersistentVolumeClaimTypeArray{spec.Storage.VolumeClaimTemplate(DataVolume, b.id)},
 		},
 	}, opts...)

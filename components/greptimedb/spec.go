@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"tsdb-platform/components/etcd"
@@ -112,7 +113,21 @@ type DatanodeSpec struct {
 	Storage kube.Storage `json:"storage"`
 	// ObjectStorage is where region data lives.
 	ObjectStorage ObjectStorage `json:"objectStorage"`
+	// ServiceAccount, when it has annotations, gives the datanodes their own
+	// ServiceAccount: workload identity (EKS IRSA's eks.amazonaws.com/role-arn,
+	// GKE's iam.gke.io/gcp-service-account) then supplies the object store's
+	// credentials, and the static keys are not needed.
+	ServiceAccount ServiceAccountSpec `json:"serviceAccount"`
 }
+
+// ServiceAccountSpec is a workload's own ServiceAccount.
+type ServiceAccountSpec struct {
+	// Annotations of the ServiceAccount; none means the namespace's default account.
+	Annotations map[string]string `json:"annotations"`
+}
+
+// Enabled reports whether the workload gets its own ServiceAccount.
+func (s ServiceAccountSpec) Enabled() bool { return len(s.Annotations) > 0 }
 
 // StorageType is where datanodes keep region data.
 type StorageType string
@@ -281,11 +296,13 @@ func (d DatanodeSpec) Validate(p *field.Path) field.ErrorList {
 	errs := kube.ValidateReplicas(d.Replicas, p.Child("replicas"))
 	errs = append(errs, d.Resources.Validate(p.Child("resources"))...)
 	errs = append(errs, d.Storage.Validate(p.Child("storage"))...)
-	return append(errs, d.ObjectStorage.Validate(p.Child("objectStorage"))...)
+	errs = append(errs, apivalidation.ValidateAnnotations(d.ServiceAccount.Annotations, p.Child("serviceAccount", "annotations"))...)
+	return append(errs, d.ObjectStorage.validate(p.Child("objectStorage"), d.ServiceAccount.Enabled())...)
 }
 
-// Validate checks the object storage type and what it needs.
-func (o ObjectStorage) Validate(p *field.Path) field.ErrorList {
+// validate checks the object storage type and what it needs. With workload
+// identity the static keys may be left out, but not only one of them.
+func (o ObjectStorage) validate(p *field.Path, workloadIdentity bool) field.ErrorList {
 	switch o.Type {
 	case StorageFile:
 		return nil
@@ -303,11 +320,13 @@ func (o ObjectStorage) Validate(p *field.Path) field.ErrorList {
 		return field.Required(key, fmt.Sprintf(
 			"required for S3 storage; set it as a secret: `pulumi config set --secret --path '%s' <value>`", key))
 	}
-	if o.AccessKeyID == "" {
-		errs = append(errs, secret("accessKeyId"))
-	}
-	if o.SecretAccessKey == "" {
-		errs = append(errs, secret("secretAccessKey"))
+	if !workloadIdentity || o.AccessKeyID != "" || o.SecretAccessKey != "" {
+		if o.AccessKeyID == "" {
+			errs = append(errs, secret("accessKeyId"))
+		}
+		if o.SecretAccessKey == "" {
+			errs = append(errs, secret("secretAccessKey"))
+		}
 	}
 	if o.Endpoint != "" {
 		if _, err := objectStorePort(o.Endpoint); err != nil {

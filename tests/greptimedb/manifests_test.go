@@ -1,6 +1,7 @@
 package greptimedb_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"tsdb-platform/components/greptimedb"
 	"tsdb-platform/components/kube"
 	"tsdb-platform/internal/mockrun"
+	"tsdb-platform/stacks"
 	"tsdb-platform/tests/objects"
 )
 
@@ -334,6 +336,51 @@ func TestDatanodeS3(t *testing.T) {
 	}
 	assert.Contains(t, objects.PodTemplate(t, sts).Annotations, greptimedb.SecretChecksumAnnotation)
 	assert.True(t, mockrun.IsSecretAt(sts.Inputs, "spec.template.metadata.annotations.checksum/secret"))
+}
+
+// TestDatanodeWorkloadIdentity: with ServiceAccount annotations (EKS IRSA) the
+// datanodes run as their own annotated account and S3 needs no static keys: no
+// credentials Secret, no credential env. Giving one key without the other, or an
+// annotation key Kubernetes refuses, is rejected by its config key.
+func TestDatanodeWorkloadIdentity(t *testing.T) {
+	const roleARN = "arn:aws:iam::123456789012:role/greptimedb-datanode"
+	res := runCluster(t, map[string]any{"datanode": map[string]any{
+		"objectStorage":  map[string]any{"type": "S3", "bucket": "tsdb", "region": "eu-west-1"},
+		"serviceAccount": map[string]any{"annotations": map[string]any{"eks.amazonaws.com/role-arn": roleARN}},
+	}})
+	sa := objects.Get[corev1.ServiceAccount](t, res, objects.ServiceAccountType, "metrics-datanode")
+	assert.Equal(t, "metrics-datanode", sa.Name)
+	assert.Equal(t, map[string]string{"eks.amazonaws.com/role-arn": roleARN}, sa.Annotations)
+	sts := objects.Find(t, res, objects.StatefulSetType, "metrics-datanode")
+	assert.Equal(t, "metrics-datanode", objects.PodTemplate(t, sts).Spec.ServiceAccountName)
+	for _, s := range res.OfType(objects.SecretType) {
+		assert.NotEqual(t, "metrics-datanode-object-storage", s.Name, "no credentials Secret")
+	}
+	env := objects.Env(t, container(t, sts, "datanode"))
+	assert.NotContains(t, env, greptimedb.EnvAccessKeyID)
+	assert.NotContains(t, env, greptimedb.EnvSecretAccessKey)
+
+	for name, tc := range map[string]struct {
+		datanode map[string]any
+		key      string
+	}{
+		"one key only": {map[string]any{
+			"objectStorage":  map[string]any{"type": "S3", "bucket": "tsdb", "accessKeyId": "AKID"},
+			"serviceAccount": map[string]any{"annotations": map[string]any{"eks.amazonaws.com/role-arn": roleARN}},
+		}, "greptimedb[0].datanode.objectStorage.secretAccessKey"},
+		"bad annotation key": {map[string]any{
+			"serviceAccount": map[string]any{"annotations": map[string]any{"not a key": "x"}},
+		}, "greptimedb[0].datanode.serviceAccount.annotations"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			raw, err := json.Marshal([]any{map[string]any{"name": "metrics", "datanode": tc.datanode}})
+			require.NoError(t, err)
+			_, err = stacks.Load(stacks.MapLookup(map[string]string{stacks.KeyKubeContext: "test", stacks.KeyGreptimeDB: string(raw)}))
+			var cerr *stacks.ConfigError
+			require.ErrorAs(t, err, &cerr)
+			assert.Equal(t, []string{tc.key}, cerr.Keys())
+		})
+	}
 }
 
 // TestFrontendManifest: command line, Service ports and type, authentication.

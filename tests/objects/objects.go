@@ -30,6 +30,7 @@ const (
 	ServiceType             = "kubernetes:core/v1:Service"
 	ConfigMapType           = "kubernetes:core/v1:ConfigMap"
 	SecretType              = "kubernetes:core/v1:Secret"
+	ServiceAccountType      = "kubernetes:core/v1:ServiceAccount"
 	NamespaceType           = "kubernetes:core/v1:Namespace"
 	PodDisruptionBudgetType = "kubernetes:policy/v1:PodDisruptionBudget"
 	NetworkPolicyType       = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
