@@ -27,6 +27,8 @@ const (
 	TypeDeployment  = "kubernetes:apps/v1:Deployment"
 	TypeService     = "kubernetes:core/v1:Service"
 	TypePVC         = "kubernetes:core/v1:PersistentVolumeClaim"
+	// TypeJob is awaited until it succeeds (pulumi-kubernetes provider/pkg/await/job.go).
+	TypeJob = "kubernetes:batch/v1:Job"
 )
 
 // Type tokens of the top-level cluster components a plan groups resources by: the
@@ -161,7 +163,7 @@ func Awaited(r *mockrun.Resource) (bool, string) {
 		return false, "not a Kubernetes object"
 	}
 	switch r.Type {
-	case TypeStatefulSet, TypeDeployment, TypePVC, TypeService:
+	case TypeStatefulSet, TypeDeployment, TypePVC, TypeService, TypeJob:
 	default:
 		return false, r.Kind() + " is not awaited"
 	}

@@ -44,13 +44,14 @@ func requireComponents(t *testing.T, p *plan.Plan) {
 }
 
 // checkStartupOrder asserts the startup order every stack must have: each GreptimeDB
-// cluster in exactly 4 stages (etcd, meta, datanode, frontend), each QuasarDB cluster
-// in 1, clusters in parallel (the stack's critical path is 4 however many clusters),
-// and no ConfigMap, Secret or headless Service in any stage.
+// cluster in exactly 5 stages (etcd, meta, maintenance on, datanode, then frontend
+// beside maintenance off), each QuasarDB cluster in 1, clusters in parallel (the
+// stack's critical path is 5 however many clusters), and no ConfigMap, Secret or
+// headless Service in any stage.
 func checkStartupOrder(t *testing.T, p *plan.Plan, greptimes, quasars int) {
 	t.Helper()
 	require.Empty(t, p.Problems)
-	assert.Equal(t, 4, p.CriticalPath, "critical path\n%s", p.Text())
+	assert.Equal(t, 5, p.CriticalPath, "critical path\n%s", p.Text())
 
 	var g, q int
 	inCluster := map[string]bool{}
@@ -61,8 +62,9 @@ func checkStartupOrder(t *testing.T, p *plan.Plan, greptimes, quasars int) {
 		switch c.Type {
 		case plan.TypeGreptimeDBCluster:
 			g++
-			assert.Equal(t, 4, c.Stages, "GreptimeDB %s", c.Name)
-			assert.Equal(t, [][]string{{"etcd"}, {"meta"}, {"datanode"}, {"frontend"}}, c.StageComponents(), "GreptimeDB %s", c.Name)
+			assert.Equal(t, 5, c.Stages, "GreptimeDB %s", c.Name)
+			assert.Equal(t, [][]string{{"etcd"}, {"meta"}, {"maintenance"}, {"datanode"}, {"frontend", "maintenance"}},
+				c.StageComponents(), "GreptimeDB %s", c.Name)
 		case plan.TypeQuasarDBCluster:
 			q++
 			assert.Equal(t, 1, c.Stages, "QuasarDB %s", c.Name)

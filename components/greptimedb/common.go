@@ -106,11 +106,17 @@ func waitContainer(name, image, what string, urls ...pulumi.StringInput) corev1.
 		Name:    pulumi.String(name),
 		Image:   pulumi.String(image),
 		Command: pulumi.StringArray{pulumi.String("/bin/sh"), pulumi.String("-c"), script},
-		Resources: corev1.ResourceRequirementsArgs{
-			Requests: pulumi.StringMap{"cpu": pulumi.String("10m"), "memory": pulumi.String("16Mi")},
-			Limits:   pulumi.StringMap{"cpu": pulumi.String("100m"), "memory": pulumi.String("32Mi")},
-		},
+		Resources:       smallResources(),
 		SecurityContext: kube.ContainerSecurityContext(),
+	}
+}
+
+// smallResources are the requests and limits of the small helper containers
+// (init waits, maintenance Jobs): a shell and wget.
+func smallResources() corev1.ResourceRequirementsArgs {
+	return corev1.ResourceRequirementsArgs{
+		Requests: pulumi.StringMap{"cpu": pulumi.String("10m"), "memory": pulumi.String("16Mi")},
+		Limits:   pulumi.StringMap{"cpu": pulumi.String("100m"), "memory": pulumi.String("32Mi")},
 	}
 }
 

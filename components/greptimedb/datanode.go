@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
+	batchv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/batch/v1"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -46,6 +47,9 @@ type Datanode struct {
 	StatefulSet *appsv1.StatefulSet
 	// Secret holds the object storage credentials (S3 with static keys only; nil otherwise).
 	Secret *corev1.Secret
+	// MaintenanceOn and MaintenanceOff are the Jobs that put metasrv into
+	// maintenance mode before the StatefulSet rolls, and take it out after.
+	MaintenanceOn, MaintenanceOff *batchv1.Job
 	// ServiceAccount is the datanodes' own account, for workload identity (nil
 	// without serviceAccount annotations).
 	ServiceAccount *corev1.ServiceAccount
@@ -120,7 +124,17 @@ func (b *datanodeBuilder) build(d *Datanode) (pulumi.Map, error) {
 	if d.Service, err = b.newService(nil, &corev1.ServiceSpecArgs{ClusterIP: pulumi.String("None"), Ports: kube.ServicePorts(datanodePorts...)}); err != nil {
 		return nil, err
 	}
+	rollout, err := b.rolloutChecksum()
+	if err != nil {
+		return nil, err
+	}
+	if d.MaintenanceOn, err = b.newMaintenanceJob("on", rollout, b.args.Meta.WaitFor); err != nil {
+		return nil, err
+	}
 	if d.StatefulSet, err = b.newStatefulSet(d); err != nil {
+		return nil, err
+	}
+	if d.MaintenanceOff, err = b.newMaintenanceJob("off", rollout, []pulumi.Resource{d.StatefulSet}); err != nil {
 		return nil, err
 	}
 	if err := b.finish(b.args.Spec.Replicas, b.flows); err != nil {
@@ -225,7 +239,7 @@ func (b *datanodeBuilder) newStatefulSet(d *Datanode) (*appsv1.StatefulSet, erro
 		kube.EmptyDir("tmp", "1Gi"),
 	}
 	opts := b.DataSafety.StatefulSetOptions(b.Parent)
-	opts = append(opts, kube.DependsOn(b.args.Meta.WaitFor)...)
+	opts = append(opts, kube.DependsOn(append(b.args.Meta.WaitFor, d.MaintenanceOn))...)
 	sts, err := appsv1.NewStatefulSet(b.Ctx, b.objName, &appsv1.StatefulSetArgs{
 		Metadata: b.id.ObjectMeta(b.objName, b.Namespace),
 		Spec: &appsv1.StatefulSetSpecArgs{

@@ -208,7 +208,10 @@ func (b *metaBuilder) newDeployment(m *Meta) (*appsv1.Deployment, error) {
 // leader) reach meta; meta reaches etcd and the datanodes.
 func (b *metaBuilder) flows() (ingress, egress []kube.Flow, err error) {
 	self := kube.PodsPeer(b.id.Selector())
-	ingress = []kube.Flow{kube.Allow([]int{MetaRPCPort, HTTPPort}, b.peer("datanode"), b.peer("frontend"), self)}
+	ingress = []kube.Flow{
+		kube.Allow([]int{MetaRPCPort, HTTPPort}, b.peer("datanode"), b.peer("frontend"), self),
+		kube.Allow([]int{HTTPPort}, b.peer(MaintenanceComponent)),
+	}
 	store := kube.Flow{Ports: b.args.StorePorts}
 	if len(store.Ports) == 0 {
 		store.Ports = []int{2379}

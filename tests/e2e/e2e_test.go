@@ -204,8 +204,9 @@ func writeConfig(t testing.TB, workDir, stackName string, config map[string]any)
 	require.NoError(t, os.WriteFile(target, out, 0o600))
 }
 
-// assertStartedInOrder: every workload was created only after each workload it waits
-// for had all its pods Ready, by the recorded timeline and by the API's timestamps.
+// assertStartedInOrder: every workload (or Job) was created only after each workload
+// it waits for had all its pods Ready, or each Job it waits for had completed, by the
+// recorded timeline and by the API's timestamps.
 func (s *e2eStack) assertStartedInOrder(ctx context.Context, t *testing.T, tl *timeline) {
 	t.Helper()
 	checked := 0
@@ -238,10 +239,17 @@ func (s *e2eStack) assertStartedInOrder(ctx context.Context, t *testing.T, tl *t
 	assert.Positive(t, checked, "the stack has ordered workloads to check")
 }
 
-// apiTimes are n's creationTimestamp and the last Ready transition of dep's pods.
+// apiTimes are n's creationTimestamp and the last Ready transition of dep's pods
+// (for a Job, its completion time).
 func (s *e2eStack) apiTimes(ctx context.Context, t *testing.T, n, dep *plan.Node) (time.Time, time.Time) {
 	t.Helper()
 	created, _ := s.workload(ctx, t, n)
+	if dep.Kind == "Job" {
+		j, err := s.cluster.Clientset().BatchV1().Jobs(s.spec.Target.Namespace).Get(ctx, dep.Name, metav1.GetOptions{})
+		require.NoError(t, err)
+		require.NotNil(t, j.Status.CompletionTime, "Job %s completed", dep.Name)
+		return created, j.Status.CompletionTime.Time
+	}
 	_, selector := s.workload(ctx, t, dep)
 	pods, err := s.cluster.Clientset().CoreV1().Pods(s.spec.Target.Namespace).List(ctx, metav1.ListOptions{LabelSelector: selector})
 	require.NoError(t, err)
@@ -270,6 +278,10 @@ func (s *e2eStack) workload(ctx context.Context, t *testing.T, n *plan.Node) (ti
 		d, err := apps.Deployments(ns).Get(ctx, n.Name, metav1.GetOptions{})
 		require.NoError(t, err)
 		return d.CreationTimestamp.Time, metav1.FormatLabelSelector(d.Spec.Selector)
+	case "Job":
+		j, err := s.cluster.Clientset().BatchV1().Jobs(ns).Get(ctx, n.Name, metav1.GetOptions{})
+		require.NoError(t, err)
+		return j.CreationTimestamp.Time, ""
 	}
 	t.Fatalf("%s %s is not a workload", n.Kind, n.Name)
 	return time.Time{}, ""
@@ -457,7 +469,11 @@ func (s *e2eStack) setPath(ctx context.Context, t *testing.T, key, value string)
 	require.NoError(t, s.stack.SetConfigWithOptions(ctx, key, auto.ConfigValue{Value: value}, &auto.ConfigOptions{Path: true}), key)
 }
 
-func isWorkload(kind string) bool { return kind == "StatefulSet" || kind == "Deployment" }
+// isWorkload reports whether the e2e orders objects of kind: workloads, and the
+// Jobs around the datanodes' rollout.
+func isWorkload(kind string) bool {
+	return kind == "StatefulSet" || kind == "Deployment" || kind == "Job"
+}
 
 // copyProgram copies the Go program (module files, main.go, Pulumi.yaml, packages)
 // into a temporary directory, so the stack files the Automation API writes never

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/events"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -31,6 +32,8 @@ type timeline struct {
 	replicas map[string]int
 	// pods are every pod seen Ready, with the time it first was.
 	pods []readyPod
+	// completed maps "Job/name" to when the Job was first seen complete.
+	completed map[string]time.Time
 }
 
 type readyPod struct {
@@ -51,6 +54,7 @@ func startRecording(ctx context.Context, cs kubernetes.Interface, ns string) *re
 	ctx, cancel := context.WithCancel(ctx)
 	r := &recorder{cancel: cancel, done: make(chan struct{}), tl: &timeline{
 		created: map[string]time.Time{}, selectors: map[string]labels.Selector{}, replicas: map[string]int{},
+		completed: map[string]time.Time{},
 	}}
 	go func() {
 		defer close(r.done)
@@ -81,6 +85,17 @@ func (r *recorder) poll(ctx context.Context, cs kubernetes.Interface, ns string,
 	if deps, err := cs.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{}); err == nil {
 		for _, d := range deps.Items {
 			r.sawWorkload("Deployment/"+d.Name, now, d.Spec.Selector, d.Spec.Replicas)
+		}
+	}
+	if jobs, err := cs.BatchV1().Jobs(ns).List(ctx, metav1.ListOptions{}); err == nil {
+		for _, j := range jobs.Items {
+			key := "Job/" + j.Name
+			if _, ok := r.tl.created[key]; !ok {
+				r.tl.created[key] = now
+			}
+			if _, ok := r.tl.completed[key]; !ok && jobComplete(&j) {
+				r.tl.completed[key] = now
+			}
 		}
 	}
 	pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
@@ -127,9 +142,23 @@ func podReady(p *corev1.Pod) bool {
 	return false
 }
 
-// readyAt is when the workload's last wanted pod first was Ready.
+func jobComplete(j *batchv1.Job) bool {
+	for _, c := range j.Status.Conditions {
+		if c.Type == batchv1.JobComplete && c.Status == corev1.ConditionTrue {
+			return true
+		}
+	}
+	return false
+}
+
+// readyAt is when the workload's last wanted pod first was Ready, or when the Job
+// was first seen complete.
 func (tl *timeline) readyAt(n *plan.Node) (time.Time, bool) {
 	key := n.Kind + "/" + n.Name
+	if n.Kind == "Job" {
+		at, ok := tl.completed[key]
+		return at, ok
+	}
 	sel, ok := tl.selectors[key]
 	if !ok {
 		return time.Time{}, false

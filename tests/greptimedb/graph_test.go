@@ -1,10 +1,13 @@
 package greptimedb_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 
 	"tsdb-platform/internal/mockrun"
 	"tsdb-platform/tests/objects"
@@ -41,7 +44,8 @@ func TestStartupOrder(t *testing.T) {
 }
 
 // TestNothingSerialisesBehindWorkloads: ConfigMaps, Secrets, Services, PDBs and
-// the password are created without waiting for any workload.
+// the password are created without waiting for any workload. (The maintenance
+// Jobs are steps of the rollout; TestMaintenanceAroundDatanodeRollout orders them.)
 func TestNothingSerialisesBehindWorkloads(t *testing.T) {
 	res := objects.Run(t, config(t, []map[string]any{{"name": "metrics",
 		"datanode": map[string]any{"replicas": 2, "objectStorage": map[string]any{
@@ -50,7 +54,7 @@ func TestNothingSerialisesBehindWorkloads(t *testing.T) {
 	}}, map[string]string{"networkPolicy": `{"enabled": true}`}))
 	checked := 0
 	for _, r := range res.Resources {
-		if r.Type == objects.StatefulSetType || r.Type == objects.DeploymentType || !r.Custom {
+		if r.Type == objects.StatefulSetType || r.Type == objects.DeploymentType || r.Type == objects.JobType || !r.Custom {
 			continue
 		}
 		checked++
@@ -94,5 +98,64 @@ func TestTwoClustersShareNoEdges(t *testing.T) {
 		e, ok := res.Export("greptimedb." + name + ".mysql")
 		require.True(t, ok)
 		assert.Equal(t, fqdn(name+"-frontend")+":4002", e.Value)
+	}
+}
+
+// TestMaintenanceAroundDatanodeRollout: metasrv goes into maintenance mode before
+// the datanodes roll and out of it after: the "on" Job waits for meta, the
+// StatefulSet for the "on" Job, the "off" Job for the StatefulSet, and the
+// frontends do not wait for maintenance to end. The Jobs' names carry the
+// rollout's checksum: an image or config change gets new Jobs, a scale-out
+// keeps them.
+func TestMaintenanceAroundDatanodeRollout(t *testing.T) {
+	jobs := func(res *mockrun.Result) (on, off *mockrun.Resource) {
+		t.Helper()
+		for _, j := range res.OfType(objects.JobType) {
+			switch {
+			case strings.HasPrefix(j.Name, "metrics-maintenance-on-"):
+				on = j
+			case strings.HasPrefix(j.Name, "metrics-maintenance-off-"):
+				off = j
+			}
+		}
+		require.NotNil(t, on, "maintenance on Job")
+		require.NotNil(t, off, "maintenance off Job")
+		return on, off
+	}
+	res := runCluster(t, nil)
+	on, off := jobs(res)
+	meta := objects.Find(t, res, objects.DeploymentType, "metrics-meta")
+	sts := objects.Find(t, res, objects.StatefulSetType, "metrics-datanode")
+	frontend := objects.Find(t, res, objects.DeploymentType, "metrics-frontend")
+	assert.True(t, res.WaitsFor(on, meta), "on waits for meta")
+	assert.True(t, res.WaitsFor(sts, on), "datanodes wait for maintenance on")
+	assert.True(t, res.WaitsFor(off, sts), "off waits for the datanodes")
+	assert.False(t, res.WaitsFor(frontend, off), "frontends do not wait for maintenance off")
+
+	for r, want := range map[*mockrun.Resource]string{on: "/admin/maintenance/enable", off: "/admin/maintenance/disable"} {
+		job := objects.Decode[batchv1.Job](t, r)
+		c := objects.OnlyContainer(t, job.Spec.Template.Spec)
+		assert.Contains(t, strings.Join(c.Command, " "), "http://"+fqdn("metrics-meta")+":4000"+want)
+		assert.Equal(t, corev1.RestartPolicyOnFailure, job.Spec.Template.Spec.RestartPolicy)
+		require.NotNil(t, job.Spec.ActiveDeadlineSeconds, "a bounded Job")
+		assert.Equal(t, "maintenance", job.Spec.Template.Labels["app.kubernetes.io/component"],
+			"not selected by the datanodes' Service, PDB or anti-affinity")
+	}
+	checksum := strings.TrimPrefix(on.Name, "metrics-maintenance-on-")
+	assert.Equal(t, "metrics-maintenance-off-"+checksum, off.Name)
+
+	same := map[string]map[string]any{"more datanodes": {"datanode": map[string]any{"replicas": 3}}}
+	changed := map[string]map[string]any{
+		"log level": {"logging": map[string]any{"level": "debug"}},
+		"image":     {"image": "greptime/greptimedb:v1.1.3"},
+		"resources": {"datanode": map[string]any{"resources": map[string]any{"limits": map[string]any{"memory": "2Gi"}}}},
+	}
+	for name, overrides := range same {
+		other, _ := jobs(runCluster(t, overrides))
+		assert.Equal(t, on.Name, other.Name, "%s is no rollout", name)
+	}
+	for name, overrides := range changed {
+		other, _ := jobs(runCluster(t, overrides))
+		assert.NotEqual(t, on.Name, other.Name, "a %s change is a rollout", name)
 	}
 }

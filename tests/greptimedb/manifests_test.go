@@ -61,10 +61,16 @@ func TestClusterResourcesAndParents(t *testing.T) {
 			assert.Equal(t, namespace, objects.Meta(t, r).Namespace, "%s %s namespace", c.typ, c.name)
 		}
 	}
+	// The datanodes' rollout is framed by the two maintenance Jobs.
+	jobs := res.OfType(objects.JobType)
+	require.Len(t, jobs, 2)
+	for _, j := range jobs {
+		assert.Equal(t, objects.Find(t, res, objects.GreptimeDBDatanodeType, "metrics-datanode").URN, j.Parent, "Job %s parent", j.Name)
+	}
 	// A dev cluster has one of everything: no PDBs, no network policies.
 	assert.Empty(t, res.OfType(objects.PodDisruptionBudgetType))
 	assert.Empty(t, res.OfType(objects.NetworkPolicyType))
-	assert.Len(t, res.Descendants(cluster.URN), len(components)+len(children))
+	assert.Len(t, res.Descendants(cluster.URN), len(components)+len(children)+len(jobs))
 }
 
 // TestEtcdManifest: the etcd StatefulSet, its Services and its pod, exactly.

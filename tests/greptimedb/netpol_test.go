@@ -82,7 +82,11 @@ func TestNetworkPolicies(t *testing.T) {
 			[]rule{{pods: []map[string]string{etcdSel}, ports: []int32{2380}}, {pods: []map[string]string{meta}, ports: []int32{2379}}},
 			[]rule{{pods: []map[string]string{etcdSel}, ports: []int32{2380}}}},
 		{"metrics-meta", meta, objects.GreptimeDBMetaType,
-			[]rule{{pods: []map[string]string{datanode, frontend, meta}, ports: []int32{3002, 4000}}},
+			[]rule{
+				{pods: []map[string]string{datanode, frontend, meta}, ports: []int32{3002, 4000}},
+				// The maintenance Jobs call metasrv's admin API on the HTTP port only.
+				{pods: []map[string]string{selector("greptimedb", "maintenance")}, ports: []int32{4000}},
+			},
 			[]rule{
 				{pods: []map[string]string{etcdSel}, ports: []int32{2379}},
 				{pods: []map[string]string{meta}, ports: []int32{3002}},

@@ -292,6 +292,12 @@ func objectProblems(ctx context.Context, c *kubeapi.Cluster, obj *unstructured.U
 			return []string{fmt.Sprintf("%s: %v", desc, err)}
 		}
 		return serviceProblems(ctx, c, svc, nil)
+	case "Job":
+		j, err := cs.BatchV1().Jobs(ns).Get(ctx, n, metav1.GetOptions{})
+		if err != nil {
+			return []string{fmt.Sprintf("%s: %v", desc, err)}
+		}
+		return jobProblems(j)
 	}
 	return nil
 }

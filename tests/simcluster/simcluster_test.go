@@ -9,9 +9,11 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"tsdb-platform/internal/mockrun"
+	tsdbstacks "tsdb-platform/stacks"
 	"tsdb-platform/tests/kubeapi"
 	"tsdb-platform/tests/manifests"
 	"tsdb-platform/tests/simcluster"
@@ -225,4 +227,74 @@ func antiAffine(obj *unstructured.Unstructured) bool {
 		}
 	}
 	return false
+}
+
+// TestMaintenanceAroundDatanodeRollout deploys the dev stack, then rolls its
+// datanodes with a log-level change, both in the provider's order: each time the
+// Job that turns metasrv's maintenance mode on completes before the datanodes'
+// new revision exists, and the Job that turns it off starts only after. The
+// rollout's Jobs are new ones (their names carry the rollout's checksum); the
+// first deploy's Jobs are not run again.
+func TestMaintenanceAroundDatanodeRollout(t *testing.T) {
+	c := cluster.Get(t)
+	path, err := mockrun.StackFile("dev")
+	require.NoError(t, err)
+	sc, err := mockrun.LoadStackFile(path)
+	require.NoError(t, err)
+	const ns = "tsdb-rollout"
+	ctx := context.Background()
+
+	var previous []string
+	for _, level := range []string{"info", "debug"} {
+		require.NoError(t, mockrun.SetPath(sc.Config, "greptimedb[0].logging.level", level))
+		res, err := mockrun.Run(tsdbstacks.Program, mockrun.Options{Stack: "dev", Config: sc.Config, SecretKeys: sc.SecretKeys})
+		require.NoError(t, err)
+		objs, err := manifests.Objects(res)
+		require.NoError(t, err)
+		objs = simcluster.Renamespace(objs, ns)
+		problems := deployAndVerify(t, c, res, objs, simcluster.DeployOptions{}, stackVerifyTimeout)
+		require.Empty(t, problems, "log level %s", level)
+
+		on, off := jobNamed(t, objs, "-maintenance-on-"), jobNamed(t, objs, "-maintenance-off-")
+		require.NotContains(t, previous, on, "a rollout gets Jobs of its own")
+		previous = append(previous, on, off)
+		t.Logf("log level %s: %s", level, rolloutOrder(ctx, t, c, ns, "metrics-datanode", on, off))
+	}
+}
+
+// jobNamed is the one Job of objs whose name contains part.
+func jobNamed(t *testing.T, objs []manifests.Object, part string) string {
+	t.Helper()
+	var names []string
+	for _, o := range objs {
+		if o.Body.GetKind() == "Job" && strings.Contains(o.Body.GetName(), part) {
+			names = append(names, o.Body.GetName())
+		}
+	}
+	require.Len(t, names, 1, "Jobs named *%s*", part)
+	return names[0]
+}
+
+// rolloutOrder checks, with the API server's timestamps, that Job on completed
+// before the StatefulSet's current revision was created, and that Job off was
+// created after it; it returns the timeline.
+func rolloutOrder(ctx context.Context, t *testing.T, c *kubeapi.Cluster, ns, statefulSet, on, off string) string {
+	t.Helper()
+	cs := c.Clientset()
+	onJob, err := cs.BatchV1().Jobs(ns).Get(ctx, on, metav1.GetOptions{})
+	require.NoError(t, err)
+	require.NotNil(t, onJob.Status.CompletionTime, "Job %s completed", on)
+	sts, err := cs.AppsV1().StatefulSets(ns).Get(ctx, statefulSet, metav1.GetOptions{})
+	require.NoError(t, err)
+	require.Equal(t, sts.Status.UpdateRevision, sts.Status.CurrentRevision, "StatefulSet %s rolled out", statefulSet)
+	rev, err := cs.AppsV1().ControllerRevisions(ns).Get(ctx, sts.Status.UpdateRevision, metav1.GetOptions{})
+	require.NoError(t, err)
+	offJob, err := cs.BatchV1().Jobs(ns).Get(ctx, off, metav1.GetOptions{})
+	require.NoError(t, err)
+
+	onDone, revision, offStart := onJob.Status.CompletionTime.Time, rev.CreationTimestamp.Time, offJob.CreationTimestamp.Time
+	require.False(t, onDone.After(revision), "Job %s completed at %s, after revision %s was created at %s", on, onDone, rev.Name, revision)
+	require.False(t, offStart.Before(revision), "Job %s created at %s, before revision %s at %s", off, offStart, rev.Name, revision)
+	return fmt.Sprintf("%s completed %s; revision %s created %s; %s created %s",
+		on, onDone.Format(time.TimeOnly), rev.Name, revision.Format(time.TimeOnly), off, offStart.Format(time.TimeOnly))
 }

@@ -1,0 +1,91 @@
+package greptimedb
+
+import (
+	"encoding/json"
+	"fmt"
+
+	batchv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/batch/v1"
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"tsdb-platform/components/kube"
+)
+
+// Maintenance mode around datanode rollouts, as the GreptimeDB operator does it:
+// while metasrv is in maintenance mode it does not migrate regions or fail them
+// over, so a rolling restart of the datanodes does not set off region
+// migrations mid-upgrade.
+//
+// metasrv v1.1.4 serves POST /admin/maintenance/enable and /disable on its HTTP
+// port (src/meta-srv/src/service/admin.rs, admin_axum_router).
+const (
+	MaintenancePath = "/admin/maintenance"
+	// MaintenanceComponent is the component label of the maintenance Jobs' pods.
+	MaintenanceComponent = "maintenance"
+	// maintenanceDeadline bounds each Job: metasrv answers within seconds once up.
+	maintenanceDeadline = 600
+)
+
+// MaintenanceJobName names the Job that turns maintenance mode on ("on") or off
+// ("off") around the datanode rollout whose checksum is rollout.
+func MaintenanceJobName(cluster, onOff, rollout string) string {
+	return fmt.Sprintf("%s-maintenance-%s-%s", cluster, onOff, rollout)
+}
+
+// rolloutChecksum identifies a datanode rollout: what changes the pod template
+// apart from secrets (image, rendered config, resources, service account).
+// A changed checksum means new Job names, so the Jobs run once per rollout; a
+// replica count change is no rollout and keeps them. Secret data is left out so
+// that no hash of a credential ends up in an object's name.
+func (b *datanodeBuilder) rolloutChecksum() (string, error) {
+	config, err := kube.RenderTOML(newDatanodeConfig(b.args.Spec.ObjectStorage, b.WAL, b.logging()))
+	if err != nil {
+		return "", err
+	}
+	pod, err := json.Marshal(struct {
+		Resources      kube.Resources
+		ServiceAccount ServiceAccountSpec
+	}{b.args.Spec.Resources, b.args.Spec.ServiceAccount})
+	if err != nil {
+		return "", err
+	}
+	return kube.Checksum(b.Image, b.WaitImage, config, string(pod))[:8], nil
+}
+
+// newMaintenanceJob creates the Job that turns metasrv's maintenance mode on or
+// off. It retries until metasrv answers, within maintenanceDeadline.
+func (b *datanodeBuilder) newMaintenanceJob(onOff, rollout string, after []pulumi.Resource) (*batchv1.Job, error) {
+	action := map[string]string{"on": "enable", "off": "disable"}[onOff]
+	url := pulumi.Sprintf("http://%s:%d%s/%s", b.fqdn(MetaName(b.Cluster)), HTTPPort, MaintenancePath, action)
+	script := url.ApplyT(func(u string) string {
+		return fmt.Sprintf("until wget -q -T 5 -O - --post-data '' %s; do echo waiting for meta; sleep 2; done", u)
+	}).(pulumi.StringOutput)
+	id := b.identity(MaintenanceComponent)
+	name := MaintenanceJobName(b.Cluster, onOff, rollout)
+	job, err := batchv1.NewJob(b.Ctx, name, &batchv1.JobArgs{
+		Metadata: id.ObjectMeta(name, b.Namespace),
+		Spec: &batchv1.JobSpecArgs{
+			BackoffLimit:          pulumi.Int(3),
+			ActiveDeadlineSeconds: pulumi.Int(maintenanceDeadline),
+			Template: &corev1.PodTemplateSpecArgs{
+				Metadata: id.PodMeta(nil),
+				Spec: &corev1.PodSpecArgs{
+					RestartPolicy:                pulumi.String("OnFailure"),
+					AutomountServiceAccountToken: pulumi.Bool(false),
+					SecurityContext:              kube.PodSecurityContext(UID),
+					Containers: corev1.ContainerArray{corev1.ContainerArgs{
+						Name:            pulumi.String(MaintenanceComponent),
+						Image:           pulumi.String(b.WaitImage),
+						Command:         pulumi.StringArray{pulumi.String("/bin/sh"), pulumi.String("-c"), script},
+						Resources:       smallResources(),
+						SecurityContext: kube.ContainerSecurityContext(),
+					}},
+				},
+			},
+		},
+	}, append([]pulumi.ResourceOption{b.Parent}, kube.DependsOn(after)...)...)
+	if err != nil {
+		return nil, fmt.Errorf("maintenance %s job: %w", onOff, err)
+	}
+	return job, nil
+}
