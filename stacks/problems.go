@@ -126,7 +126,8 @@ func parentKey(key string) string {
 // echoed back and only ever reaches resources as a Pulumi secret.
 func IsSecretField(name string) bool {
 	switch name {
-	case "license", "clusterPrivateKey", "userList", "accessKeyId", "secretAccessKey":
+	case "license", "clusterPrivateKey", "userList", "accessKeyId", "secretAccessKey",
+		"accessKeySecret", "accountKey", "sasToken", "credential":
 		return true
 	}
 	return false

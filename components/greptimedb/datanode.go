@@ -15,18 +15,6 @@ import (
 // DatanodeType is the datanode component's type token.
 const DatanodeType = "tsdb:greptimedb:Datanode"
 
-// Environment variables that carry S3 credentials from a Secret into datanodes.
-const (
-	EnvAccessKeyID     = "GREPTIMEDB_DATANODE__STORAGE__ACCESS_KEY_ID"
-	EnvSecretAccessKey = "GREPTIMEDB_DATANODE__STORAGE__SECRET_ACCESS_KEY"
-)
-
-// Keys of the object storage credentials Secret.
-const (
-	SecretKeyAccessKeyID     = "access-key-id"
-	SecretKeySecretAccessKey = "secret-access-key"
-)
-
 // DataVolume names the datanodes' volume claim template.
 const DataVolume = "data"
 
@@ -69,15 +57,6 @@ type walConfig struct {
 	BrokerEndpoints []string `toml:"broker_endpoints,omitempty"`
 }
 
-type storageConfig struct {
-	Type     string `toml:"type"`
-	DataHome string `toml:"data_home"`
-	Bucket   string `toml:"bucket,omitempty"`
-	Root     string `toml:"root,omitempty"`
-	Region   string `toml:"region,omitempty"`
-	Endpoint string `toml:"endpoint,omitempty"`
-}
-
 // Validate reports every problem of the arguments.
 func (a *DatanodeArgs) Validate() field.ErrorList {
 	if a == nil {
@@ -111,7 +90,7 @@ func (b *datanodeBuilder) build(d *Datanode) (pulumi.Map, error) {
 	if d.ConfigMap, err = b.newConfigMap(d.Config); err != nil {
 		return nil, err
 	}
-	if len(b.credentials()) > 0 {
+	if len(store.byValue()) > 0 {
 		if d.Secret, err = b.newObjectStorageSecret(); err != nil {
 			return nil, err
 		}
@@ -146,16 +125,6 @@ func (b *datanodeBuilder) build(d *Datanode) (pulumi.Map, error) {
 // datanodePorts are the datanodes' gRPC and HTTP ports.
 var datanodePorts = []kube.Port{{Name: "rpc", Number: GRPCPort}, {Name: "http", Number: HTTPPort}}
 
-// credentials are the S3 keys as secrets (nil without S3, or with workload
-// identity instead of keys).
-func (b *datanodeBuilder) credentials() []pulumi.StringInput {
-	o := b.args.Spec.ObjectStorage
-	if o.Type != StorageS3 || o.AccessKeyID == "" {
-		return nil
-	}
-	return []pulumi.StringInput{kube.Secret(pulumi.String(o.AccessKeyID)), kube.Secret(pulumi.String(o.SecretAccessKey))}
-}
-
 // newServiceAccount is the datanodes' own account with the configured
 // annotations, which the cloud's workload identity maps to an IAM role.
 func (b *datanodeBuilder) newServiceAccount() (*corev1.ServiceAccount, error) {
@@ -170,14 +139,10 @@ func (b *datanodeBuilder) newServiceAccount() (*corev1.ServiceAccount, error) {
 
 // newObjectStorageSecret holds the S3 keys the datanodes read from their environment.
 func (b *datanodeBuilder) newObjectStorageSecret() (*corev1.Secret, error) {
-	keys := b.credentials()
 	secret, err := corev1.NewSecret(b.Ctx, b.Name+"-object-storage", &corev1.SecretArgs{
-		Metadata: b.id.AutoNamedMeta(b.Namespace),
-		Type:     pulumi.String("Opaque"),
-		StringData: pulumi.StringMap{
-			SecretKeyAccessKeyID:     keys[0],
-			SecretKeySecretAccessKey: keys[1],
-		},
+		Metadata:   b.id.AutoNamedMeta(b.Namespace),
+		Type:       pulumi.String("Opaque"),
+		StringData: b.args.Spec.ObjectStorage.secretData(),
 	}, b.Parent)
 	if err != nil {
 		return nil, fmt.Errorf("object storage secret: %w", err)
@@ -186,13 +151,9 @@ func (b *datanodeBuilder) newObjectStorageSecret() (*corev1.Secret, error) {
 }
 
 func newDatanodeConfig(o ObjectStorage, w WAL, logging loggingConfig) datanodeConfig {
-	storage := storageConfig{Type: string(o.Type), DataHome: DataHome}
-	if o.Type == StorageS3 {
-		storage.Bucket, storage.Root, storage.Region, storage.Endpoint = o.Bucket, o.Root, o.Region, o.Endpoint
-	}
 	return datanodeConfig{
 		WAL:     newWALConfig(w),
-		Storage: storage,
+		Storage: newStorageConfig(o),
 		Logging: logging,
 	}
 }
@@ -217,15 +178,8 @@ func DatanodeScript(metaAddress string) string {
 		" --config-file " + ConfigFile
 }
 
-func datanodeEnv(secret *corev1.Secret) corev1.EnvVarArray {
-	env := podEnv()
-	if secret != nil {
-		name := secret.Metadata.Name().Elem()
-		env = append(env,
-			kube.EnvFromSecret(EnvAccessKeyID, name, SecretKeyAccessKeyID),
-			kube.EnvFromSecret(EnvSecretAccessKey, name, SecretKeySecretAccessKey))
-	}
-	return env
+func datanodeEnv(store ObjectStorage, secret *corev1.Secret) corev1.EnvVarArray {
+	return append(podEnv(), store.credentialEnv(secret)...)
 }
 
 func (b *datanodeBuilder) newStatefulSet(d *Datanode) (*appsv1.StatefulSet, error) {
@@ -233,7 +187,7 @@ func (b *datanodeBuilder) newStatefulSet(d *Datanode) (*appsv1.StatefulSet, erro
 	script := b.args.Meta.Address.ToStringOutput().ApplyT(DatanodeScript).(pulumi.StringOutput)
 	main := b.container(datanodePorts, spec.Resources, dataMount(DataVolume))
 	main.Command = pulumi.StringArray{pulumi.String("/bin/sh"), pulumi.String("-c"), script}
-	main.Env = datanodeEnv(d.Secret)
+	main.Env = datanodeEnv(spec.ObjectStorage, d.Secret)
 	volumes := corev1.VolumeArray{
 		configVolume(d.ConfigMap.Metadata.Name().Elem()),
 		kube.EmptyDir("tmp", "1Gi"),
@@ -248,7 +202,7 @@ func (b *datanodeBuilder) newStatefulSet(d *Datanode) (*appsv1.StatefulSet, erro
 			PodManagementPolicy:                  pulumi.String("Parallel"),
 			Selector:                             b.id.LabelSelector(),
 			PersistentVolumeClaimRetentionPolicy: kube.RetainClaims(),
-			Template: b.podTemplate(podAnnotations(d.Config, b.credentials()...),
+			Template: b.podTemplate(podAnnotations(d.Config, spec.ObjectStorage.secretInputs()...),
 				waitContainer("wait-meta", b.WaitImage, "meta", b.args.Meta.HealthURL), main, volumes,
 				func(pod *corev1.PodSpecArgs) {
 					if d.ServiceAccount != nil {
@@ -273,7 +227,7 @@ func (b *datanodeBuilder) flows() (ingress, egress []kube.Flow, err error) {
 	meta := b.peer("meta")
 	ingress = []kube.Flow{kube.Allow([]int{GRPCPort, HTTPPort}, b.peer("frontend"), meta)}
 	egress = []kube.Flow{kube.Allow([]int{MetaRPCPort, HTTPPort}, meta)}
-	if o := b.args.Spec.ObjectStorage; o.Type == StorageS3 {
+	if o := b.args.Spec.ObjectStorage; o.Type != StorageFile {
 		port, err := objectStorePort(o.Endpoint)
 		if err != nil {
 			return nil, nil, fmt.Errorf("objectStorage.endpoint: %w", err)

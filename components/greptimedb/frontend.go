@@ -22,6 +22,9 @@ const (
 	AuthKey      = "passwd"
 	AuthFile     = AuthDir + "/" + AuthKey
 	UserProvider = "static_user_provider:file:" + AuthFile
+	// WatchUserProvider reads the user file from an existing Secret and reloads
+	// it when the Secret changes.
+	WatchUserProvider = "watch_file_user_provider:" + AuthFile
 )
 
 // PasswordLength is the length of the generated password.
@@ -97,7 +100,11 @@ func (b *frontendBuilder) build(f *Frontend) (pulumi.Map, error) {
 	}
 	f.Username, f.Password = pulumi.String("").ToStringOutput(), kube.Secret(pulumi.String(""))
 	var authFile pulumi.StringOutput
-	if spec.Auth.Enabled {
+	switch {
+	case spec.Auth.UsersSecretRef.IsSet():
+		// The users and their passwords live in the referenced Secret.
+		f.Username = pulumi.String(spec.Auth.Username).ToStringOutput()
+	case spec.Auth.Enabled:
 		if authFile, err = b.newAuth(f); err != nil {
 			return nil, err
 		}
@@ -191,7 +198,7 @@ func (b *frontendBuilder) newAuth(f *Frontend) (pulumi.StringOutput, error) {
 }
 
 // FrontendArgsLine is the frontend's command line after the image's entrypoint.
-func FrontendArgsLine(metaAddress string, auth bool) []string {
+func FrontendArgsLine(metaAddress, userProvider string) []string {
 	line := []string{
 		"frontend", "start",
 		"--rpc-bind-addr", fmt.Sprintf("0.0.0.0:%d", GRPCPort),
@@ -202,16 +209,23 @@ func FrontendArgsLine(metaAddress string, auth bool) []string {
 		"--postgres-addr", fmt.Sprintf("0.0.0.0:%d", PostgresPort),
 		"--config-file", ConfigFile,
 	}
-	if auth {
-		line = append(line, "--user-provider="+UserProvider)
+	if userProvider != "" {
+		line = append(line, "--user-provider="+userProvider)
 	}
 	return line
 }
 
 func (b *frontendBuilder) newDeployment(f *Frontend, authFile pulumi.StringOutput) (*appsv1.Deployment, error) {
 	spec := b.args.Spec
+	provider := ""
+	switch {
+	case spec.Auth.UsersSecretRef.IsSet():
+		provider = WatchUserProvider
+	case spec.Auth.Enabled:
+		provider = UserProvider
+	}
 	line := b.args.Meta.Address.ToStringOutput().ApplyT(func(addr string) []string {
-		return FrontendArgsLine(addr, spec.Auth.Enabled)
+		return FrontendArgsLine(addr, provider)
 	}).(pulumi.StringArrayOutput)
 	mounts := corev1.VolumeMountArray{dataMount("data")}
 	volumes := corev1.VolumeArray{
@@ -231,6 +245,17 @@ func (b *frontendBuilder) newDeployment(f *Frontend, authFile pulumi.StringOutpu
 			},
 		})
 		annotations = podAnnotations(f.Config, authFile)
+	}
+	if ref := spec.Auth.UsersSecretRef; ref.IsSet() {
+		mounts = append(mounts, corev1.VolumeMountArgs{Name: pulumi.String("auth"), MountPath: pulumi.String(AuthDir), ReadOnly: pulumi.Bool(true)})
+		volumes = append(volumes, corev1.VolumeArgs{
+			Name: pulumi.String("auth"),
+			Secret: &corev1.SecretVolumeSourceArgs{
+				SecretName:  pulumi.String(ref.Name),
+				Items:       corev1.KeyToPathArray{corev1.KeyToPathArgs{Key: pulumi.String(ref.Key), Path: pulumi.String(AuthKey)}},
+				DefaultMode: pulumi.Int(0o440),
+			},
+		})
 	}
 	main := b.container(frontendPorts, spec.Resources, mounts...)
 	main.Args = line

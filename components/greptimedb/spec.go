@@ -2,7 +2,6 @@ package greptimedb
 
 import (
 	"fmt"
-	"net/url"
 	"slices"
 	"strings"
 
@@ -129,30 +128,6 @@ type ServiceAccountSpec struct {
 // Enabled reports whether the workload gets its own ServiceAccount.
 func (s ServiceAccountSpec) Enabled() bool { return len(s.Annotations) > 0 }
 
-// StorageType is where datanodes keep region data.
-type StorageType string
-
-// Storage types.
-const (
-	// StorageFile keeps region data on each datanode's volume.
-	StorageFile StorageType = "File"
-	// StorageS3 keeps region data in S3-compatible object storage.
-	StorageS3 StorageType = "S3"
-)
-
-// ObjectStorage is where datanodes keep region data.
-type ObjectStorage struct {
-	Type     StorageType `json:"type"`
-	Bucket   string      `json:"bucket"`
-	Root     string      `json:"root"`
-	Region   string      `json:"region"`
-	Endpoint string      `json:"endpoint"`
-	// AccessKeyID and SecretAccessKey are secrets: they reach resources only as
-	// Pulumi secrets and the pods only through a Secret.
-	AccessKeyID     string `json:"accessKeyId"`
-	SecretAccessKey string `json:"secretAccessKey"`
-}
-
 // ServiceType is the type of the frontends' Service.
 type ServiceType string
 
@@ -191,6 +166,11 @@ type AuthSpec struct {
 	Enabled bool `json:"enabled"`
 	// Username is the user the generated password belongs to.
 	Username string `json:"username"`
+	// UsersSecretRef names an existing Secret key holding the user file
+	// ("user=password" lines) instead: no password is generated, and the
+	// frontends watch the mounted file, so edits to the Secret apply without a
+	// restart (watch_file_user_provider, v1.1.4 src/auth/src/common.rs).
+	UsersSecretRef kube.SecretRef `json:"usersSecretRef"`
 }
 
 // Validate reports every problem of the cluster's spec, each at its key under p.
@@ -300,60 +280,6 @@ func (d DatanodeSpec) Validate(p *field.Path) field.ErrorList {
 	return append(errs, d.ObjectStorage.validate(p.Child("objectStorage"), d.ServiceAccount.Enabled())...)
 }
 
-// validate checks the object storage type and what it needs. With workload
-// identity the static keys may be left out, but not only one of them.
-func (o ObjectStorage) validate(p *field.Path, workloadIdentity bool) field.ErrorList {
-	switch o.Type {
-	case StorageFile:
-		return nil
-	case StorageS3:
-	default:
-		return field.ErrorList{field.Invalid(p.Child("type"), string(o.Type), fmt.Sprintf(
-			"unknown storage type; allowed: %s (the datanode's volume), %s (S3-compatible object storage)", StorageFile, StorageS3))}
-	}
-	var errs field.ErrorList
-	if o.Bucket == "" {
-		errs = append(errs, field.Invalid(p.Child("bucket"), nil, "required for S3 storage"))
-	}
-	secret := func(name string) *field.Error {
-		key := p.Child(name)
-		return field.Required(key, fmt.Sprintf(
-			"required for S3 storage; set it as a secret: `pulumi config set --secret --path '%s' <value>`", key))
-	}
-	if !workloadIdentity || o.AccessKeyID != "" || o.SecretAccessKey != "" {
-		if o.AccessKeyID == "" {
-			errs = append(errs, secret("accessKeyId"))
-		}
-		if o.SecretAccessKey == "" {
-			errs = append(errs, secret("secretAccessKey"))
-		}
-	}
-	if o.Endpoint != "" {
-		if _, err := objectStorePort(o.Endpoint); err != nil {
-			errs = append(errs, field.Invalid(p.Child("endpoint"), o.Endpoint, "not an http(s) URL; want e.g. https://s3.eu-west-1.amazonaws.com"))
-		}
-	}
-	return errs
-}
-
-// objectStorePort is the TCP port of the object store's endpoint (443 by default).
-func objectStorePort(endpoint string) (int, error) {
-	if endpoint == "" {
-		return 443, nil
-	}
-	u, err := url.Parse(endpoint)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return 0, fmt.Errorf("%q is not an http(s) URL", endpoint)
-	}
-	if port := u.Port(); port != "" {
-		return kube.HostPort(u.Host)
-	}
-	if u.Scheme == "http" {
-		return 80, nil
-	}
-	return 443, nil
-}
-
 // Validate checks the frontends' size, Service and authentication.
 func (f FrontendSpec) Validate(p *field.Path) field.ErrorList {
 	errs := kube.ValidateReplicas(f.Replicas, p.Child("replicas"))
@@ -373,7 +299,12 @@ func (f FrontendSpec) Validate(p *field.Path) field.ErrorList {
 			"only a LoadBalancer Service gets an address; set %s to %s or waitForAddress to false",
 			p.Child("serviceType"), ServiceLoadBalancer)))
 	}
-	if f.Auth.Enabled && !ValidUsername(f.Auth.Username) {
+	errs = append(errs, f.Auth.UsersSecretRef.Validate(p.Child("auth", "usersSecretRef"))...)
+	if f.Auth.UsersSecretRef.IsSet() && !f.Auth.Enabled {
+		errs = append(errs, field.Invalid(p.Child("auth", "usersSecretRef"), nil, fmt.Sprintf(
+			"authentication is off; set %s to true, or unset usersSecretRef", p.Child("auth", "enabled"))))
+	}
+	if f.Auth.Enabled && !f.Auth.UsersSecretRef.IsSet() && !ValidUsername(f.Auth.Username) {
 		errs = append(errs, field.Invalid(p.Child("auth", "username"), f.Auth.Username,
 			"required when auth is enabled; letters, digits, '-' and '_' only (no '=', ':' or spaces)"))
 	}

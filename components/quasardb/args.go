@@ -5,6 +5,7 @@ package quasardb
 
 import (
 	"fmt"
+	"sort"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -40,7 +41,17 @@ type ClusterSpec struct {
 	Security SecuritySpec `json:"security"`
 	// Probes are the TCP readiness and liveness probe timings on the client port.
 	Probes Probes `json:"probes"`
+	// SecretRefs name existing Secrets that hold the license or the security keys
+	// instead of config ("license", "clusterPrivateKey", "userList": {name, key}).
+	SecretRefs map[string]kube.SecretRef `json:"secretRefs"`
 }
+
+// Keys of the secrets that may be referenced in SecretRefs.
+const (
+	RefLicense           = "license"
+	RefClusterPrivateKey = "clusterPrivateKey"
+	RefUserList          = "userList"
+)
 
 // SecuritySpec is QuasarDB's encrypted, authenticated cluster mode.
 type SecuritySpec struct {
@@ -68,7 +79,7 @@ type ProbeTiming struct {
 }
 
 // Licensed reports whether the cluster runs with a license key.
-func (s ClusterSpec) Licensed() bool { return s.License != "" }
+func (s ClusterSpec) Licensed() bool { return s.License != "" || s.SecretRefs[RefLicense].IsSet() }
 
 // Validate reports every problem of the spec, each at its key under p.
 func (s ClusterSpec) Validate(p *field.Path) field.ErrorList {
@@ -83,10 +94,11 @@ func (s ClusterSpec) Validate(p *field.Path) field.ErrorList {
 		errs = append(errs, field.Invalid(p.Child("resources", "limits", "memory"), s.Resources.Limits.Memory, err.Error()))
 	}
 	errs = append(errs, s.Storage.Validate(p.Child("storage"))...)
-	if s.RequireLicense && !s.Licensed() {
-		errs = append(errs, field.Required(p.Child("license"), fmt.Sprintf("required by this profile: set it as a secret with "+
-			"`pulumi config set --secret --path '%s' <key>` or give licenseFile", p.Child("license"))))
-	} else if !s.Licensed() && s.Replicas > CommunityMaxNodes {
+	errs = append(errs, s.validateSecretRefs(p)...)
+	errs = append(errs, kube.ValidateSecretInput(s.License, s.SecretRefs[RefLicense], s.RequireLicense,
+		p.Child("license"), p.Child("secretRefs", RefLicense), fmt.Sprintf("required by this profile: set it as a secret with "+
+			"`pulumi config set --secret --path '%s' <key>` or give licenseFile", p.Child("license")))...)
+	if !s.RequireLicense && !s.Licensed() && s.Replicas > CommunityMaxNodes {
 		errs = append(errs, field.Invalid(p.Child("replicas"), s.Replicas, fmt.Sprintf(
 			"without a license QuasarDB runs as the community edition, limited to %d nodes; "+
 				"set %s (secret) or %s, or use at most %d replicas",
@@ -96,25 +108,45 @@ func (s ClusterSpec) Validate(p *field.Path) field.ErrorList {
 		errs = append(errs, field.Invalid(p.Child("replication"), s.Replication, fmt.Sprintf(
 			"replication factor must be between 1 and the replica count (%d)", s.Replicas)))
 	}
-	errs = append(errs, s.Security.Validate(p.Child("security"))...)
+	errs = append(errs, s.Security.validate(p.Child("security"), s.SecretRefs, p.Child("secretRefs"))...)
 	errs = append(errs, s.Probes.Readiness.Validate(p.Child("probes", "readiness"))...)
 	return append(errs, s.Probes.Liveness.Validate(p.Child("probes", "liveness"))...)
 }
 
-// Validate requires the keys when security is on.
-func (s SecuritySpec) Validate(p *field.Path) field.ErrorList {
+// validateSecretRefs rejects references to secrets the cluster does not have.
+func (s ClusterSpec) validateSecretRefs(p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	for _, k := range sortedRefKeys(s.SecretRefs) {
+		switch k {
+		case RefLicense, RefClusterPrivateKey, RefUserList:
+		default:
+			errs = append(errs, field.Invalid(p.Child("secretRefs", k), nil, fmt.Sprintf(
+				"no such secret; allowed: %s, %s, %s", RefLicense, RefClusterPrivateKey, RefUserList)))
+		}
+	}
+	return errs
+}
+
+func sortedRefKeys(refs map[string]kube.SecretRef) []string {
+	keys := make([]string, 0, len(refs))
+	for k := range refs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// validate requires the keys when security is on, by value or by reference.
+func (s SecuritySpec) validate(p *field.Path, refs map[string]kube.SecretRef, refsPath *field.Path) field.ErrorList {
 	if !s.Enabled {
 		return nil
 	}
-	var errs field.ErrorList
-	if s.ClusterPrivateKey == "" {
-		errs = append(errs, field.Required(p.Child("clusterPrivateKey"), fmt.Sprintf("required when security is enabled; set it as a secret: "+
-			"`pulumi config set --secret --path '%s' \"$(cat cluster_private.key)\"`", p.Child("clusterPrivateKey"))))
-	}
-	if s.UserList == "" {
-		errs = append(errs, field.Required(p.Child("userList"), fmt.Sprintf("required when security is enabled; set it as a secret: "+
-			"`pulumi config set --secret --path '%s' \"$(cat users.cfg)\"`", p.Child("userList"))))
-	}
+	errs := kube.ValidateSecretInput(s.ClusterPrivateKey, refs[RefClusterPrivateKey], true, p.Child("clusterPrivateKey"),
+		refsPath.Child(RefClusterPrivateKey), fmt.Sprintf("required when security is enabled; set it as a secret: "+
+			"`pulumi config set --secret --path '%s' \"$(cat cluster_private.key)\"`", p.Child("clusterPrivateKey")))
+	errs = append(errs, kube.ValidateSecretInput(s.UserList, refs[RefUserList], true, p.Child("userList"),
+		refsPath.Child(RefUserList), fmt.Sprintf("required when security is enabled; set it as a secret: "+
+			"`pulumi config set --secret --path '%s' \"$(cat users.cfg)\"`", p.Child("userList")))...)
 	if s.ClusterPublicKey == "" {
 		errs = append(errs, field.Required(p.Child("clusterPublicKey"), fmt.Sprintf("required when security is enabled: clients need it to connect; "+
 			"set it with `pulumi config set --path '%s' \"$(cat cluster_public.key)\"`", p.Child("clusterPublicKey"))))

@@ -51,20 +51,33 @@ const (
 // mounted keys, and nobody else.
 const secretFileMode = 0o440
 
-// keySecrets are the Secrets holding the license and the security keys, with their
+// keySecrets are the Secrets holding the license and the security keys (the
+// generated ones, and the existing ones referenced), with the generated ones'
 // secret contents for the pod template's checksum.
 type keySecrets struct {
-	license  *corev1.Secret
+	license *corev1.Secret
+	// licenseRef is the existing Secret holding the license (nil when by value).
+	licenseRef *kube.SecretRef
+	// secured is true when security is on.
+	secured bool
+	// security holds the security keys given by value (nil when none is).
 	security *corev1.Secret
-	contents []pulumi.StringInput
+	// securityRefs maps a security file name to the existing Secret holding it.
+	securityRefs map[string]kube.SecretRef
+	contents     []pulumi.StringInput
 }
 
-// newKeySecrets creates the license Secret when the cluster is licensed and the
-// security Secret when security is on. They are auto-named: a changed key creates
-// a new Secret and the StatefulSet, which references it by name, rolls.
+func (k keySecrets) licensed() bool { return k.license != nil || k.licenseRef != nil }
+
+// newKeySecrets creates the license Secret when the license is given by value,
+// and the security Secret with the security keys given by value. They are
+// auto-named: a changed key creates a new Secret and the StatefulSet, which
+// references it by name, rolls. Keys in existing Secrets are mounted from them.
 func (b *builder) newKeySecrets() (keySecrets, error) {
 	var keys keySecrets
-	if b.spec.Licensed() {
+	if ref, ok := b.spec.SecretRefs[RefLicense]; ok && ref.IsSet() {
+		keys.licenseRef = &ref
+	} else if b.spec.Licensed() {
 		license := kube.Secret(pulumi.String(b.spec.License))
 		s, err := b.newSecret(b.Name+"-license", pulumi.StringMap{LicenseFileName: license})
 		if err != nil {
@@ -73,18 +86,37 @@ func (b *builder) newKeySecrets() (keySecrets, error) {
 		keys.license = s
 		keys.contents = append(keys.contents, pulumi.String("license"), license)
 	}
-	if sec := b.spec.Security; sec.Enabled {
-		privateKey, userList := kube.Secret(pulumi.String(sec.ClusterPrivateKey)), kube.Secret(pulumi.String(sec.UserList))
-		s, err := b.newSecret(b.Name+"-security", pulumi.StringMap{
-			PrivateKeyFileName: privateKey,
-			UserListFileName:   userList,
-		})
-		if err != nil {
-			return keys, err
-		}
-		keys.security = s
-		keys.contents = append(keys.contents, pulumi.String("security"), privateKey, userList)
+	sec := b.spec.Security
+	if !sec.Enabled {
+		return keys, nil
 	}
+	keys.secured = true
+	data := pulumi.StringMap{}
+	var contents []pulumi.StringInput
+	for _, f := range []struct{ ref, file, value string }{
+		{RefClusterPrivateKey, PrivateKeyFileName, sec.ClusterPrivateKey},
+		{RefUserList, UserListFileName, sec.UserList},
+	} {
+		if ref := b.spec.SecretRefs[f.ref]; ref.IsSet() {
+			if keys.securityRefs == nil {
+				keys.securityRefs = map[string]kube.SecretRef{}
+			}
+			keys.securityRefs[f.file] = ref
+			continue
+		}
+		v := kube.Secret(pulumi.String(f.value))
+		data[f.file] = v
+		contents = append(contents, v)
+	}
+	if len(data) == 0 {
+		return keys, nil
+	}
+	s, err := b.newSecret(b.Name+"-security", data)
+	if err != nil {
+		return keys, err
+	}
+	keys.security = s
+	keys.contents = append(keys.contents, append([]pulumi.StringInput{pulumi.String("security")}, contents...)...)
 	return keys, nil
 }
 
@@ -184,10 +216,10 @@ func (b *builder) env(keys keySecrets) corev1.EnvVarArray {
 		envValue("QDB_MEMORY_LIMIT_SOFT", strconv.FormatInt(b.limiter.SoftBytes, 10)),
 		envValue("QDB_MEMORY_LIMIT_HARD", strconv.FormatInt(b.limiter.HardBytes, 10)),
 	}
-	if keys.license != nil {
+	if keys.licensed() {
 		env = append(env, envValue("QDB_LICENSE_FILE", LicenseDir+"/"+LicenseFileName))
 	}
-	if keys.security != nil {
+	if keys.secured {
 		env = append(env,
 			envValue("QDB_ENABLE_SECURITY", "true"),
 			envValue("QDB_CLUSTER_PRIVATE_KEY_FILE", SecurityDir+"/"+PrivateKeyFileName),
@@ -206,13 +238,55 @@ func volumes(keys keySecrets) corev1.VolumeArray {
 		kube.EmptyDir(tmpVolume, tmpSizeLimit),
 		kube.EmptyDir(logVolume, logSizeLimit),
 	}
-	if keys.license != nil {
+	switch {
+	case keys.license != nil:
 		vols = append(vols, secretVolume(licenseVolume, keys.license))
+	case keys.licenseRef != nil:
+		vols = append(vols, corev1.VolumeArgs{
+			Name: pulumi.String(licenseVolume),
+			Secret: &corev1.SecretVolumeSourceArgs{
+				SecretName:  pulumi.String(keys.licenseRef.Name),
+				Items:       corev1.KeyToPathArray{keyToPath(keys.licenseRef.Key, LicenseFileName)},
+				DefaultMode: pulumi.Int(secretFileMode),
+			},
+		})
 	}
-	if keys.security != nil {
+	switch {
+	case keys.secured && len(keys.securityRefs) == 0:
 		vols = append(vols, secretVolume(securityVolume, keys.security))
+	case keys.secured:
+		vols = append(vols, projectedSecurityVolume(keys))
 	}
 	return vols
+}
+
+// projectedSecurityVolume puts the security keys from the generated Secret and
+// the referenced ones side by side in one directory.
+func projectedSecurityVolume(keys keySecrets) corev1.VolumeArgs {
+	var sources corev1.VolumeProjectionArray
+	if keys.security != nil {
+		sources = append(sources, corev1.VolumeProjectionArgs{
+			Secret: &corev1.SecretProjectionArgs{Name: keys.security.Metadata.Name().Elem()},
+		})
+	}
+	for _, file := range []string{PrivateKeyFileName, UserListFileName} {
+		if ref, ok := keys.securityRefs[file]; ok {
+			sources = append(sources, corev1.VolumeProjectionArgs{
+				Secret: &corev1.SecretProjectionArgs{
+					Name:  pulumi.String(ref.Name),
+					Items: corev1.KeyToPathArray{keyToPath(ref.Key, file)},
+				},
+			})
+		}
+	}
+	return corev1.VolumeArgs{
+		Name:      pulumi.String(securityVolume),
+		Projected: &corev1.ProjectedVolumeSourceArgs{Sources: sources, DefaultMode: pulumi.Int(secretFileMode)},
+	}
+}
+
+func keyToPath(key, path string) corev1.KeyToPathArgs {
+	return corev1.KeyToPathArgs{Key: pulumi.String(key), Path: pulumi.String(path)}
 }
 
 func secretVolume(name string, s *corev1.Secret) corev1.VolumeArgs {
@@ -231,10 +305,10 @@ func volumeMounts(keys keySecrets) corev1.VolumeMountArray {
 		mount(tmpVolume, TmpPath, false),
 		mount(logVolume, LogPath, false),
 	}
-	if keys.license != nil {
+	if keys.licensed() {
 		mounts = append(mounts, mount(licenseVolume, LicenseDir, true))
 	}
-	if keys.security != nil {
+	if keys.secured {
 		mounts = append(mounts, mount(securityVolume, SecurityDir, true))
 	}
 	return mounts

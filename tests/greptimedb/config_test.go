@@ -44,6 +44,28 @@ func TestBadClusterConfig(t *testing.T) {
 				"greptimedb[0].datanode.objectStorage.bucket",
 				"greptimedb[0].datanode.objectStorage.secretAccessKey",
 			}},
+		{"S3 key by value and by reference", map[string]any{"datanode": map[string]any{"objectStorage": map[string]any{
+			"type": "S3", "bucket": "b", "accessKeyId": "AKID", "secretAccessKey": "SECRET",
+			"secretRefs": map[string]any{"accessKeyId": map[string]any{"name": "s3-keys", "key": "id"}}}}},
+			[]string{"greptimedb[0].datanode.objectStorage.secretRefs.accessKeyId"}},
+		{"Oss without bucket or keys", map[string]any{"datanode": map[string]any{"objectStorage": map[string]any{"type": "Oss"}}},
+			[]string{
+				"greptimedb[0].datanode.objectStorage.accessKeyId",
+				"greptimedb[0].datanode.objectStorage.accessKeySecret",
+				"greptimedb[0].datanode.objectStorage.bucket",
+			}},
+		{"Azblob without account key or SAS token", map[string]any{"datanode": map[string]any{"objectStorage": map[string]any{
+			"type": "Azblob", "container": "c", "accountName": "a"}}},
+			[]string{"greptimedb[0].datanode.objectStorage.accountKey"}},
+		{"Gcs without credential", map[string]any{"datanode": map[string]any{"objectStorage": map[string]any{"type": "Gcs", "bucket": "b"}}},
+			[]string{"greptimedb[0].datanode.objectStorage.credential"}},
+		{"secret reference the storage type does not have", map[string]any{"datanode": map[string]any{"objectStorage": map[string]any{
+			"type": "Gcs", "bucket": "b", "credential": "Yw==",
+			"secretRefs": map[string]any{"accountKey": map[string]any{"name": "azure", "key": "key"}}}}},
+			[]string{"greptimedb[0].datanode.objectStorage.secretRefs.accountKey"}},
+		{"secret reference with a bad Secret name", map[string]any{"datanode": map[string]any{"objectStorage": map[string]any{
+			"type": "Gcs", "bucket": "b", "secretRefs": map[string]any{"credential": map[string]any{"name": "Not_A_Name", "key": "key.json"}}}}},
+			[]string{"greptimedb[0].datanode.objectStorage.secretRefs.credential.name"}},
 		{"unpinned wait image", map[string]any{"waitImage": "busybox"}, []string{"greptimedb[0].waitImage"}},
 		{"bad service type", map[string]any{"frontend": map[string]any{"serviceType": "Ingress"}}, []string{"greptimedb[0].frontend.serviceType"}},
 		{"bad etcd endpoint", map[string]any{"etcd": map[string]any{"endpoints": []any{"etcd"}}}, []string{"greptimedb[0].etcd.endpoints[0]"}},

@@ -344,6 +344,94 @@ func TestDatanodeS3(t *testing.T) {
 	assert.True(t, mockrun.IsSecretAt(sts.Inputs, "spec.template.metadata.annotations.checksum/secret"))
 }
 
+// TestObjectStores: Gcs, Azblob and Oss beside S3, with GreptimeDB v1.1.4's
+// [storage] keys. No secret goes into the TOML; each reaches the pod as an
+// environment variable (GREPTIMEDB_DATANODE__STORAGE__<KEY>) from the generated
+// Secret, or from an existing Secret named in secretRefs, in which case the
+// program never sees the value and writes no Secret for it.
+func TestObjectStores(t *testing.T) {
+	ref := func(name, key string) map[string]any { return map[string]any{"name": name, "key": key} }
+	cases := []struct {
+		name    string
+		store   map[string]any
+		toml    map[string]any
+		secret  map[string]string // generated Secret's data; nil means no Secret
+		fromRef map[string]string // env var -> existing Secret name
+		port    int32
+	}{
+		{
+			name:  "Gcs",
+			store: map[string]any{"type": "Gcs", "bucket": "tsdb", "root": "gt", "scope": "https://www.googleapis.com/auth/devstorage.read_write", "credential": "Z2NzLWtleQ=="},
+			toml: map[string]any{"type": "Gcs", "data_home": "/data/greptimedb", "bucket": "tsdb", "root": "gt",
+				"scope": "https://www.googleapis.com/auth/devstorage.read_write"},
+			secret: map[string]string{"credential": "Z2NzLWtleQ=="},
+			port:   443,
+		},
+		{
+			name: "Azblob with a SAS token from an existing Secret",
+			store: map[string]any{"type": "Azblob", "container": "tsdb", "accountName": "tsdbacct", "endpoint": "https://tsdbacct.blob.core.windows.net",
+				"secretRefs": map[string]any{"sasToken": ref("azure-sas", "token")}},
+			toml: map[string]any{"type": "Azblob", "data_home": "/data/greptimedb", "container": "tsdb", "account_name": "tsdbacct",
+				"endpoint": "https://tsdbacct.blob.core.windows.net"},
+			fromRef: map[string]string{"GREPTIMEDB_DATANODE__STORAGE__SAS_TOKEN": "azure-sas"},
+			port:    443,
+		},
+		{
+			name: "Oss with one key by value and one by reference",
+			store: map[string]any{"type": "Oss", "bucket": "tsdb", "endpoint": "http://oss.internal:8080", "accessKeyId": "LTAIKEY",
+				"secretRefs": map[string]any{"accessKeySecret": ref("oss-keys", "secret")}},
+			toml:    map[string]any{"type": "Oss", "data_home": "/data/greptimedb", "bucket": "tsdb", "endpoint": "http://oss.internal:8080"},
+			secret:  map[string]string{"access-key-id": "LTAIKEY"},
+			fromRef: map[string]string{"GREPTIMEDB_DATANODE__STORAGE__ACCESS_KEY_SECRET": "oss-keys"},
+			port:    8080,
+		},
+		{
+			name: "S3 with both keys from an existing Secret",
+			store: map[string]any{"type": "S3", "bucket": "tsdb", "secretRefs": map[string]any{
+				"accessKeyId": ref("s3-keys", "id"), "secretAccessKey": ref("s3-keys", "secret")}},
+			toml: map[string]any{"type": "S3", "data_home": "/data/greptimedb", "bucket": "tsdb"},
+			fromRef: map[string]string{
+				"GREPTIMEDB_DATANODE__STORAGE__ACCESS_KEY_ID": "s3-keys", "GREPTIMEDB_DATANODE__STORAGE__SECRET_ACCESS_KEY": "s3-keys"},
+			port: 443,
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			res := objects.Run(t, config(t, []map[string]any{{"name": "metrics", "datanode": map[string]any{"objectStorage": tc.store}}},
+				map[string]string{"networkPolicy": `{"enabled": true}`}))
+			assert.Equal(t, tc.toml, tomlConfig(t, objects.ConfigMap(t, res, "metrics-datanode-config"))["storage"])
+
+			sts := objects.Find(t, res, objects.StatefulSetType, "metrics-datanode")
+			env := objects.Env(t, container(t, sts, "datanode"))
+			secret := res.Find(objects.SecretType, "metrics-datanode-object-storage")
+			if tc.secret == nil {
+				assert.Nil(t, secret, "no Secret when every secret is referenced")
+				assert.NotContains(t, objects.PodTemplate(t, sts).Annotations, greptimedb.SecretChecksumAnnotation)
+			} else {
+				require.NotNil(t, secret)
+				assert.Equal(t, tc.secret, objects.Decode[corev1.Secret](t, secret).StringData)
+				assert.True(t, mockrun.IsSecretAt(secret.Inputs, "stringData"))
+				for key := range tc.secret {
+					var found bool
+					for _, e := range env {
+						if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil && e.ValueFrom.SecretKeyRef.Key == key {
+							found = e.ValueFrom.SecretKeyRef.Name == objects.StateMeta(t, secret).Name
+						}
+					}
+					assert.True(t, found, "env from the generated Secret's %s", key)
+				}
+			}
+			for name, secretName := range tc.fromRef {
+				require.Contains(t, env, name)
+				assert.Empty(t, env[name].Value)
+				assert.Equal(t, secretName, objects.SecretKeyRef(t, env[name]).Name)
+			}
+			np := objects.NetworkPolicy(t, res, "metrics-datanode")
+			assert.Contains(t, egressRules(t, np), rule{ports: []int32{tc.port}}, "egress to the object store's port")
+		})
+	}
+}
+
 // TestDatanodeWorkloadIdentity: with ServiceAccount annotations (EKS IRSA) the
 // datanodes run as their own annotated account and S3 needs no static keys: no
 // credentials Secret, no credential env. Giving one key without the other, or an

@@ -130,3 +130,27 @@ func TestChecksumFollowsConfig(t *testing.T) {
 	require.Contains(t, cm.Data, "config.toml")
 	assert.Equal(t, kubeChecksum(cm.Data["config.toml"]), annotation(t, objects.Find(t, res, objects.DeploymentType, "metrics-meta"), "checksum/config"))
 }
+
+// TestUsersFromExistingSecret: with auth.usersSecretRef the frontends read their
+// users from an existing Secret's key, through the watching user provider so an
+// edited Secret applies without a restart; no password is generated and no
+// Secret written.
+func TestUsersFromExistingSecret(t *testing.T) {
+	res := objects.Run(t, config(t, []map[string]any{{"name": "metrics", "frontend": map[string]any{"auth": map[string]any{
+		"enabled": true, "username": "grafana", "usersSecretRef": map[string]any{"name": "greptime-users", "key": "passwd"}}}}}, nil))
+	assert.Empty(t, res.OfType(objects.RandomPasswordType), "no generated password")
+	assert.Nil(t, res.Find(objects.SecretType, "metrics-frontend-auth"), "no auth Secret")
+
+	dep := objects.Deployment(t, res, "metrics-frontend")
+	c := objects.Container(t, dep.Spec.Template.Spec, "frontend")
+	assert.Contains(t, c.Args, "--user-provider="+greptimedb.WatchUserProvider)
+	vol := objects.Volume(t, dep.Spec.Template.Spec, "auth")
+	require.NotNil(t, vol.Secret)
+	assert.Equal(t, "greptime-users", vol.Secret.SecretName)
+	assert.Equal(t, []corev1.KeyToPath{{Key: "passwd", Path: greptimedb.AuthKey}}, vol.Secret.Items)
+	assert.Equal(t, greptimedb.AuthDir, objects.MountsByPath(c)[greptimedb.AuthDir].MountPath)
+
+	username, ok := res.Export("greptimedb.metrics.username")
+	require.True(t, ok)
+	assert.Equal(t, "grafana", username.Value)
+}

@@ -2,6 +2,7 @@ package quasardb_test
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,7 @@ import (
 
 	"tsdb-platform/components/kube"
 	"tsdb-platform/internal/mockrun"
+	"tsdb-platform/stacks"
 	"tsdb-platform/tests/objects"
 )
 
@@ -191,4 +193,60 @@ func containsAny(r *mockrun.Resource, values ...string) bool {
 		}
 	}
 	return false
+}
+
+// TestSecretReferences: the license and the security keys may come from existing
+// Secrets (secretRefs) instead of config. Nothing is generated for a referenced
+// key: the license is mounted from the named Secret's key, and the security
+// directory projects the generated Secret (for keys given by value) beside the
+// referenced keys, under the file names qdbd reads.
+func TestSecretReferences(t *testing.T) {
+	c := cluster{"name": "ticks", "replicas": 3, "replication": 2}.withSecurity()
+	security := maps.Clone(c["security"].(map[string]any))
+	delete(security, "userList")
+	c["security"] = security
+	c["secretRefs"] = map[string]any{
+		"license":  map[string]any{"name": "qdb-license", "key": "license.key"},
+		"userList": map[string]any{"name": "qdb-users", "key": "users.json"},
+	}
+	res := run(t, stackConfig(t, c), false)
+	assert.Nil(t, res.Find(objects.SecretType, "ticks-license"), "no Secret for a referenced license")
+	generated := objects.Find(t, res, objects.SecretType, "ticks-security")
+	assert.Equal(t, map[string]string{"cluster_private.key": testPrivateKey}, objects.Decode[corev1.Secret](t, generated).StringData,
+		"only the key given by value")
+
+	set := objects.StatefulSet(t, res, "ticks")
+	license := objects.Volume(t, set.Spec.Template.Spec, "license")
+	require.NotNil(t, license.Secret)
+	assert.Equal(t, "qdb-license", license.Secret.SecretName)
+	assert.Equal(t, []corev1.KeyToPath{{Key: "license.key", Path: "quasardb.key"}}, license.Secret.Items)
+
+	sec := objects.Volume(t, set.Spec.Template.Spec, "security")
+	require.NotNil(t, sec.Projected, "the security keys come from two Secrets")
+	require.Len(t, sec.Projected.Sources, 2)
+	assert.Equal(t, objects.StateMeta(t, generated).Name, sec.Projected.Sources[0].Secret.Name)
+	assert.Equal(t, "qdb-users", sec.Projected.Sources[1].Secret.Name)
+	assert.Equal(t, []corev1.KeyToPath{{Key: "users.json", Path: "users.cfg"}}, sec.Projected.Sources[1].Secret.Items)
+	assert.Equal(t, objects.Ptr(int32(0o440)), sec.Projected.DefaultMode)
+	env := objects.Env(t, container(t, set))
+	assert.Equal(t, "/etc/qdb/license/quasardb.key", env["QDB_LICENSE_FILE"].Value)
+	assert.Equal(t, "/etc/qdb/security/users.cfg", env["QDB_USER_LIST_FILE"].Value)
+
+	bad := map[string]struct {
+		cluster cluster
+		key     string
+	}{
+		"license by value and by reference": {cluster{"name": "ticks", "secretRefs": map[string]any{
+			"license": map[string]any{"name": "qdb-license", "key": "license.key"}}}.withLicense(), "quasardb[0].secretRefs.license"},
+		"unknown reference": {cluster{"name": "ticks", "secretRefs": map[string]any{
+			"password": map[string]any{"name": "x", "key": "y"}}}, "quasardb[0].secretRefs.password"},
+	}
+	for name, tc := range bad {
+		t.Run(name, func(t *testing.T) {
+			_, err := stacks.Load(stacks.MapLookup(stackConfig(t, tc.cluster)))
+			var cerr *stacks.ConfigError
+			require.ErrorAs(t, err, &cerr)
+			assert.Equal(t, []string{tc.key}, cerr.Keys())
+		})
+	}
 }
