@@ -103,9 +103,9 @@ func waitContainer(name, image, what string, urls ...pulumi.StringInput) corev1.
 		return fmt.Sprintf("until %s; do echo waiting for %s; sleep 2; done", strings.Join(checks, " || "), what)
 	}).(pulumi.StringOutput)
 	return corev1.ContainerArgs{
-		Name:    pulumi.String(name),
-		Image:   pulumi.String(image),
-		Command: pulumi.StringArray{pulumi.String("/bin/sh"), pulumi.String("-c"), script},
+		Name:            pulumi.String(name),
+		Image:           pulumi.String(image),
+		Command:         pulumi.StringArray{pulumi.String("/bin/sh"), pulumi.String("-c"), script},
 		Resources:       smallResources(),
 		SecurityContext: kube.ContainerSecurityContext(),
 	}
