@@ -83,6 +83,11 @@ type ClusterArgs struct {
 	// Token is the initial cluster token; empty derives one unique to the
 	// project, stack and cluster name.
 	Token string
+	// Backup saves snapshots on a schedule when enabled.
+	Backup BackupSpec
+	// ShellImage is a small image with a shell (busybox) that names and rotates
+	// the snapshots; required with Backup.
+	ShellImage string
 }
 
 // Cluster is a deployed etcd cluster.
@@ -123,6 +128,10 @@ func (a *ClusterArgs) Validate() field.ErrorList {
 		return field.ErrorList{field.Required(nil, "args are required")}
 	}
 	errs := append(a.Env.Validate(), a.Spec.Validate(nil)...)
+	errs = append(errs, a.Backup.Validate(field.NewPath("backup"))...)
+	if a.Backup.Enabled {
+		errs = append(errs, kube.ValidateImage(a.ShellImage, field.NewPath("shellImage"))...)
+	}
 	if a.Instance == "" {
 		errs = append(errs, field.Required(field.NewPath("instance"), "the application cluster this etcd serves"))
 	}
@@ -199,6 +208,11 @@ func (b *builder) build(c *Cluster) (pulumi.Map, error) {
 	}
 	if b.args.Isolation.Enabled {
 		if err := b.newNetworkPolicy(); err != nil {
+			return nil, err
+		}
+	}
+	if b.args.Backup.Enabled {
+		if err := b.newBackup(); err != nil {
 			return nil, err
 		}
 	}
@@ -323,7 +337,11 @@ func (b *builder) newStatefulSet(peer *corev1.Service) (*appsv1.StatefulSet, err
 func (b *builder) newNetworkPolicy() error {
 	members := kube.PodsPeer(b.id.Selector())
 	var clients []kube.Flow
-	for _, sel := range b.args.ClientPods {
+	clientPods := b.args.ClientPods
+	if b.args.Backup.Enabled {
+		clientPods = append(clientPods, b.backupIdentity().Selector())
+	}
+	for _, sel := range clientPods {
 		clients = append(clients, kube.Allow([]int{ClientPort}, kube.PodsPeer(sel)))
 	}
 	ingress := append([]kube.Flow{kube.Allow([]int{PeerPort}, members)}, clients...)

@@ -90,8 +90,21 @@ func (b *clusterBuilder) build(c *Cluster) (pulumi.Map, error) {
 		return nil, err
 	}
 	frontend := &FrontendArgs{Common: b.common, Spec: b.spec.Frontend, Meta: meta(c.Datanode.StatefulSet)}
+	if b.spec.Backup.Database.Enabled {
+		// COPY DATABASE runs in the frontends: they write to the object store.
+		port, err := objectStorePort(b.spec.Datanode.ObjectStorage.Endpoint)
+		if err != nil {
+			return nil, fmt.Errorf("datanode.objectStorage.endpoint: %w", err)
+		}
+		frontend.ObjectStorePort = port
+	}
 	if c.Frontend, err = NewFrontend(b.Ctx, b.Name+"-frontend", frontend, b.Parent); err != nil {
 		return nil, err
+	}
+	if b.spec.Backup.Database.Enabled {
+		if err := b.newDatabaseBackup(c); err != nil {
+			return nil, err
+		}
 	}
 	f := c.Frontend
 	c.HTTPEndpoint, c.GRPCEndpoint, c.MySQLEndpoint, c.PostgresEndpoint = f.HTTPEndpoint, f.GRPCEndpoint, f.MySQLEndpoint, f.PostgresEndpoint
@@ -122,6 +135,8 @@ func (b *clusterBuilder) newEtcd(c *Cluster) (*MetaArgs, error) {
 		Instance:     b.Name,
 		AntiAffinity: common.AntiAffinity,
 		ClientPods:   []pulumi.StringMap{common.identity("meta").Selector()},
+		Backup:       b.spec.Backup.Etcd,
+		ShellImage:   common.WaitImage,
 	}, b.Parent)
 	if err != nil {
 		return nil, err

@@ -37,6 +37,9 @@ type FrontendArgs struct {
 	// Meta is the metasrv the frontends ask for routes; the Deployment starts
 	// after Meta.WaitFor (the datanodes).
 	Meta MetaClient
+	// ObjectStorePort, when not 0, lets the frontends reach the object store
+	// (they write database exports there).
+	ObjectStorePort int
 }
 
 // Frontend is the deployed frontends, the cluster's client entry point.
@@ -46,8 +49,11 @@ type Frontend struct {
 	ConfigMap  *corev1.ConfigMap
 	Service    *corev1.Service
 	Deployment *appsv1.Deployment
-	// AuthSecret holds the static user provider file (nil without auth).
+	// AuthSecret holds the static user provider file (nil without auth, or with
+	// the users in an existing Secret).
 	AuthSecret *corev1.Secret
+	// usersRef is the existing Secret key holding the user file, if any.
+	usersRef kube.SecretRef
 	Config     pulumi.StringOutput
 
 	// In-cluster endpoints of the frontend Service.
@@ -103,6 +109,7 @@ func (b *frontendBuilder) build(f *Frontend) (pulumi.Map, error) {
 	switch {
 	case spec.Auth.UsersSecretRef.IsSet():
 		// The users and their passwords live in the referenced Secret.
+		f.usersRef = spec.Auth.UsersSecretRef
 		f.Username = pulumi.String(spec.Auth.Username).ToStringOutput()
 	case spec.Auth.Enabled:
 		if authFile, err = b.newAuth(f); err != nil {
@@ -197,6 +204,23 @@ func (b *frontendBuilder) newAuth(f *Frontend) (pulumi.StringOutput, error) {
 	return file, nil
 }
 
+// authVolume is the volume holding the user file at AuthKey: the generated
+// Secret, or the referenced key; nil without authentication. Readable by the
+// pod's group (fsGroup) only.
+func (f *Frontend) authVolume() *corev1.VolumeArgs {
+	source := &corev1.SecretVolumeSourceArgs{DefaultMode: pulumi.Int(0o440)}
+	switch {
+	case f.AuthSecret != nil:
+		source.SecretName = f.AuthSecret.Metadata.Name().Elem()
+	case f.usersRef.IsSet():
+		source.SecretName = pulumi.String(f.usersRef.Name)
+		source.Items = corev1.KeyToPathArray{corev1.KeyToPathArgs{Key: pulumi.String(f.usersRef.Key), Path: pulumi.String(AuthKey)}}
+	default:
+		return nil
+	}
+	return &corev1.VolumeArgs{Name: pulumi.String("auth"), Secret: source}
+}
+
 // FrontendArgsLine is the frontend's command line after the image's entrypoint.
 func FrontendArgsLine(metaAddress, userProvider string) []string {
 	line := []string{
@@ -235,27 +259,11 @@ func (b *frontendBuilder) newDeployment(f *Frontend, authFile pulumi.StringOutpu
 	}
 	annotations := podAnnotations(f.Config)
 	if f.AuthSecret != nil {
-		mounts = append(mounts, corev1.VolumeMountArgs{Name: pulumi.String("auth"), MountPath: pulumi.String(AuthDir), ReadOnly: pulumi.Bool(true)})
-		volumes = append(volumes, corev1.VolumeArgs{
-			Name: pulumi.String("auth"),
-			Secret: &corev1.SecretVolumeSourceArgs{
-				SecretName: f.AuthSecret.Metadata.Name().Elem(),
-				// Readable by the pod's group (fsGroup) only.
-				DefaultMode: pulumi.Int(0o440),
-			},
-		})
 		annotations = podAnnotations(f.Config, authFile)
 	}
-	if ref := spec.Auth.UsersSecretRef; ref.IsSet() {
+	if auth := f.authVolume(); auth != nil {
 		mounts = append(mounts, corev1.VolumeMountArgs{Name: pulumi.String("auth"), MountPath: pulumi.String(AuthDir), ReadOnly: pulumi.Bool(true)})
-		volumes = append(volumes, corev1.VolumeArgs{
-			Name: pulumi.String("auth"),
-			Secret: &corev1.SecretVolumeSourceArgs{
-				SecretName:  pulumi.String(ref.Name),
-				Items:       corev1.KeyToPathArray{corev1.KeyToPathArgs{Key: pulumi.String(ref.Key), Path: pulumi.String(AuthKey)}},
-				DefaultMode: pulumi.Int(0o440),
-			},
-		})
+		volumes = append(volumes, *auth)
 	}
 	main := b.container(frontendPorts, spec.Resources, mounts...)
 	main.Args = line
@@ -284,6 +292,10 @@ func (b *frontendBuilder) flows() (ingress, egress []kube.Flow, err error) {
 	egress = []kube.Flow{
 		kube.Allow([]int{MetaRPCPort, HTTPPort}, b.peer("meta")),
 		kube.Allow([]int{GRPCPort}, b.peer("datanode")),
+	}
+	if p := b.args.ObjectStorePort; p != 0 {
+		// The object store is outside the cluster at addresses the program cannot know.
+		egress = append(egress, kube.Allow([]int{p}))
 	}
 	return ingress, egress, nil
 }

@@ -25,6 +25,8 @@ type ClusterSpec struct {
 	Meta     MetaSpec     `json:"meta"`
 	Datanode DatanodeSpec `json:"datanode"`
 	Frontend FrontendSpec `json:"frontend"`
+	// Backup is the cluster's scheduled backups: etcd snapshots and database exports.
+	Backup BackupSpec `json:"backup"`
 }
 
 // Shared is the configuration every component of one cluster uses.
@@ -183,7 +185,8 @@ func (s ClusterSpec) Validate(p *field.Path) field.ErrorList {
 	errs = append(errs, s.validateWAL(p)...)
 	errs = append(errs, s.Datanode.Validate(p.Child("datanode"))...)
 	errs = append(errs, s.Frontend.Validate(p.Child("frontend"))...)
-	return append(errs, s.Logging.Validate(p.Child("logging"))...)
+	errs = append(errs, s.Logging.Validate(p.Child("logging"))...)
+	return append(errs, s.validateBackup(p)...)
 }
 
 // Validate checks every component's shared configuration.

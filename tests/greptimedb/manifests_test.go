@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -585,7 +586,9 @@ func TestExports(t *testing.T) {
 // the restricted security context for every component of a prod-profile cluster.
 func TestProductionShape(t *testing.T) {
 	res := objects.Run(t, config(t, []map[string]any{{"name": "metrics",
-		"meta": map[string]any{"resources": map[string]any{"requests": map[string]any{"cpu": "300m", "memory": "300Mi"}}}}},
+		"meta": map[string]any{"resources": map[string]any{"requests": map[string]any{"cpu": "300m", "memory": "300Mi"}}},
+		// The prod profile exports databases to S3.
+		"datanode": map[string]any{"objectStorage": map[string]any{"type": "S3", "bucket": "b", "accessKeyId": "AKID", "secretAccessKey": "SECRET"}}}},
 		map[string]string{"profile": "prod"}))
 	workloads := map[string]string{
 		"metrics-etcd": objects.StatefulSetType, "metrics-meta": objects.DeploymentType,
@@ -706,4 +709,81 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// TestBackups: with backups on (as in the prod profile), an hourly CronJob saves
+// etcd snapshots with etcdctl to a volume of its own (kept like the data: protected
+// and retained) and rotates them, and a nightly CronJob exports each database to the
+// S3 bucket with COPY DATABASE through the frontends, authenticated with the user
+// file and given the S3 keys from the datanodes' Secret, never in its script. The
+// etcd members admit the snapshot pods; the frontends may reach the object store.
+func TestBackups(t *testing.T) {
+	res := objects.Run(t, config(t, []map[string]any{{"name": "metrics",
+		"datanode": map[string]any{"objectStorage": map[string]any{"type": "S3", "bucket": "tsdb", "region": "eu-west-1",
+			"accessKeyId": "AKIDBACKUP", "secretAccessKey": "SECRETBACKUP"}},
+		"backup": map[string]any{
+			"etcd":     map[string]any{"enabled": true, "schedule": "0 * * * *", "keep": 48},
+			"database": map[string]any{"enabled": true, "schedule": "30 2 * * *", "databases": []any{"public", "metrics_db"}, "prefix": "backups/metrics"},
+		},
+	}}, map[string]string{"networkPolicy": `{"enabled": true}`, "dataSafety": `{"protect": true, "retainOnDelete": true}`}))
+
+	etcdBackup := objects.Get[batchv1.CronJob](t, res, objects.CronJobType, "metrics-etcd-backup")
+	assert.Equal(t, "0 * * * *", etcdBackup.Spec.Schedule)
+	assert.Equal(t, batchv1.ForbidConcurrent, etcdBackup.Spec.ConcurrencyPolicy)
+	pod := etcdBackup.Spec.JobTemplate.Spec.Template.Spec
+	snapshot := objects.InitContainer(t, pod, "snapshot")
+	assert.Equal(t, "quay.io/coreos/etcd:v3.5.21", snapshot.Image)
+	assert.Equal(t, []string{"/usr/local/bin/etcdctl", "--endpoints=http://metrics-etcd-client:2379", "snapshot", "save", "/backup/.incoming.db"}, snapshot.Command)
+	rotate := objects.Container(t, pod, "rotate")
+	assert.Contains(t, rotate.Command[2], "tail -n +49", "keeps 48 snapshots")
+	claim := objects.Find(t, res, objects.PVCType, "metrics-etcd-backup")
+	assert.True(t, claim.Protect, "the snapshots are protected like the data")
+	assert.True(t, claim.RetainOnDelete)
+	assert.Equal(t, "true", objects.Meta(t, claim).Annotations["pulumi.com/skipAwait"], "binds when the first backup runs")
+	assert.Equal(t, "metrics-etcd-backup", objects.Volume(t, pod, "backup").PersistentVolumeClaim.ClaimName)
+
+	export := objects.Get[batchv1.CronJob](t, res, objects.CronJobType, "metrics-backup")
+	assert.Equal(t, "30 2 * * *", export.Spec.Schedule)
+	pod = export.Spec.JobTemplate.Spec.Template.Spec
+	c := objects.Container(t, pod, "export")
+	script := c.Command[2]
+	assert.Contains(t, script, "for db in public metrics_db; do")
+	assert.Contains(t, script, "COPY DATABASE $db TO 's3://tsdb/backups/metrics/$ts/$db/' WITH (FORMAT='parquet')")
+	assert.Contains(t, script, "REGION='eu-west-1'")
+	assert.Contains(t, script, "http://"+fqdn("metrics-frontend")+":4000/v1/sql")
+	assert.NotContains(t, script, "AKIDBACKUP")
+	assert.NotContains(t, script, "SECRETBACKUP")
+	env := objects.Env(t, c)
+	assert.Equal(t, "access-key-id", objects.SecretKeyRef(t, env[greptimedb.EnvAccessKeyID]).Key)
+	assert.Equal(t, "secret-access-key", objects.SecretKeyRef(t, env[greptimedb.EnvSecretAccessKey]).Key)
+	assert.Equal(t, greptimedb.AuthDir, objects.MountsByPath(c)[greptimedb.AuthDir].MountPath)
+	assert.NotNil(t, objects.Volume(t, pod, "auth").Secret, "the frontends' user file")
+
+	etcdPolicy := objects.NetworkPolicy(t, res, "metrics-etcd")
+	assert.Contains(t, ingressRules(t, etcdPolicy), rule{pods: []map[string]string{selector("etcd", "backup")}, ports: []int32{2379}})
+	frontendPolicy := objects.NetworkPolicy(t, res, "metrics-frontend")
+	assert.Contains(t, egressRules(t, frontendPolicy), rule{ports: []int32{443}}, "COPY DATABASE writes to S3 from the frontends")
+
+	for name, tc := range map[string]struct {
+		cluster map[string]any
+		key     string
+	}{
+		"etcd snapshots of an external etcd": {map[string]any{
+			"etcd":   map[string]any{"endpoints": []any{"etcd.example.svc:2379"}},
+			"backup": map[string]any{"etcd": map[string]any{"enabled": true}}}, "greptimedb[0].backup.etcd.enabled"},
+		"database exports without S3": {map[string]any{
+			"backup": map[string]any{"database": map[string]any{"enabled": true}}}, "greptimedb[0].backup.database.enabled"},
+		"a schedule that is not cron": {map[string]any{
+			"backup": map[string]any{"etcd": map[string]any{"enabled": true, "schedule": "hourly"}}}, "greptimedb[0].backup.etcd.schedule"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			tc.cluster["name"] = "metrics"
+			raw, err := json.Marshal([]any{tc.cluster})
+			require.NoError(t, err)
+			_, err = stacks.Load(stacks.MapLookup(map[string]string{stacks.KeyKubeContext: "test", stacks.KeyGreptimeDB: string(raw)}))
+			var cerr *stacks.ConfigError
+			require.ErrorAs(t, err, &cerr)
+			assert.Equal(t, []string{tc.key}, cerr.Keys())
+		})
+	}
 }

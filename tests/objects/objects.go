@@ -35,6 +35,8 @@ const (
 	PodDisruptionBudgetType = "kubernetes:policy/v1:PodDisruptionBudget"
 	NetworkPolicyType       = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 	JobType                 = "kubernetes:batch/v1:Job"
+	CronJobType             = "kubernetes:batch/v1:CronJob"
+	PVCType                 = "kubernetes:core/v1:PersistentVolumeClaim"
 	ProviderType            = "pulumi:providers:kubernetes"
 	RandomPasswordType      = "random:index/randomPassword:RandomPassword"
 )

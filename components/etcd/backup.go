@@ -1,0 +1,138 @@
+package etcd
+
+import (
+	"fmt"
+	"strconv"
+
+	batchv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/batch/v1"
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"tsdb-platform/components/kube"
+)
+
+// BackupSpec is a CronJob that saves an etcd snapshot (`etcdctl snapshot save`)
+// to a volume of its own, keeping the newest ones.
+type BackupSpec struct {
+	Enabled bool `json:"enabled"`
+	// Schedule is the CronJob's schedule, in cron syntax.
+	Schedule string `json:"schedule"`
+	// Keep is how many snapshots the volume keeps.
+	Keep int `json:"keep"`
+	// Storage is the snapshots' volume.
+	Storage kube.Storage `json:"storage"`
+}
+
+// Validate checks the backup's schedule, retention and volume (when enabled).
+func (s BackupSpec) Validate(p *field.Path) field.ErrorList {
+	if !s.Enabled {
+		return nil
+	}
+	errs := kube.ValidateSchedule(s.Schedule, p.Child("schedule"))
+	if s.Keep < 1 || s.Keep > 1000 {
+		errs = append(errs, field.Invalid(p.Child("keep"), s.Keep, "must be between 1 and 1000 snapshots"))
+	}
+	return append(errs, s.Storage.Validate(p.Child("storage"))...)
+}
+
+// SnapshotDir is where the backup volume is mounted in the backup pods.
+const SnapshotDir = "/backup"
+
+// BackupComponent is the component label of the backup pods and volume.
+const BackupComponent = "backup"
+
+// BackupName names the backup CronJob and its volume claim.
+func BackupName(name string) string { return name + "-backup" }
+
+// backupIdentity is the labels of the backup pods: not the members'.
+func (b *builder) backupIdentity() kube.Identity {
+	id := b.id
+	id.Component = BackupComponent
+	return id
+}
+
+// newBackup creates the snapshot volume and the CronJob. The claim holds data,
+// so it gets the stack's data-safety options.
+func (b *builder) newBackup() error {
+	spec := b.args.Backup
+	id := b.backupIdentity()
+	name := BackupName(b.Name)
+	claim := spec.Storage.VolumeClaimTemplate(name, id)
+	meta := id.ObjectMeta(name, b.args.Namespace)
+	// Not awaited: with a WaitForFirstConsumer storage class the claim binds only
+	// when the first backup runs.
+	meta.Annotations = pulumi.StringMap{kube.AnnotationSkipAwait: pulumi.String("true")}
+	pvc, err := corev1.NewPersistentVolumeClaim(b.Ctx, name, &corev1.PersistentVolumeClaimArgs{
+		Metadata: meta,
+		Spec:     claim.Spec,
+	}, append(b.args.DataSafety.StatefulOptions(), b.Parent)...)
+	if err != nil {
+		return fmt.Errorf("backup volume: %w", err)
+	}
+	endpoint := fmt.Sprintf("http://%s:%d", ClientServiceName(b.Name), ClientPort)
+	incoming := SnapshotDir + "/.incoming.db"
+	rotate := fmt.Sprintf("set -eu; snap=%s/snapshot-$(date -u +%%Y%%m%%dT%%H%%M%%SZ).db; mv %s \"$snap\"; "+
+		"ls -1t %s/snapshot-*.db | tail -n +%d | xargs -r rm -f; echo saved \"$snap\"; ls -l %s",
+		SnapshotDir, incoming, SnapshotDir, spec.Keep+1, SnapshotDir)
+	mount := corev1.VolumeMountArray{corev1.VolumeMountArgs{Name: pulumi.String("backup"), MountPath: pulumi.String(SnapshotDir)}}
+	small := corev1.ResourceRequirementsArgs{
+		Requests: pulumi.StringMap{"cpu": pulumi.String("10m"), "memory": pulumi.String("32Mi")},
+		Limits:   pulumi.StringMap{"cpu": pulumi.String("500m"), "memory": pulumi.String("256Mi")},
+	}
+	_, err = batchv1.NewCronJob(b.Ctx, name, &batchv1.CronJobArgs{
+		Metadata: id.ObjectMeta(name, b.args.Namespace),
+		Spec: &batchv1.CronJobSpecArgs{
+			Schedule:                   pulumi.String(spec.Schedule),
+			ConcurrencyPolicy:          pulumi.String("Forbid"),
+			SuccessfulJobsHistoryLimit: pulumi.Int(3),
+			FailedJobsHistoryLimit:     pulumi.Int(3),
+			JobTemplate: &batchv1.JobTemplateSpecArgs{
+				Metadata: &metav1.ObjectMetaArgs{Labels: id.Labels()},
+				Spec: &batchv1.JobSpecArgs{
+					BackoffLimit:          pulumi.Int(2),
+					ActiveDeadlineSeconds: pulumi.Int(3600),
+					Template: &corev1.PodTemplateSpecArgs{
+						Metadata: id.PodMeta(nil),
+						Spec: &corev1.PodSpecArgs{
+							RestartPolicy:                pulumi.String("OnFailure"),
+							AutomountServiceAccountToken: pulumi.Bool(false),
+							SecurityContext:              kube.PodSecurityContext(UID),
+							// The etcd image has etcdctl but no shell: it saves the
+							// snapshot, then a shell names it and drops old ones.
+							InitContainers: corev1.ContainerArray{corev1.ContainerArgs{
+								Name:            pulumi.String("snapshot"),
+								Image:           pulumi.String(b.args.Spec.Image),
+								Command:         pulumi.ToStringArray([]string{"/usr/local/bin/etcdctl", "--endpoints=" + endpoint, "snapshot", "save", incoming}),
+								Env:             corev1.EnvVarArray{corev1.EnvVarArgs{Name: pulumi.String("ETCDCTL_API"), Value: pulumi.String("3")}},
+								Resources:       small,
+								SecurityContext: kube.ContainerSecurityContext(),
+								VolumeMounts:    mount,
+							}},
+							Containers: corev1.ContainerArray{corev1.ContainerArgs{
+								Name:            pulumi.String("rotate"),
+								Image:           pulumi.String(b.args.ShellImage),
+								Command:         pulumi.ToStringArray([]string{"/bin/sh", "-c", rotate}),
+								Env:             corev1.EnvVarArray{corev1.EnvVarArgs{Name: pulumi.String("KEEP"), Value: pulumi.String(strconv.Itoa(spec.Keep))}},
+								Resources:       small,
+								SecurityContext: kube.ContainerSecurityContext(),
+								VolumeMounts:    mount,
+							}},
+							Volumes: corev1.VolumeArray{corev1.VolumeArgs{
+								Name: pulumi.String("backup"),
+								PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSourceArgs{
+									ClaimName: pvc.Metadata.Name().Elem(),
+								},
+							}},
+						},
+					},
+				},
+			},
+		},
+	}, b.Parent)
+	if err != nil {
+		return fmt.Errorf("backup cronjob: %w", err)
+	}
+	return nil
+}
