@@ -50,11 +50,11 @@ func TestValidConfigLoads(t *testing.T) {
 
 func TestStackFileOverridesProfile(t *testing.T) {
 	spec, err := stacks.Load(stacks.MapLookup(with(map[string]string{
-		"profile":    "prod",
+		"profile": "prod",
 		// The prod profile exports databases to S3, so a prod cluster keeps its data there.
 		"greptimedb": `[{"name":"metrics","etcd":{"replicas":5},"frontend":{"resources":{"limits":{"cpu":"3"}}},` +
 			`"datanode":{"objectStorage":{"type":"S3","bucket":"b","accessKeyId":"AKID","secretAccessKey":"SECRET"}}}]`,
-		"quasardb":   "<unset>",
+		"quasardb": "<unset>",
 	})))
 	require.NoError(t, err)
 	c := spec.GreptimeDB[0]

@@ -54,7 +54,7 @@ type Frontend struct {
 	AuthSecret *corev1.Secret
 	// usersRef is the existing Secret key holding the user file, if any.
 	usersRef kube.SecretRef
-	Config     pulumi.StringOutput
+	Config   pulumi.StringOutput
 
 	// In-cluster endpoints of the frontend Service.
 	HTTPEndpoint     pulumi.StringOutput
