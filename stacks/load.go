@@ -30,6 +30,7 @@ const (
 	KeyRenderDir       = "renderDir"
 	KeyDataSafety      = "dataSafety"
 	KeyNetworkPolicy   = "networkPolicy"
+	KeyMonitoring      = "monitoring"
 	KeyGreptimeDB      = "greptimedb"
 	KeyQuasarDB        = "quasardb"
 )
@@ -38,7 +39,7 @@ const (
 func Keys() []string {
 	return []string{
 		KeyProfile, KeyNamespace, KeyCreateNamespace, KeyClusterDomain, KeyKubeconfig,
-		KeyKubeContext, KeyRenderDir, KeyDataSafety, KeyNetworkPolicy, KeyGreptimeDB, KeyQuasarDB,
+		KeyKubeContext, KeyRenderDir, KeyDataSafety, KeyNetworkPolicy, KeyMonitoring, KeyGreptimeDB, KeyQuasarDB,
 	}
 }
 
@@ -108,6 +109,7 @@ func Load(lookup Lookup) (*Spec, error) {
 	}
 	decodeObjectKey(lookup, KeyDataSafety, defaults[KeyDataSafety], &spec.DataSafety, &ps)
 	decodeObjectKey(lookup, KeyNetworkPolicy, defaults[KeyNetworkPolicy], &spec.NetworkPolicy, &ps)
+	decodeObjectKey(lookup, KeyMonitoring, defaults[KeyMonitoring], &spec.Monitoring, &ps)
 	decodeListKey(lookup, KeyGreptimeDB, defaults[KeyGreptimeDB], &spec.GreptimeDB, &ps)
 	decodeListKey(lookup, KeyQuasarDB, defaults[KeyQuasarDB], &spec.QuasarDB, &ps)
 

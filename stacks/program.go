@@ -61,6 +61,7 @@ func Deploy(ctx *pulumi.Context, spec *Spec) error {
 			ClusterDomain: spec.Target.ClusterDomain,
 			DataSafety:    spec.DataSafety,
 			Isolation:     spec.NetworkPolicy,
+			Monitoring:    spec.Monitoring,
 		},
 		Options: []pulumi.ResourceOption{pulumi.Provider(provider)},
 	}

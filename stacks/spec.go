@@ -19,6 +19,8 @@ type Spec struct {
 	DataSafety DataSafety `json:"dataSafety"`
 	// NetworkPolicy restricts which pods may talk to the databases.
 	NetworkPolicy NetworkPolicy `json:"networkPolicy"`
+	// Monitoring makes the databases' metrics scrapable.
+	Monitoring kube.Monitoring `json:"monitoring"`
 	// GreptimeDB lists the GreptimeDB clusters of the stack, each named.
 	GreptimeDB []GreptimeDBCluster `json:"greptimedb"`
 	// QuasarDB lists the QuasarDB clusters of the stack, each named.

@@ -18,6 +18,7 @@ const MaxClusterNameLength = kube.MaxClusterNameLength
 func validate(spec *Spec, ps *problems) {
 	validateTarget(spec.Target, ps)
 	ps.addAll(spec.NetworkPolicy.Validate(field.NewPath(KeyNetworkPolicy)))
+	ps.addAll(spec.Monitoring.Validate(field.NewPath(KeyMonitoring)))
 	if len(spec.GreptimeDB) == 0 && len(spec.QuasarDB) == 0 {
 		ps.add(KeyGreptimeDB, nil, "the stack deploys nothing: add a GreptimeDB or QuasarDB cluster, "+
 			"e.g. `pulumi config set --path 'greptimedb[0].name' metrics`")

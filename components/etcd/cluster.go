@@ -216,6 +216,9 @@ func (b *builder) build(c *Cluster) (pulumi.Map, error) {
 			return nil, err
 		}
 	}
+	if err := b.args.Monitoring.NewPodMonitor(b.Ctx, b.Name, b.id, b.args.Namespace, metricsScrape, b.Parent); err != nil {
+		return nil, err
+	}
 	c.ClientEndpoint = ClientAddress(b.Name, b.args.Namespace, b.args.ClusterDomain)
 	return pulumi.Map{"clientEndpoint": c.ClientEndpoint, "statefulSet": c.StatefulSet.Metadata.Name()}, nil
 }
@@ -226,6 +229,9 @@ var MemberCounts = []int{1, 3, 5, 7}
 
 // ValidMemberCount reports whether n is one of MemberCounts.
 func ValidMemberCount(n int) bool { return slices.Contains(MemberCounts, n) }
+
+// metricsScrape is where every member serves its metrics.
+var metricsScrape = kube.Scrape{PortName: "metrics", Port: MetricsPort, Path: "/metrics"}
 
 // servicePorts are the client port, then the peer port (the client Service has
 // only the first).
@@ -315,7 +321,7 @@ func (b *builder) newStatefulSet(peer *corev1.Service) (*appsv1.StatefulSet, err
 			Selector:                             id.LabelSelector(),
 			PersistentVolumeClaimRetentionPolicy: kube.RetainClaims(),
 			Template: &corev1.PodTemplateSpecArgs{
-				Metadata: id.PodMeta(nil),
+				Metadata: id.PodMeta(b.args.Monitoring.PodAnnotations(metricsScrape)),
 				Spec: &corev1.PodSpecArgs{
 					SecurityContext:               kube.PodSecurityContext(UID),
 					Affinity:                      kube.AntiAffinity(b.args.AntiAffinity, id.Selector()),
@@ -345,6 +351,7 @@ func (b *builder) newNetworkPolicy() error {
 		clients = append(clients, kube.Allow([]int{ClientPort}, kube.PodsPeer(sel)))
 	}
 	ingress := append([]kube.Flow{kube.Allow([]int{PeerPort}, members)}, clients...)
+	ingress = append(ingress, b.args.Monitoring.ScrapeFlows(metricsScrape)...)
 	egress := []kube.Flow{kube.Allow([]int{PeerPort}, members)}
 	_, err := kube.NewNetworkPolicy(b.Ctx, b.Name, b.id, b.args.Namespace, ingress, egress, b.Parent)
 	return err

@@ -106,6 +106,11 @@ func (b *clusterBuilder) build(c *Cluster) (pulumi.Map, error) {
 			return nil, err
 		}
 	}
+	if m := b.common.Monitoring; m.Enabled && m.Dashboards {
+		if err := b.newDashboard(); err != nil {
+			return nil, err
+		}
+	}
 	f := c.Frontend
 	c.HTTPEndpoint, c.GRPCEndpoint, c.MySQLEndpoint, c.PostgresEndpoint = f.HTTPEndpoint, f.GRPCEndpoint, f.MySQLEndpoint, f.PostgresEndpoint
 	c.Username, c.Password = f.Username, f.Password

@@ -259,14 +259,23 @@ func (b part) podTemplate(annotations pulumi.StringMap, wait, main corev1.Contai
 	for _, f := range more {
 		f(spec)
 	}
+	for k, v := range b.Monitoring.PodAnnotations(metricsScrape) {
+		annotations[k] = v
+	}
 	return &corev1.PodTemplateSpecArgs{Metadata: b.id.PodMeta(annotations), Spec: spec}
 }
+
+// metricsScrape is where every GreptimeDB component serves its metrics.
+var metricsScrape = kube.Scrape{PortName: "http", Port: HTTPPort, Path: "/metrics"}
 
 // finish creates what every component ends with: a disruption budget that keeps
 // at most one of its pods evicted at a time, and (with isolation on) the
 // NetworkPolicy that allows only the flows it needs.
 func (b part) finish(replicas int, flows func() (ingress, egress []kube.Flow, err error)) error {
 	if _, err := kube.NewPodDisruptionBudget(b.Ctx, b.objName, b.id, b.Namespace, replicas, b.Parent); err != nil {
+		return err
+	}
+	if err := b.Monitoring.NewPodMonitor(b.Ctx, b.objName, b.id, b.Namespace, metricsScrape, b.Parent); err != nil {
 		return err
 	}
 	if !b.Isolation.Enabled {
@@ -276,6 +285,7 @@ func (b part) finish(replicas int, flows func() (ingress, egress []kube.Flow, er
 	if err != nil {
 		return err
 	}
+	ingress = append(ingress, b.Monitoring.ScrapeFlows(metricsScrape)...)
 	_, err = kube.NewNetworkPolicy(b.Ctx, b.objName, b.id, b.Namespace, ingress, egress, b.Parent)
 	return err
 }

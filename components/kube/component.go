@@ -18,6 +18,8 @@ type Env struct {
 	DataSafety DataSafety
 	// Isolation creates NetworkPolicies for the component's pods when enabled.
 	Isolation Isolation
+	// Monitoring makes the component's metrics scrapable when enabled.
+	Monitoring Monitoring
 }
 
 // Component is one component resource under construction: every component of

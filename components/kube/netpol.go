@@ -40,18 +40,33 @@ func PodsPeer(selector pulumi.StringMap) networkingv1.NetworkPolicyPeerArgs {
 // ClientPeers are the configured client namespaces and CIDR blocks, plus the pods
 // of the stack's own namespace that carry the given client label selector (nil for none).
 func (iso Isolation) ClientPeers() []networkingv1.NetworkPolicyPeerArgs {
+	peers := namespacePeers(iso.ClientNamespaces)
+	for _, cidr := range iso.ClientCIDRs {
+		peers = append(peers, networkingv1.NetworkPolicyPeerArgs{IpBlock: &networkingv1.IPBlockArgs{Cidr: pulumi.String(cidr)}})
+	}
+	return peers
+}
+
+// namespacePeers select every pod of the named namespaces.
+func namespacePeers(namespaces []string) []networkingv1.NetworkPolicyPeerArgs {
 	var peers []networkingv1.NetworkPolicyPeerArgs
-	for _, ns := range iso.ClientNamespaces {
+	for _, ns := range namespaces {
 		peers = append(peers, networkingv1.NetworkPolicyPeerArgs{
 			NamespaceSelector: &metav1.LabelSelectorArgs{MatchLabels: pulumi.StringMap{
 				"kubernetes.io/metadata.name": pulumi.String(ns),
 			}},
 		})
 	}
-	for _, cidr := range iso.ClientCIDRs {
-		peers = append(peers, networkingv1.NetworkPolicyPeerArgs{IpBlock: &networkingv1.IPBlockArgs{Cidr: pulumi.String(cidr)}})
-	}
 	return peers
+}
+
+// ScrapeFlows let Prometheus, in the monitoring namespaces, reach the metrics
+// port; none with monitoring off or no namespace named.
+func (m Monitoring) ScrapeFlows(s Scrape) []Flow {
+	if !m.Enabled || len(m.Namespaces) == 0 {
+		return nil
+	}
+	return []Flow{Allow([]int{s.Port}, namespacePeers(m.Namespaces)...)}
 }
 
 // DNSEgress allows DNS lookups to the cluster's DNS service in any namespace.

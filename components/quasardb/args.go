@@ -41,6 +41,8 @@ type ClusterSpec struct {
 	Security SecuritySpec `json:"security"`
 	// Probes are the TCP readiness and liveness probe timings on the client port.
 	Probes Probes `json:"probes"`
+	// Exporter runs the Prometheus exporter beside each node when enabled.
+	Exporter ExporterSpec `json:"exporter"`
 	// SecretRefs name existing Secrets that hold the license or the security keys
 	// instead of config ("license", "clusterPrivateKey", "userList": {name, key}).
 	SecretRefs map[string]kube.SecretRef `json:"secretRefs"`
@@ -109,6 +111,7 @@ func (s ClusterSpec) Validate(p *field.Path) field.ErrorList {
 			"replication factor must be between 1 and the replica count (%d)", s.Replicas)))
 	}
 	errs = append(errs, s.Security.validate(p.Child("security"), s.SecretRefs, p.Child("secretRefs"))...)
+	errs = append(errs, s.Exporter.validate(p.Child("exporter"), s.Security.Enabled)...)
 	errs = append(errs, s.Probes.Readiness.Validate(p.Child("probes", "readiness"))...)
 	return append(errs, s.Probes.Liveness.Validate(p.Child("probes", "liveness"))...)
 }

@@ -102,6 +102,16 @@ func (b *builder) build(c *Cluster) (pulumi.Map, error) {
 	if err != nil {
 		return nil, err
 	}
+	if b.spec.Exporter.Enabled && b.spec.Security.Enabled {
+		if keys.publicKey, err = b.newPublicKeyConfigMap(); err != nil {
+			return nil, err
+		}
+	}
+	if b.spec.Exporter.Enabled {
+		if err := b.args.Monitoring.NewPodMonitor(b.Ctx, b.Name, b.id, b.args.Namespace, exporterScrape, b.Parent); err != nil {
+			return nil, err
+		}
+	}
 	if c.StatefulSet, err = b.newStatefulSet(c.HeadlessService, keys); err != nil {
 		return nil, err
 	}
@@ -175,6 +185,9 @@ func (b *builder) setEndpoints(c *Cluster) {
 func (b *builder) newNetworkPolicy() error {
 	peers := kube.Allow([]int{ClientPort, ControlPort}, kube.PodsPeer(b.id.Selector()))
 	ingress := []kube.Flow{peers}
+	if b.spec.Exporter.Enabled {
+		ingress = append(ingress, b.args.Monitoring.ScrapeFlows(exporterScrape)...)
+	}
 	if clients := b.args.Isolation.ClientPeers(); len(clients) > 0 {
 		// An empty peer list would mean "anyone": add the client rule only with peers.
 		ingress = append(ingress, kube.Allow([]int{ClientPort}, clients...))
@@ -196,5 +209,14 @@ func checksumAnnotations(keys keySecrets) pulumi.StringMap {
 
 // podMeta is the pod template's metadata.
 func (b *builder) podMeta(keys keySecrets) *metav1.ObjectMetaArgs {
-	return b.id.PodMeta(checksumAnnotations(keys))
+	annotations := checksumAnnotations(keys)
+	if b.spec.Exporter.Enabled {
+		for k, v := range b.args.Monitoring.PodAnnotations(exporterScrape) {
+			if annotations == nil {
+				annotations = pulumi.StringMap{}
+			}
+			annotations[k] = v
+		}
+	}
+	return b.id.PodMeta(annotations)
 }

@@ -65,6 +65,8 @@ type keySecrets struct {
 	// securityRefs maps a security file name to the existing Secret holding it.
 	securityRefs map[string]kube.SecretRef
 	contents     []pulumi.StringInput
+	// publicKey holds the cluster's public key for the exporter (secured clusters only).
+	publicKey *corev1.ConfigMap
 }
 
 func (k keySecrets) licensed() bool { return k.license != nil || k.licenseRef != nil }
@@ -162,7 +164,7 @@ func (b *builder) newStatefulSet(headless *corev1.Service, keys keySecrets) (*ap
 }
 
 func (b *builder) podSpec(keys keySecrets) *corev1.PodSpecArgs {
-	return &corev1.PodSpecArgs{
+	spec := &corev1.PodSpecArgs{
 		// qdbd never talks to the Kubernetes API.
 		AutomountServiceAccountToken: pulumi.Bool(false),
 		SecurityContext:              kube.PodSecurityContext(ImageUID),
@@ -170,6 +172,11 @@ func (b *builder) podSpec(keys keySecrets) *corev1.PodSpecArgs {
 		Containers:                   corev1.ContainerArray{b.container(keys)},
 		Volumes:                      volumes(keys),
 	}
+	if b.spec.Exporter.Enabled {
+		spec.Containers = append(spec.Containers.(corev1.ContainerArray), b.exporterContainer())
+		spec.Volumes = append(spec.Volumes.(corev1.VolumeArray), b.exporterVolumes(keys.publicKey)...)
+	}
+	return spec
 }
 
 func (b *builder) container(keys keySecrets) corev1.ContainerArgs {

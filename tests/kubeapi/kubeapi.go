@@ -326,6 +326,9 @@ func launchOnce(ctx context.Context, opts Options, dir string) (_ *Server, retEr
 	if err := s.initClients(); err != nil {
 		return nil, err
 	}
+	if err := s.installCRDs(waitCtx); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 

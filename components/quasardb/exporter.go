@@ -1,0 +1,114 @@
+package quasardb
+
+import (
+	"fmt"
+
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"tsdb-platform/components/kube"
+)
+
+// ExporterSpec is a sidecar running QuasarDB's Prometheus exporter
+// (bureau14/qdb-prometheus-exporter, the `qdb-prometheus-exporter` package),
+// which reads the node's statistics and serves them on /metrics.
+type ExporterSpec struct {
+	Enabled bool `json:"enabled"`
+	// Image has the exporter installed (`pip install qdb-prometheus-exporter`);
+	// QuasarDB publishes the package, not an image.
+	Image     string         `json:"image"`
+	Resources kube.Resources `json:"resources"`
+	// UserSecuritySecretRef names the Secret key holding the private key file of
+	// the QuasarDB user the exporter connects as; required on a secured cluster.
+	UserSecuritySecretRef kube.SecretRef `json:"userSecuritySecretRef"`
+}
+
+// ExporterPort serves the exporter's /metrics (its --exporter-port default).
+const ExporterPort = 9000
+
+// exporterDir holds the secured cluster's public key and the exporter's user key.
+const exporterDir = "/etc/qdb/exporter"
+
+var exporterScrape = kube.Scrape{PortName: "metrics", Port: ExporterPort, Path: "/metrics"}
+
+// validate checks the exporter's image and, on a secured cluster, its user key.
+func (e ExporterSpec) validate(p *field.Path, secured bool) field.ErrorList {
+	if !e.Enabled {
+		return nil
+	}
+	errs := kube.ValidateImage(e.Image, p.Child("image"))
+	errs = append(errs, e.Resources.Validate(p.Child("resources"))...)
+	errs = append(errs, e.UserSecuritySecretRef.Validate(p.Child("userSecuritySecretRef"))...)
+	if secured && !e.UserSecuritySecretRef.IsSet() {
+		errs = append(errs, field.Required(p.Child("userSecuritySecretRef"), fmt.Sprintf(
+			"the cluster is secured: the exporter connects as a QuasarDB user; name the Secret key holding "+
+				"that user's private key file with %s.name and %s.key", p.Child("userSecuritySecretRef"), p.Child("userSecuritySecretRef"))))
+	}
+	return errs
+}
+
+// exporterContainer is the sidecar. It talks to the node over loopback.
+func (b *builder) exporterContainer() corev1.ContainerArgs {
+	e := b.spec.Exporter
+	args := []string{"--cluster", fmt.Sprintf("qdb://127.0.0.1:%d", ClientPort), "--exporter-port", fmt.Sprint(ExporterPort)}
+	mounts := corev1.VolumeMountArray{mount("exporter-tmp", TmpPath, false)}
+	if b.spec.Security.Enabled {
+		args = append(args, "--cluster-public-key-file", exporterDir+"/cluster_public.key",
+			"--user-security-file", exporterDir+"/user.key")
+		mounts = append(mounts, mount("exporter-keys", exporterDir, true))
+	}
+	health := &corev1.ProbeArgs{
+		HttpGet:       &corev1.HTTPGetActionArgs{Path: pulumi.String("/health"), Port: pulumi.String(exporterScrape.PortName)},
+		PeriodSeconds: pulumi.Int(10),
+	}
+	return corev1.ContainerArgs{
+		Name:            pulumi.String("exporter"),
+		Image:           pulumi.String(e.Image),
+		Command:         pulumi.ToStringArray(append([]string{"qdb-prometheus-exporter"}, args...)),
+		Ports:           kube.ContainerPorts(kube.Port{Name: exporterScrape.PortName, Number: ExporterPort}),
+		Resources:       e.Resources.Args(),
+		ReadinessProbe:  health,
+		LivenessProbe:   health,
+		SecurityContext: kube.ContainerSecurityContext(),
+		VolumeMounts:    mounts,
+	}
+}
+
+// exporterVolumes are the sidecar's scratch space and, on a secured cluster,
+// the public key (from a ConfigMap) beside the user key (from its Secret).
+func (b *builder) exporterVolumes(publicKey *corev1.ConfigMap) corev1.VolumeArray {
+	vols := corev1.VolumeArray{kube.EmptyDir("exporter-tmp", tmpSizeLimit)}
+	if publicKey == nil {
+		return vols
+	}
+	ref := b.spec.Exporter.UserSecuritySecretRef
+	return append(vols, corev1.VolumeArgs{
+		Name: pulumi.String("exporter-keys"),
+		Projected: &corev1.ProjectedVolumeSourceArgs{
+			DefaultMode: pulumi.Int(secretFileMode),
+			Sources: corev1.VolumeProjectionArray{
+				corev1.VolumeProjectionArgs{ConfigMap: &corev1.ConfigMapProjectionArgs{
+					Name:  publicKey.Metadata.Name().Elem(),
+					Items: corev1.KeyToPathArray{keyToPath("cluster_public.key", "cluster_public.key")},
+				}},
+				corev1.VolumeProjectionArgs{Secret: &corev1.SecretProjectionArgs{
+					Name:  pulumi.String(ref.Name),
+					Items: corev1.KeyToPathArray{keyToPath(ref.Key, "user.key")},
+				}},
+			},
+		},
+	})
+}
+
+// newPublicKeyConfigMap holds the cluster's public key (not a secret) for the exporter.
+func (b *builder) newPublicKeyConfigMap() (*corev1.ConfigMap, error) {
+	cm, err := corev1.NewConfigMap(b.Ctx, b.Name+"-public-key", &corev1.ConfigMapArgs{
+		Metadata: b.id.AutoNamedMeta(b.args.Namespace),
+		Data:     pulumi.StringMap{"cluster_public.key": pulumi.String(b.spec.Security.ClusterPublicKey)},
+	}, b.Parent)
+	if err != nil {
+		return nil, fmt.Errorf("public key config map: %w", err)
+	}
+	return cm, nil
+}
