@@ -70,6 +70,10 @@ type Frontend struct {
 
 type frontendConfig struct {
 	Logging loggingConfig `toml:"logging"`
+	// TLS on the client-facing servers (nil without TLS).
+	MySQL    *tlsSection `toml:"mysql,omitempty"`
+	Postgres *tlsSection `toml:"postgres,omitempty"`
+	GRPC     *tlsSection `toml:"grpc,omitempty"`
 }
 
 // Validate reports every problem of the arguments.
@@ -99,7 +103,14 @@ type frontendBuilder struct {
 // build creates the children and returns the component's outputs.
 func (b *frontendBuilder) build(f *Frontend) (pulumi.Map, error) {
 	spec := b.args.Spec
-	f.Config = renderConfig(func([]string) any { return frontendConfig{Logging: b.logging()} })
+	f.Config = renderConfig(func([]string) any {
+		c := frontendConfig{Logging: b.logging()}
+		if spec.TLS.Enabled {
+			// gRPC cannot reload a renewed certificate in v1.1.4 (frontend.example.toml).
+			c.MySQL, c.Postgres, c.GRPC = newTLSSection(true), newTLSSection(true), newTLSSection(false)
+		}
+		return c
+	})
 	var err error
 	if f.ConfigMap, err = b.newConfigMap(f.Config); err != nil {
 		return nil, err
@@ -122,6 +133,11 @@ func (b *frontendBuilder) build(f *Frontend) (pulumi.Map, error) {
 	}
 	if f.Service, err = b.newService(serviceMeta, &corev1.ServiceSpecArgs{Type: pulumi.String(string(spec.ServiceType)), Ports: kube.ServicePorts(frontendPorts...)}); err != nil {
 		return nil, err
+	}
+	if spec.TLS.Enabled && spec.TLS.CertManager.IssuerName != "" {
+		if err := b.newCertificate(); err != nil {
+			return nil, err
+		}
 	}
 	if f.Deployment, err = b.newDeployment(f, authFile); err != nil {
 		return nil, err
@@ -264,6 +280,10 @@ func (b *frontendBuilder) newDeployment(f *Frontend, authFile pulumi.StringOutpu
 	if auth := f.authVolume(); auth != nil {
 		mounts = append(mounts, corev1.VolumeMountArgs{Name: pulumi.String("auth"), MountPath: pulumi.String(AuthDir), ReadOnly: pulumi.Bool(true)})
 		volumes = append(volumes, *auth)
+	}
+	if spec.TLS.Enabled {
+		mounts = append(mounts, corev1.VolumeMountArgs{Name: pulumi.String("tls"), MountPath: pulumi.String(TLSDir), ReadOnly: pulumi.Bool(true)})
+		volumes = append(volumes, b.tlsVolume())
 	}
 	main := b.container(frontendPorts, spec.Resources, mounts...)
 	main.Args = line

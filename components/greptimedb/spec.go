@@ -148,6 +148,8 @@ type FrontendSpec struct {
 	// LoadBalancer says whether `pulumi up` waits for a LoadBalancer Service's address.
 	LoadBalancer LoadBalancerSpec `json:"loadBalancer"`
 	Auth         AuthSpec         `json:"auth"`
+	// TLS secures the MySQL, PostgreSQL and gRPC servers.
+	TLS FrontendTLSSpec `json:"tls"`
 }
 
 // LoadBalancerSpec says how `pulumi up` treats a LoadBalancer frontend Service.
@@ -302,6 +304,7 @@ func (f FrontendSpec) Validate(p *field.Path) field.ErrorList {
 			"only a LoadBalancer Service gets an address; set %s to %s or waitForAddress to false",
 			p.Child("serviceType"), ServiceLoadBalancer)))
 	}
+	errs = append(errs, f.TLS.Validate(p.Child("tls"))...)
 	errs = append(errs, f.Auth.UsersSecretRef.Validate(p.Child("auth", "usersSecretRef"))...)
 	if f.Auth.UsersSecretRef.IsSet() && !f.Auth.Enabled {
 		errs = append(errs, field.Invalid(p.Child("auth", "usersSecretRef"), nil, fmt.Sprintf(

@@ -1,6 +1,7 @@
 package greptimedb_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -153,4 +154,64 @@ func TestUsersFromExistingSecret(t *testing.T) {
 	username, ok := res.Export("greptimedb.metrics.username")
 	require.True(t, ok)
 	assert.Equal(t, "grafana", username.Value)
+}
+
+// TestFrontendTLS: TLS on the MySQL, PostgreSQL and gRPC servers from an existing
+// Secret or a cert-manager Certificate for the Service's names; renewed
+// certificates are reloaded where GreptimeDB can (MySQL, PostgreSQL). TLS without
+// a certificate source, or with two, is rejected by key.
+func TestFrontendTLS(t *testing.T) {
+	for name, tc := range map[string]struct {
+		tls         map[string]any
+		secret      string
+		certificate bool
+	}{
+		"existing Secret": {map[string]any{"enabled": true, "secretName": "frontend-cert"}, "frontend-cert", false},
+		"cert-manager": {map[string]any{"enabled": true, "certManager": map[string]any{
+			"issuerName": "ca", "issuerKind": "Issuer", "dnsNames": []any{"db.example.com"}}}, "metrics-frontend-tls", true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			res := objects.Run(t, config(t, []map[string]any{{"name": "metrics", "frontend": map[string]any{"tls": tc.tls}}}, nil))
+			cfg := tomlConfig(t, objects.ConfigMap(t, res, "metrics-frontend-config"))
+			for server, watch := range map[string]bool{"mysql": true, "postgres": true, "grpc": false} {
+				section, ok := cfg[server].(map[string]any)
+				require.True(t, ok, "[%s]", server)
+				assert.Equal(t, map[string]any{"mode": "require", "cert_path": "/etc/greptimedb/tls/tls.crt",
+					"key_path": "/etc/greptimedb/tls/tls.key", "watch": watch}, section["tls"], server)
+			}
+			dep := objects.Deployment(t, res, "metrics-frontend")
+			vol := objects.Volume(t, dep.Spec.Template.Spec, "tls")
+			require.NotNil(t, vol.Secret)
+			assert.Equal(t, tc.secret, vol.Secret.SecretName)
+			assert.Equal(t, greptimedb.TLSDir, objects.MountsByPath(objects.Container(t, dep.Spec.Template.Spec, "frontend"))[greptimedb.TLSDir].MountPath)
+			certs := res.OfType(greptimedb.CertificateType)
+			if !tc.certificate {
+				assert.Empty(t, certs)
+				return
+			}
+			require.Len(t, certs, 1)
+			in := objects.Inputs(certs[0])
+			assert.Equal(t, "metrics-frontend-tls", mockrun.Get(in, "spec.secretName"))
+			assert.Equal(t, []any{"metrics-frontend", "metrics-frontend." + namespace, "metrics-frontend." + namespace + ".svc",
+				fqdn("metrics-frontend"), "db.example.com"}, mockrun.Get(in, "spec.dnsNames"))
+			assert.Equal(t, "Issuer", mockrun.Get(in, "spec.issuerRef.kind"))
+		})
+	}
+	for name, tc := range map[string]struct {
+		tls map[string]any
+		key string
+	}{
+		"TLS without a Secret": {map[string]any{"enabled": true}, "greptimedb[0].frontend.tls.enabled"},
+		"a Secret and cert-manager": {map[string]any{"enabled": true, "secretName": "s",
+			"certManager": map[string]any{"issuerName": "ca"}}, "greptimedb[0].frontend.tls.secretName"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			raw, err := json.Marshal([]any{map[string]any{"name": "metrics", "frontend": map[string]any{"tls": tc.tls}}})
+			require.NoError(t, err)
+			_, err = stacks.Load(stacks.MapLookup(map[string]string{stacks.KeyKubeContext: "test", stacks.KeyGreptimeDB: string(raw)}))
+			var cerr *stacks.ConfigError
+			require.ErrorAs(t, err, &cerr)
+			assert.Equal(t, []string{tc.key}, cerr.Keys())
+		})
+	}
 }

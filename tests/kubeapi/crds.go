@@ -35,14 +35,43 @@ spec:
         x-kubernetes-preserve-unknown-fields: true
 `
 
+// certificateCRD stands in for cert-manager's Certificate CRD, likewise.
+const certificateCRD = `
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: certificates.cert-manager.io
+spec:
+  group: cert-manager.io
+  scope: Namespaced
+  names: {kind: Certificate, listKind: CertificateList, plural: certificates, singular: certificate}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        x-kubernetes-preserve-unknown-fields: true
+`
+
 // installCRDs creates the stand-in CRDs and waits until they are established.
 func (s *Server) installCRDs(ctx context.Context) error {
+	for _, crd := range []string{podMonitorCRD, certificateCRD} {
+		if err := s.installCRD(ctx, crd); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Server) installCRD(ctx context.Context, manifest string) error {
 	var obj unstructured.Unstructured
-	if err := yaml.Unmarshal([]byte(podMonitorCRD), &obj.Object); err != nil {
-		return fmt.Errorf("PodMonitor CRD: %w", err)
+	if err := yaml.Unmarshal([]byte(manifest), &obj.Object); err != nil {
+		return fmt.Errorf("CRD: %w", err)
 	}
 	if _, err := s.Apply(ctx, &obj); err != nil {
-		return fmt.Errorf("PodMonitor CRD: %w", err)
+		return fmt.Errorf("CRD %s: %w", obj.GetName(), err)
 	}
 	gvr := schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
 	for {
@@ -57,7 +86,7 @@ func (s *Server) installCRDs(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("PodMonitor CRD not established: %w", ctx.Err())
+			return fmt.Errorf("CRD %s not established: %w", obj.GetName(), ctx.Err())
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
