@@ -71,7 +71,12 @@ func (b *builder) newBackup() error {
 	if err != nil {
 		return fmt.Errorf("backup volume: %w", err)
 	}
-	endpoint := fmt.Sprintf("http://%s:%d", ClientServiceName(b.Name), ClientPort)
+	tls := b.args.Spec.TLS
+	endpoint := fmt.Sprintf("%s://%s:%d", tls.Scheme(), ClientServiceName(b.Name), ClientPort)
+	snapshotCmd := []string{"/usr/local/bin/etcdctl", "--endpoints=" + endpoint}
+	if tls.Enabled {
+		snapshotCmd = append(snapshotCmd, "--cacert="+TLSClientDir+"/ca.crt", "--cert="+TLSClientDir+"/tls.crt", "--key="+TLSClientDir+"/tls.key")
+	}
 	incoming := SnapshotDir + "/.incoming.db"
 	rotate := fmt.Sprintf("set -eu; snap=%s/snapshot-$(date -u +%%Y%%m%%dT%%H%%M%%SZ).db; mv %s \"$snap\"; "+
 		"ls -1t %s/snapshot-*.db | tail -n +%d | xargs -r rm -f; echo saved \"$snap\"; ls -l %s",
@@ -104,11 +109,11 @@ func (b *builder) newBackup() error {
 							InitContainers: corev1.ContainerArray{corev1.ContainerArgs{
 								Name:            pulumi.String("snapshot"),
 								Image:           pulumi.String(b.args.Spec.Image),
-								Command:         pulumi.ToStringArray([]string{"/usr/local/bin/etcdctl", "--endpoints=" + endpoint, "snapshot", "save", incoming}),
+								Command:         pulumi.ToStringArray(append(snapshotCmd, "snapshot", "save", incoming)),
 								Env:             corev1.EnvVarArray{corev1.EnvVarArgs{Name: pulumi.String("ETCDCTL_API"), Value: pulumi.String("3")}},
 								Resources:       small,
 								SecurityContext: kube.ContainerSecurityContext(),
-								VolumeMounts:    mount,
+								VolumeMounts:    append(mount, clientCertMounts(tls)...),
 							}},
 							Containers: corev1.ContainerArray{corev1.ContainerArgs{
 								Name:            pulumi.String("rotate"),
@@ -119,12 +124,12 @@ func (b *builder) newBackup() error {
 								SecurityContext: kube.ContainerSecurityContext(),
 								VolumeMounts:    mount,
 							}},
-							Volumes: corev1.VolumeArray{corev1.VolumeArgs{
+							Volumes: append(corev1.VolumeArray{corev1.VolumeArgs{
 								Name: pulumi.String("backup"),
 								PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSourceArgs{
 									ClaimName: pvc.Metadata.Name().Elem(),
 								},
-							}},
+							}}, ClientCertVolumes(tls)...),
 						},
 					},
 				},

@@ -55,6 +55,8 @@ type Spec struct {
 	Image     string         `json:"image"`
 	Resources kube.Resources `json:"resources"`
 	Storage   kube.Storage   `json:"storage"`
+	// TLS secures the client and peer ports with certificates from Secrets.
+	TLS TLSSpec `json:"tls"`
 }
 
 // Validate reports every problem of the spec, at p.
@@ -65,6 +67,7 @@ func (s Spec) Validate(p *field.Path) field.ErrorList {
 	}
 	errs = append(errs, kube.ValidateImage(s.Image, p.Child("image"))...)
 	errs = append(errs, s.Resources.Validate(p.Child("resources"))...)
+	errs = append(errs, s.TLS.Validate(p.Child("tls"))...)
 	return append(errs, s.Storage.Validate(p.Child("storage"))...)
 }
 
@@ -143,22 +146,27 @@ func (a *ClusterArgs) Validate() field.ErrorList {
 // POD_NAME and POD_NAMESPACE environment variables, which Kubernetes expands in
 // container arguments.
 func BootstrapFlags(name string, replicas int, domain, token string) []string {
+	return bootstrapFlags(name, replicas, domain, token, "http")
+}
+
+// bootstrapFlags are BootstrapFlags with the client and peer URLs' scheme.
+func bootstrapFlags(name string, replicas int, domain, token, scheme string) []string {
 	peerHost := func(member string) string {
 		return fmt.Sprintf("%s.%s.$(POD_NAMESPACE).svc.%s", member, PeerServiceName(name), domain)
 	}
 	members := make([]string, replicas)
 	for i := range members {
 		member := fmt.Sprintf("%s-%d", name, i)
-		members[i] = fmt.Sprintf("%s=http://%s:%d", member, peerHost(member), PeerPort)
+		members[i] = fmt.Sprintf("%s=%s://%s:%d", member, scheme, peerHost(member), PeerPort)
 	}
 	return []string{
 		"--name=$(POD_NAME)",
 		"--data-dir=" + DataDir,
-		fmt.Sprintf("--listen-peer-urls=http://0.0.0.0:%d", PeerPort),
-		fmt.Sprintf("--listen-client-urls=http://0.0.0.0:%d", ClientPort),
+		fmt.Sprintf("--listen-peer-urls=%s://0.0.0.0:%d", scheme, PeerPort),
+		fmt.Sprintf("--listen-client-urls=%s://0.0.0.0:%d", scheme, ClientPort),
 		fmt.Sprintf("--listen-metrics-urls=http://0.0.0.0:%d", MetricsPort),
-		fmt.Sprintf("--advertise-client-urls=http://%s:%d", peerHost("$(POD_NAME)"), ClientPort),
-		fmt.Sprintf("--initial-advertise-peer-urls=http://%s:%d", peerHost("$(POD_NAME)"), PeerPort),
+		fmt.Sprintf("--advertise-client-urls=%s://%s:%d", scheme, peerHost("$(POD_NAME)"), ClientPort),
+		fmt.Sprintf("--initial-advertise-peer-urls=%s://%s:%d", scheme, peerHost("$(POD_NAME)"), PeerPort),
 		"--initial-cluster=" + strings.Join(members, ","),
 		"--initial-cluster-state=new",
 		"--initial-cluster-token=" + token,
@@ -168,6 +176,15 @@ func BootstrapFlags(name string, replicas int, domain, token string) []string {
 // Args are the etcd command-line arguments: bootstrap flags, then GreptimeDB's tuning.
 func Args(name string, replicas int, domain, token string) []string {
 	return append(BootstrapFlags(name, replicas, domain, token), greptimeTuning...)
+}
+
+// memberArgs are the members' arguments: bootstrap flags (https with TLS), the
+// certificate flags, then GreptimeDB's tuning.
+func (b *builder) memberArgs() []string {
+	t := b.args.Spec.TLS
+	args := bootstrapFlags(b.Name, b.args.Spec.Replicas, b.args.ClusterDomain, b.token, t.Scheme())
+	args = append(args, tlsFlags(t)...)
+	return append(args, greptimeTuning...)
 }
 
 // NewCluster creates an etcd cluster named name. The StatefulSet, the Services
@@ -254,9 +271,14 @@ func (b *builder) newPeerService() (*corev1.Service, error) {
 
 // newClientService creates the Service clients connect to.
 func (b *builder) newClientService() (*corev1.Service, error) {
+	ports := servicePorts()[:1]
+	if b.args.Spec.TLS.Enabled {
+		// The plain health endpoint, for the clients' waits.
+		ports = append(ports, corev1.ServicePortArgs{Name: pulumi.String("metrics"), Port: pulumi.Int(MetricsPort), TargetPort: pulumi.String("metrics")})
+	}
 	return b.newService(ClientServiceName(b.Name), &corev1.ServiceSpecArgs{
 		Type:  pulumi.String("ClusterIP"),
-		Ports: servicePorts()[:1],
+		Ports: ports,
 	})
 }
 
@@ -286,7 +308,7 @@ func (b *builder) container() corev1.ContainerArgs {
 		Name:    pulumi.String("etcd"),
 		Image:   pulumi.String(b.args.Spec.Image),
 		Command: pulumi.StringArray{pulumi.String("/usr/local/bin/etcd")},
-		Args:    pulumi.ToStringArray(Args(b.Name, b.args.Spec.Replicas, b.args.ClusterDomain, b.token)),
+		Args:    pulumi.ToStringArray(b.memberArgs()),
 		Env: corev1.EnvVarArray{
 			kube.EnvFromField("POD_NAME", "metadata.name"),
 			kube.EnvFromField("POD_NAMESPACE", "metadata.namespace"),
@@ -302,9 +324,7 @@ func (b *builder) container() corev1.ContainerArgs {
 		LivenessProbe:   httpProbe("/livez", 10, 6),
 		Resources:       b.args.Spec.Resources.Args(),
 		SecurityContext: kube.ContainerSecurityContext(),
-		VolumeMounts: corev1.VolumeMountArray{
-			corev1.VolumeMountArgs{Name: pulumi.String(DataVolume), MountPath: pulumi.String(DataMount)},
-		},
+		VolumeMounts:    b.memberMounts(),
 	}
 }
 
@@ -327,6 +347,7 @@ func (b *builder) newStatefulSet(peer *corev1.Service) (*appsv1.StatefulSet, err
 					Affinity:                      kube.AntiAffinity(b.args.AntiAffinity, id.Selector()),
 					TerminationGracePeriodSeconds: pulumi.Int(30),
 					Containers:                    corev1.ContainerArray{b.container()},
+					Volumes:                       b.memberVolumes(),
 				},
 			},
 			VolumeClaimTemplates: corev1.PersistentVolumeClaimTypeArray{b.args.Spec.Storage.VolumeClaimTemplate(DataVolume, id)},
@@ -347,8 +368,12 @@ func (b *builder) newNetworkPolicy() error {
 	if b.args.Backup.Enabled {
 		clientPods = append(clientPods, b.backupIdentity().Selector())
 	}
+	clientPorts := []int{ClientPort}
+	if b.args.Spec.TLS.Enabled {
+		clientPorts = append(clientPorts, MetricsPort)
+	}
 	for _, sel := range clientPods {
-		clients = append(clients, kube.Allow([]int{ClientPort}, kube.PodsPeer(sel)))
+		clients = append(clients, kube.Allow(clientPorts, kube.PodsPeer(sel)))
 	}
 	ingress := append([]kube.Flow{kube.Allow([]int{PeerPort}, members)}, clients...)
 	ingress = append(ingress, b.args.Monitoring.ScrapeFlows(metricsScrape)...)

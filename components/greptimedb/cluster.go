@@ -149,6 +149,11 @@ func (b *clusterBuilder) newEtcd(c *Cluster) (*MetaArgs, error) {
 	c.Etcd = cluster
 	meta.StoreAddrs = []pulumi.StringInput{etcd.ClientAddress(etcdName, common.Namespace, common.ClusterDomain)}
 	meta.StorePorts = []int{etcd.ClientPort}
+	if t := b.spec.Etcd.TLS; t.Enabled {
+		meta.StoreTLS = t
+		meta.StorePorts = append(meta.StorePorts, etcd.MetricsPort)
+		meta.StoreHealthURLs = []pulumi.StringInput{etcd.HealthURL(etcdName, common.Namespace, common.ClusterDomain, t)}
+	}
 	meta.EtcdPods = etcd.Identity(b.Name).Selector()
 	meta.WaitFor = []pulumi.Resource{cluster.StatefulSet}
 	return meta, nil

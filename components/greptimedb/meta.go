@@ -8,6 +8,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"tsdb-platform/components/etcd"
 	"tsdb-platform/components/kube"
 )
 
@@ -27,6 +28,11 @@ type MetaArgs struct {
 	EtcdPods pulumi.StringMap
 	// StorePorts are the TCP ports of the store endpoints, for egress rules.
 	StorePorts []int
+	// StoreHealthURLs are polled by the init container until etcd answers;
+	// empty means http://<store addr>/health.
+	StoreHealthURLs []pulumi.StringInput
+	// StoreTLS is the deployed etcd's TLS: meta then connects with its client certificate.
+	StoreTLS etcd.TLSSpec
 	// WaitFor are the resources meta's Deployment starts after (the etcd cluster).
 	WaitFor []pulumi.Resource
 }
@@ -57,6 +63,25 @@ type metaConfig struct {
 	// WAL is set only for a remote WAL: metasrv must know the Kafka brokers the
 	// datanodes write to (config/metasrv.example.toml [wal], v1.1.4).
 	WAL *metaWALConfig `toml:"wal,omitempty"`
+	// BackendTLS is set only with etcd TLS (config/metasrv.example.toml
+	// [backend_tls]; any mode but disable loads the CA and the client identity,
+	// src/common/meta/src/kv_backend/etcd.rs create_etcd_tls_options).
+	BackendTLS *backendTLSConfig `toml:"backend_tls,omitempty"`
+}
+
+type backendTLSConfig struct {
+	Mode       string `toml:"mode"`
+	CertPath   string `toml:"cert_path"`
+	KeyPath    string `toml:"key_path"`
+	CACertPath string `toml:"ca_cert_path"`
+}
+
+func newBackendTLSConfig(t etcd.TLSSpec) *backendTLSConfig {
+	if !t.Enabled {
+		return nil
+	}
+	dir := etcd.TLSClientDir
+	return &backendTLSConfig{Mode: tlsModeRequire, CertPath: dir + "/tls.crt", KeyPath: dir + "/tls.key", CACertPath: dir + "/ca.crt"}
 }
 
 type metaWALConfig struct {
@@ -142,6 +167,7 @@ func (b *metaBuilder) build(m *Meta) (pulumi.Map, error) {
 			EnableRegionFailover: b.args.Spec.EnableRegionFailover,
 			Logging:              b.logging(),
 			WAL:                  newMetaWALConfig(b.WAL),
+			BackendTLS:           newBackendTLSConfig(b.args.StoreTLS),
 		}
 	}, b.args.StoreAddrs...)
 	var err error
@@ -177,17 +203,24 @@ func MetaArgsLine() []string {
 }
 
 func (b *metaBuilder) newDeployment(m *Meta) (*appsv1.Deployment, error) {
-	etcdHealth := make([]pulumi.StringInput, len(b.args.StoreAddrs))
-	for i, addr := range b.args.StoreAddrs {
-		etcdHealth[i] = pulumi.Sprintf("http://%s/health", addr)
+	etcdHealth := b.args.StoreHealthURLs
+	if len(etcdHealth) == 0 {
+		for _, addr := range b.args.StoreAddrs {
+			etcdHealth = append(etcdHealth, pulumi.Sprintf("http://%s/health", addr))
+		}
 	}
-	main := b.container(metaPorts, b.args.Spec.Resources, dataMount("data"))
+	mounts := []corev1.VolumeMountInput{dataMount("data")}
+	if b.args.StoreTLS.Enabled {
+		mounts = append(mounts, etcd.ClientCertMount())
+	}
+	main := b.container(metaPorts, b.args.Spec.Resources, mounts...)
 	main.Args = pulumi.ToStringArray(MetaArgsLine())
 	volumes := corev1.VolumeArray{
 		configVolume(m.ConfigMap.Metadata.Name().Elem()),
 		kube.EmptyDir("tmp", "1Gi"),
 		kube.EmptyDir("data", "1Gi"),
 	}
+	volumes = append(volumes, etcd.ClientCertVolumes(b.args.StoreTLS)...)
 	opts := append([]pulumi.ResourceOption{b.Parent}, kube.DependsOn(b.args.WaitFor)...)
 	dep, err := appsv1.NewDeployment(b.Ctx, b.objName, &appsv1.DeploymentArgs{
 		Metadata: b.id.ObjectMeta(b.objName, b.Namespace),

@@ -267,6 +267,10 @@ func (e EtcdSpec) Validate(p *field.Path) field.ErrorList {
 	for i, ep := range e.Endpoints {
 		errs = append(errs, kube.ValidateHostPort(ep, "etcd.example.svc:2379", p.Child("endpoints").Index(i))...)
 	}
+	if e.TLS.Enabled {
+		errs = append(errs, field.Invalid(p.Child("tls", "enabled"), true, fmt.Sprintf(
+			"TLS applies to the etcd the cluster deploys, not to %s; set enabled to false", p.Child("endpoints"))))
+	}
 	return errs
 }
 

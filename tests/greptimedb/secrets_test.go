@@ -215,3 +215,54 @@ func TestFrontendTLS(t *testing.T) {
 		})
 	}
 }
+
+// TestEtcdTLS: with etcd TLS the members serve their client and peer ports over
+// mutual TLS with the certificates from the named Secrets, meta connects with
+// the client certificate ([backend_tls]), and the waits and probes use the plain
+// health endpoint on the metrics port, which the client Service then exposes.
+func TestEtcdTLS(t *testing.T) {
+	res := runCluster(t, map[string]any{"etcd": map[string]any{"replicas": 3, "tls": map[string]any{
+		"enabled": true, "serverSecretName": "etcd-server", "peerSecretName": "etcd-peer", "clientSecretName": "etcd-client"}}})
+	sts := objects.StatefulSet(t, res, "metrics-etcd")
+	member := objects.Container(t, sts.Spec.Template.Spec, "etcd")
+	args := strings.Join(member.Args, " ")
+	for _, want := range []string{
+		"--listen-client-urls=https://0.0.0.0:2379", "--listen-peer-urls=https://0.0.0.0:2380",
+		"--listen-metrics-urls=http://0.0.0.0:8080", "--client-cert-auth=true", "--peer-client-cert-auth=true",
+		"--cert-file=/etc/etcd/tls/server/tls.crt", "--peer-trusted-ca-file=/etc/etcd/tls/peer/ca.crt",
+		"metrics-etcd-0=https://metrics-etcd-0.metrics-etcd-peer.$(POD_NAMESPACE).svc.cluster.local:2380",
+	} {
+		assert.Contains(t, args, want)
+	}
+	assert.Equal(t, "etcd-server", objects.Volume(t, sts.Spec.Template.Spec, "tls-server").Secret.SecretName)
+	assert.Equal(t, "etcd-peer", objects.Volume(t, sts.Spec.Template.Spec, "tls-peer").Secret.SecretName)
+	assert.Equal(t, "/livez", member.LivenessProbe.HTTPGet.Path, "probes stay on the plain metrics port")
+
+	assert.Equal(t, int32(8080), objects.ServicePorts(objects.Service(t, res, "metrics-etcd-client"))["metrics"])
+	cfg := tomlConfig(t, objects.ConfigMap(t, res, "metrics-meta-config"))
+	assert.Equal(t, map[string]any{"mode": "require", "cert_path": "/etc/etcd/tls/client/tls.crt",
+		"key_path": "/etc/etcd/tls/client/tls.key", "ca_cert_path": "/etc/etcd/tls/client/ca.crt"}, cfg["backend_tls"])
+	meta := objects.Deployment(t, res, "metrics-meta")
+	assert.Equal(t, "etcd-client", objects.Volume(t, meta.Spec.Template.Spec, "etcd-client-tls").Secret.SecretName)
+	wait := objects.InitContainer(t, meta.Spec.Template.Spec, "wait-etcd")
+	assert.Contains(t, wait.Command[2], "http://"+fqdn("metrics-etcd-client")+":8080/health")
+
+	for name, tc := range map[string]struct {
+		etcd map[string]any
+		keys []string
+	}{
+		"TLS without Secrets": {map[string]any{"tls": map[string]any{"enabled": true}}, []string{
+			"greptimedb[0].etcd.tls.clientSecretName", "greptimedb[0].etcd.tls.peerSecretName", "greptimedb[0].etcd.tls.serverSecretName"}},
+		"TLS for an external etcd": {map[string]any{"endpoints": []any{"etcd.example.svc:2379"}, "tls": map[string]any{"enabled": true}},
+			[]string{"greptimedb[0].etcd.tls.enabled"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			raw, err := json.Marshal([]any{map[string]any{"name": "metrics", "etcd": tc.etcd}})
+			require.NoError(t, err)
+			_, err = stacks.Load(stacks.MapLookup(map[string]string{stacks.KeyKubeContext: "test", stacks.KeyGreptimeDB: string(raw)}))
+			var cerr *stacks.ConfigError
+			require.ErrorAs(t, err, &cerr)
+			assert.Equal(t, tc.keys, cerr.Keys())
+		})
+	}
+}
