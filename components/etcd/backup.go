@@ -4,9 +4,7 @@ import (
 	"fmt"
 	"strconv"
 
-	batchv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/batch/v1"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
-	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -86,56 +84,34 @@ func (b *builder) newBackup() error {
 		Requests: pulumi.StringMap{"cpu": pulumi.String("10m"), "memory": pulumi.String("32Mi")},
 		Limits:   pulumi.StringMap{"cpu": pulumi.String("500m"), "memory": pulumi.String("256Mi")},
 	}
-	_, err = batchv1.NewCronJob(b.Ctx, name, &batchv1.CronJobArgs{
-		Metadata: id.ObjectMeta(name, b.args.Namespace),
-		Spec: &batchv1.CronJobSpecArgs{
-			Schedule:                   pulumi.String(spec.Schedule),
-			ConcurrencyPolicy:          pulumi.String("Forbid"),
-			SuccessfulJobsHistoryLimit: pulumi.Int(3),
-			FailedJobsHistoryLimit:     pulumi.Int(3),
-			JobTemplate: &batchv1.JobTemplateSpecArgs{
-				Metadata: &metav1.ObjectMetaArgs{Labels: id.Labels()},
-				Spec: &batchv1.JobSpecArgs{
-					BackoffLimit:          pulumi.Int(2),
-					ActiveDeadlineSeconds: pulumi.Int(3600),
-					Template: &corev1.PodTemplateSpecArgs{
-						Metadata: id.PodMeta(nil),
-						Spec: &corev1.PodSpecArgs{
-							RestartPolicy:                pulumi.String("OnFailure"),
-							AutomountServiceAccountToken: pulumi.Bool(false),
-							SecurityContext:              kube.PodSecurityContext(UID),
-							// The etcd image has etcdctl but no shell: it saves the
-							// snapshot, then a shell names it and drops old ones.
-							InitContainers: corev1.ContainerArray{corev1.ContainerArgs{
-								Name:            pulumi.String("snapshot"),
-								Image:           pulumi.String(b.args.Spec.Image),
-								Command:         pulumi.ToStringArray(append(snapshotCmd, "snapshot", "save", incoming)),
-								Env:             corev1.EnvVarArray{corev1.EnvVarArgs{Name: pulumi.String("ETCDCTL_API"), Value: pulumi.String("3")}},
-								Resources:       small,
-								SecurityContext: kube.ContainerSecurityContext(),
-								VolumeMounts:    append(mount, clientCertMounts(tls)...),
-							}},
-							Containers: corev1.ContainerArray{corev1.ContainerArgs{
-								Name:            pulumi.String("rotate"),
-								Image:           pulumi.String(b.args.ShellImage),
-								Command:         pulumi.ToStringArray([]string{"/bin/sh", "-c", rotate}),
-								Env:             corev1.EnvVarArray{corev1.EnvVarArgs{Name: pulumi.String("KEEP"), Value: pulumi.String(strconv.Itoa(spec.Keep))}},
-								Resources:       small,
-								SecurityContext: kube.ContainerSecurityContext(),
-								VolumeMounts:    mount,
-							}},
-							Volumes: append(corev1.VolumeArray{corev1.VolumeArgs{
-								Name: pulumi.String("backup"),
-								PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSourceArgs{
-									ClaimName: pvc.Metadata.Name().Elem(),
-								},
-							}}, ClientCertVolumes(tls)...),
-						},
-					},
-				},
-			},
+	pod := kube.JobPod(UID)
+	// The etcd image has etcdctl but no shell: it saves the snapshot, then a
+	// shell names it and drops old ones.
+	pod.InitContainers = corev1.ContainerArray{corev1.ContainerArgs{
+		Name:            pulumi.String("snapshot"),
+		Image:           pulumi.String(b.args.Spec.Image),
+		Command:         pulumi.ToStringArray(append(snapshotCmd, "snapshot", "save", incoming)),
+		Env:             corev1.EnvVarArray{corev1.EnvVarArgs{Name: pulumi.String("ETCDCTL_API"), Value: pulumi.String("3")}},
+		Resources:       small,
+		SecurityContext: kube.ContainerSecurityContext(),
+		VolumeMounts:    append(mount, clientCertMounts(tls)...),
+	}}
+	pod.Containers = corev1.ContainerArray{corev1.ContainerArgs{
+		Name:            pulumi.String("rotate"),
+		Image:           pulumi.String(b.args.ShellImage),
+		Command:         pulumi.ToStringArray([]string{"/bin/sh", "-c", rotate}),
+		Env:             corev1.EnvVarArray{corev1.EnvVarArgs{Name: pulumi.String("KEEP"), Value: pulumi.String(strconv.Itoa(spec.Keep))}},
+		Resources:       small,
+		SecurityContext: kube.ContainerSecurityContext(),
+		VolumeMounts:    mount,
+	}}
+	pod.Volumes = append(corev1.VolumeArray{corev1.VolumeArgs{
+		Name: pulumi.String("backup"),
+		PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSourceArgs{
+			ClaimName: pvc.Metadata.Name().Elem(),
 		},
-	}, b.Parent)
+	}}, ClientCertVolumes(tls)...)
+	err = kube.NewCronJob(b.Ctx, name, id, b.args.Namespace, spec.Schedule, kube.JobSpec(id, pod, 2, 3600), b.Parent)
 	if err != nil {
 		return fmt.Errorf("backup cronjob: %w", err)
 	}

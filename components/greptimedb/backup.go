@@ -5,9 +5,7 @@ import (
 	"regexp"
 	"strings"
 
-	batchv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/batch/v1"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
-	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -130,40 +128,18 @@ func (b *clusterBuilder) newDatabaseBackup(c *Cluster) error {
 		volumes = append(volumes, *auth)
 		mounts = append(mounts, corev1.VolumeMountArgs{Name: pulumi.String("auth"), MountPath: pulumi.String(AuthDir), ReadOnly: pulumi.Bool(true)})
 	}
-	_, err := batchv1.NewCronJob(b.Ctx, name, &batchv1.CronJobArgs{
-		Metadata: id.ObjectMeta(name, b.common.Namespace),
-		Spec: &batchv1.CronJobSpecArgs{
-			Schedule:                   pulumi.String(spec.Schedule),
-			ConcurrencyPolicy:          pulumi.String("Forbid"),
-			SuccessfulJobsHistoryLimit: pulumi.Int(3),
-			FailedJobsHistoryLimit:     pulumi.Int(3),
-			JobTemplate: &batchv1.JobTemplateSpecArgs{
-				Metadata: &metav1.ObjectMetaArgs{Labels: id.Labels()},
-				Spec: &batchv1.JobSpecArgs{
-					BackoffLimit:          pulumi.Int(2),
-					ActiveDeadlineSeconds: pulumi.Int(6 * 3600),
-					Template: &corev1.PodTemplateSpecArgs{
-						Metadata: id.PodMeta(nil),
-						Spec: &corev1.PodSpecArgs{
-							RestartPolicy:                pulumi.String("OnFailure"),
-							AutomountServiceAccountToken: pulumi.Bool(false),
-							SecurityContext:              kube.PodSecurityContext(UID),
-							Containers: corev1.ContainerArray{corev1.ContainerArgs{
-								Name:            pulumi.String("export"),
-								Image:           pulumi.String(b.common.WaitImage),
-								Command:         pulumi.StringArray{pulumi.String("/bin/sh"), pulumi.String("-c"), script},
-								Env:             o.credentialEnv(c.Datanode.Secret),
-								Resources:       smallResources(),
-								SecurityContext: kube.ContainerSecurityContext(),
-								VolumeMounts:    mounts,
-							}},
-							Volumes: volumes,
-						},
-					},
-				},
-			},
-		},
-	}, b.Parent)
+	pod := kube.JobPod(UID)
+	pod.Containers = corev1.ContainerArray{corev1.ContainerArgs{
+		Name:            pulumi.String("export"),
+		Image:           pulumi.String(b.common.WaitImage),
+		Command:         pulumi.StringArray{pulumi.String("/bin/sh"), pulumi.String("-c"), script},
+		Env:             o.credentialEnv(c.Datanode.Secret),
+		Resources:       smallResources(),
+		SecurityContext: kube.ContainerSecurityContext(),
+		VolumeMounts:    mounts,
+	}}
+	pod.Volumes = volumes
+	err := kube.NewCronJob(b.Ctx, name, id, b.common.Namespace, spec.Schedule, kube.JobSpec(id, pod, 2, 6*3600), b.Parent)
 	if err != nil {
 		return fmt.Errorf("backup cronjob: %w", err)
 	}

@@ -62,27 +62,17 @@ func (b *datanodeBuilder) newMaintenanceJob(onOff, rollout string, after []pulum
 	}).(pulumi.StringOutput)
 	id := b.identity(MaintenanceComponent)
 	name := MaintenanceJobName(b.Cluster, onOff, rollout)
+	pod := kube.JobPod(UID)
+	pod.Containers = corev1.ContainerArray{corev1.ContainerArgs{
+		Name:            pulumi.String(MaintenanceComponent),
+		Image:           pulumi.String(b.WaitImage),
+		Command:         pulumi.StringArray{pulumi.String("/bin/sh"), pulumi.String("-c"), script},
+		Resources:       smallResources(),
+		SecurityContext: kube.ContainerSecurityContext(),
+	}}
 	job, err := batchv1.NewJob(b.Ctx, name, &batchv1.JobArgs{
 		Metadata: id.ObjectMeta(name, b.Namespace),
-		Spec: &batchv1.JobSpecArgs{
-			BackoffLimit:          pulumi.Int(3),
-			ActiveDeadlineSeconds: pulumi.Int(maintenanceDeadline),
-			Template: &corev1.PodTemplateSpecArgs{
-				Metadata: id.PodMeta(nil),
-				Spec: &corev1.PodSpecArgs{
-					RestartPolicy:                pulumi.String("OnFailure"),
-					AutomountServiceAccountToken: pulumi.Bool(false),
-					SecurityContext:              kube.PodSecurityContext(UID),
-					Containers: corev1.ContainerArray{corev1.ContainerArgs{
-						Name:            pulumi.String(MaintenanceComponent),
-						Image:           pulumi.String(b.WaitImage),
-						Command:         pulumi.StringArray{pulumi.String("/bin/sh"), pulumi.String("-c"), script},
-						Resources:       smallResources(),
-						SecurityContext: kube.ContainerSecurityContext(),
-					}},
-				},
-			},
-		},
+		Spec:     kube.JobSpec(id, pod, 3, maintenanceDeadline),
 	}, append([]pulumi.ResourceOption{b.Parent}, kube.DependsOn(after)...)...)
 	if err != nil {
 		return nil, fmt.Errorf("maintenance %s job: %w", onOff, err)
