@@ -78,6 +78,10 @@ func TestMonitoringAnnotations(t *testing.T) {
 	for _, want := range []string{"Frontend: ingested rows/s", "Datanode: write buffer", "Meta: KV requests/s", "etcd: has leader"} {
 		assert.True(t, titles[want], "panel %q", want)
 	}
+	// The QuasarDB exporter's series get a dashboard of their own.
+	qdb := objects.ConfigMap(t, res, "ticks-dashboard")
+	assert.Equal(t, "1", qdb.Labels[greptimedb.DashboardLabel])
+	assert.Contains(t, qdb.Data["quasardb.json"], `check_online_none{namespace=\"$namespace\", pod=~\"ticks-[0-9]+\"`)
 }
 
 // TestMonitoringPodMonitors: with the Prometheus Operator, a PodMonitor per

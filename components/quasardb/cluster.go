@@ -111,6 +111,11 @@ func (b *builder) build(c *Cluster) (pulumi.Map, error) {
 		if err := b.args.Monitoring.NewPodMonitor(b.Ctx, b.Name, b.id, b.args.Namespace, exporterScrape, b.Parent); err != nil {
 			return nil, err
 		}
+		if m := b.args.Monitoring; m.Enabled && m.Dashboards {
+			if err := b.newDashboard(); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if c.StatefulSet, err = b.newStatefulSet(c.HeadlessService, keys); err != nil {
 		return nil, err

@@ -112,3 +112,28 @@ func (b *builder) newPublicKeyConfigMap() (*corev1.ConfigMap, error) {
 	}
 	return cm, nil
 }
+
+// DashboardKey is the QuasarDB dashboard's key in its ConfigMap.
+const DashboardKey = "quasardb.json"
+
+// dashboardPanels are the nodes' key series as the exporter names them: the
+// statistic's name with dots as underscores, the unit and the counter suffix
+// appended (bureau14/qdb-prometheus-exporter README, collector.py).
+func dashboardPanels(name string) []kube.Panel {
+	pods := fmt.Sprintf(`namespace="$namespace", pod=~"%s-[0-9]+", stat_type="cumulative"`, name)
+	return []kube.Panel{
+		{Title: "Nodes online", Unit: "short", Expr: fmt.Sprintf(`sum by (pod) (check_online_none{%s})`, pods)},
+		{Title: "Request bytes in/s", Unit: "Bps", Expr: fmt.Sprintf(`sum by (pod) (rate(requests_in_bytes_total{%s}[$__rate_interval]))`, pods)},
+		{Title: "Network partitions", Unit: "short", Expr: fmt.Sprintf(`sum by (pod) (network_partitions_count{%s})`, pods)},
+	}
+}
+
+// newDashboard creates the cluster's Grafana dashboard ConfigMap.
+func (b *builder) newDashboard() error {
+	id := b.id
+	id.Component = "dashboard"
+	return kube.NewDashboard(b.Ctx, b.Name+"-dashboard", id, b.args.Namespace, DashboardKey, func(ns string) (string, error) {
+		return kube.DashboardJSON("tsdb-quasardb-"+ns+"-"+b.Name, fmt.Sprintf("QuasarDB %s (%s)", b.Name, ns), ns,
+			[]string{"quasardb", "tsdb-platform"}, dashboardPanels(b.Name))
+	}, b.Parent)
+}
