@@ -28,6 +28,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -376,6 +377,7 @@ func (s *e2eStack) changeConfigRollsPods(ctx context.Context, t *testing.T) {
 	before, err := cs.AppsV1().StatefulSets(ns).Get(ctx, c.Name+"-datanode", metav1.GetOptions{})
 	require.NoError(t, err)
 	oldPods := podUIDs(ctx, t, s, metav1.FormatLabelSelector(before.Spec.Selector))
+	oldJobs := s.maintenanceJobs(ctx, t, c.Name)
 
 	s.setPath(ctx, t, stacks.Project+":greptimedb[0].logging.level", "debug")
 	start := time.Now()
@@ -395,6 +397,50 @@ func (s *e2eStack) changeConfigRollsPods(ctx context.Context, t *testing.T) {
 		assert.NotContains(t, oldPods, string(p.UID), "pod %s was not replaced", p.Name)
 		assert.Equal(t, after.Spec.Template.Annotations[checksum], p.Annotations[checksum], "pod %s runs the new config", p.Name)
 	}
+	s.assertMaintenanceAround(ctx, t, c.Name, oldJobs, after.Status.UpdateRevision)
+}
+
+// maintenanceJobs are the cluster's maintenance Jobs, by name.
+func (s *e2eStack) maintenanceJobs(ctx context.Context, t *testing.T, cluster string) map[string]batchv1.Job {
+	t.Helper()
+	jobs, err := s.cluster.Clientset().BatchV1().Jobs(s.spec.Target.Namespace).List(ctx, metav1.ListOptions{
+		LabelSelector: "app.kubernetes.io/component=maintenance,app.kubernetes.io/instance=" + cluster,
+	})
+	require.NoError(t, err)
+	out := map[string]batchv1.Job{}
+	for _, j := range jobs.Items {
+		out[j.Name] = j
+	}
+	return out
+}
+
+// assertMaintenanceAround: the rollout got its own pair of maintenance Jobs, the
+// "on" Job completed before the datanodes' new revision was created, the "off"
+// Job was created after it, and the previous rollout's Jobs are gone.
+func (s *e2eStack) assertMaintenanceAround(ctx context.Context, t *testing.T, cluster string, old map[string]batchv1.Job, revision string) {
+	t.Helper()
+	var on, off *batchv1.Job
+	for name, j := range s.maintenanceJobs(ctx, t, cluster) {
+		assert.NotContains(t, old, name, "the previous rollout's Job %s was replaced", name)
+		switch {
+		case strings.Contains(name, "-maintenance-on-"):
+			on = &j
+		case strings.Contains(name, "-maintenance-off-"):
+			off = &j
+		}
+	}
+	require.NotNil(t, on, "a maintenance-on Job for the rollout")
+	require.NotNil(t, off, "a maintenance-off Job for the rollout")
+	require.NotNil(t, on.Status.CompletionTime, "Job %s completed", on.Name)
+	rev, err := s.cluster.Clientset().AppsV1().ControllerRevisions(s.spec.Target.Namespace).Get(ctx, revision, metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.False(t, on.Status.CompletionTime.After(rev.CreationTimestamp.Time), "Job %s completed at %s, after revision %s was created at %s",
+		on.Name, on.Status.CompletionTime, rev.Name, rev.CreationTimestamp)
+	assert.False(t, off.CreationTimestamp.Before(&rev.CreationTimestamp), "Job %s created at %s, before revision %s at %s",
+		off.Name, off.CreationTimestamp, rev.Name, rev.CreationTimestamp)
+	t.Logf("%s: rollout framed by %s (completed %s), revision %s (created %s), %s (created %s)", s.name,
+		on.Name, on.Status.CompletionTime.Format(time.TimeOnly), rev.Name, rev.CreationTimestamp.Format(time.TimeOnly),
+		off.Name, off.CreationTimestamp.Format(time.TimeOnly))
 }
 
 func podUIDs(ctx context.Context, t *testing.T, s *e2eStack, selector string) []string {
