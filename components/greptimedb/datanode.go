@@ -85,8 +85,13 @@ type datanodeBuilder struct {
 // build creates the children and returns the component's outputs.
 func (b *datanodeBuilder) build(d *Datanode) (pulumi.Map, error) {
 	store := b.args.Spec.ObjectStorage
-	d.Config = renderConfig(func([]string) any { return newDatanodeConfig(store, b.WAL, b.logging()) })
-	var err error
+	// The datanodes' config depends on no output: render it once, for the
+	// ConfigMap and for the rollout's checksum.
+	config, err := kube.RenderTOML(newDatanodeConfig(store, b.WAL, b.logging()))
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	d.Config = pulumi.String(config).ToStringOutput()
 	if d.ConfigMap, err = b.newConfigMap(d.Config); err != nil {
 		return nil, err
 	}
@@ -103,7 +108,7 @@ func (b *datanodeBuilder) build(d *Datanode) (pulumi.Map, error) {
 	if d.Service, err = b.newService(nil, &corev1.ServiceSpecArgs{ClusterIP: pulumi.String("None"), Ports: kube.ServicePorts(datanodePorts...)}); err != nil {
 		return nil, err
 	}
-	rollout, err := b.rolloutChecksum()
+	rollout, err := b.rolloutChecksum(config)
 	if err != nil {
 		return nil, err
 	}

@@ -33,15 +33,11 @@ func MaintenanceJobName(cluster, onOff, rollout string) string {
 }
 
 // rolloutChecksum identifies a datanode rollout: what changes the pod template
-// apart from secrets (image, rendered config, resources, service account).
+// apart from secrets (image, the rendered config, resources, service account).
 // A changed checksum means new Job names, so the Jobs run once per rollout; a
 // replica count change is no rollout and keeps them. Secret data is left out so
 // that no hash of a credential ends up in an object's name.
-func (b *datanodeBuilder) rolloutChecksum() (string, error) {
-	config, err := kube.RenderTOML(newDatanodeConfig(b.args.Spec.ObjectStorage, b.WAL, b.logging()))
-	if err != nil {
-		return "", err
-	}
+func (b *datanodeBuilder) rolloutChecksum(config string) (string, error) {
 	pod, err := json.Marshal(struct {
 		Resources      kube.Resources
 		ServiceAccount ServiceAccountSpec
