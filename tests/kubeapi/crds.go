@@ -3,61 +3,43 @@ package kubeapi
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"sigs.k8s.io/yaml"
-
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// podMonitorCRD stands in for the Prometheus Operator's PodMonitor CRD: the same
-// group, version, kind and scope, with its spec left unvalidated, so that stacks
-// with monitoring.podMonitors can be applied to the test server as to a cluster
-// running the operator.
-const podMonitorCRD = `
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: podmonitors.monitoring.coreos.com
-spec:
-  group: monitoring.coreos.com
-  scope: Namespaced
-  names: {kind: PodMonitor, listKind: PodMonitorList, plural: podmonitors, singular: podmonitor}
-  versions:
-  - name: v1
-    served: true
-    storage: true
-    schema:
-      openAPIV3Schema:
-        type: object
-        x-kubernetes-preserve-unknown-fields: true
-`
-
-// certificateCRD stands in for cert-manager's Certificate CRD, likewise.
-const certificateCRD = `
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: certificates.cert-manager.io
-spec:
-  group: cert-manager.io
-  scope: Namespaced
-  names: {kind: Certificate, listKind: CertificateList, plural: certificates, singular: certificate}
-  versions:
-  - name: v1
-    served: true
-    storage: true
-    schema:
-      openAPIV3Schema:
-        type: object
-        x-kubernetes-preserve-unknown-fields: true
-`
+// standInCRD is a namespaced v1 CustomResourceDefinition for an operator's kind,
+// with its spec left unvalidated: the same group, version, kind and scope as the
+// real one, so that stacks using it can be applied to the test server as to a
+// cluster running the operator.
+func standInCRD(group, kind, plural string) *unstructured.Unstructured {
+	return &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "apiextensions.k8s.io/v1",
+		"kind":       "CustomResourceDefinition",
+		"metadata":   map[string]any{"name": plural + "." + group},
+		"spec": map[string]any{
+			"group": group,
+			"scope": "Namespaced",
+			"names": map[string]any{"kind": kind, "listKind": kind + "List", "plural": plural, "singular": strings.ToLower(kind)},
+			"versions": []any{map[string]any{
+				"name": "v1", "served": true, "storage": true,
+				"schema": map[string]any{"openAPIV3Schema": map[string]any{
+					"type": "object", "x-kubernetes-preserve-unknown-fields": true,
+				}},
+			}},
+		},
+	}}
+}
 
 // installCRDs creates the stand-in CRDs and waits until they are established.
 func (s *Server) installCRDs(ctx context.Context) error {
-	for _, crd := range []string{podMonitorCRD, certificateCRD} {
+	for _, crd := range []*unstructured.Unstructured{
+		standInCRD("monitoring.coreos.com", "PodMonitor", "podmonitors"), // Prometheus Operator
+		standInCRD("cert-manager.io", "Certificate", "certificates"),     // cert-manager
+	} {
 		if err := s.installCRD(ctx, crd); err != nil {
 			return err
 		}
@@ -65,12 +47,8 @@ func (s *Server) installCRDs(ctx context.Context) error {
 	return nil
 }
 
-func (s *Server) installCRD(ctx context.Context, manifest string) error {
-	var obj unstructured.Unstructured
-	if err := yaml.Unmarshal([]byte(manifest), &obj.Object); err != nil {
-		return fmt.Errorf("CRD: %w", err)
-	}
-	if _, err := s.Apply(ctx, &obj); err != nil {
+func (s *Server) installCRD(ctx context.Context, obj *unstructured.Unstructured) error {
+	if _, err := s.Apply(ctx, obj); err != nil {
 		return fmt.Errorf("CRD %s: %w", obj.GetName(), err)
 	}
 	gvr := schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
