@@ -128,10 +128,7 @@ func TestMonitoringConfigErrors(t *testing.T) {
 			for k, v := range tc.cfg {
 				cfg[k] = v
 			}
-			_, err := stacks.Load(stacks.MapLookup(cfg))
-			var cerr *stacks.ConfigError
-			require.ErrorAs(t, err, &cerr)
-			assert.Equal(t, tc.keys, cerr.Keys())
+			assert.Equal(t, tc.keys, objects.ConfigError(t, cfg).Keys())
 		})
 	}
 }

@@ -1,8 +1,6 @@
 package greptimedb_test
 
 import (
-	"encoding/json"
-	"errors"
 	"testing"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -72,17 +70,7 @@ func TestBadClusterConfig(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c := map[string]any{"name": "metrics"}
-			for k, v := range tc.cluster {
-				c[k] = v
-			}
-			raw, err := json.Marshal([]any{c})
-			require.NoError(t, err)
-			_, err = stacks.Load(stacks.MapLookup(map[string]string{
-				stacks.KeyKubeContext: "test", stacks.KeyGreptimeDB: string(raw),
-			}))
-			var cerr *stacks.ConfigError
-			require.True(t, errors.As(err, &cerr), "want a *ConfigError, got %v", err)
+			cerr := rejected(t, tc.cluster)
 			assert.Equal(t, tc.keys, cerr.Keys())
 			for _, k := range tc.keys {
 				assert.Contains(t, cerr.Error(), k)

@@ -4,6 +4,7 @@
 package greptimedb_test
 
 import (
+	"encoding/json"
 	"testing"
 
 	"github.com/pelletier/go-toml/v2"
@@ -82,4 +83,17 @@ func hasKind(res *mockrun.Result, urns []string, types ...string) []string {
 		}
 	}
 	return out
+}
+
+// rejected loads a stack with one GreptimeDB cluster, "metrics" with overrides,
+// and requires its configuration to be rejected.
+func rejected(t *testing.T, overrides map[string]any) *stacks.ConfigError {
+	t.Helper()
+	c := map[string]any{"name": "metrics"}
+	for k, v := range overrides {
+		c[k] = v
+	}
+	raw, err := json.Marshal([]any{c})
+	require.NoError(t, err)
+	return objects.ConfigError(t, map[string]string{stacks.KeyKubeContext: "test", stacks.KeyGreptimeDB: string(raw)})
 }

@@ -9,6 +9,7 @@ package objects
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -225,4 +226,14 @@ func MatchLabels(t testing.TB, sel *metav1.LabelSelector) map[string]string {
 	t.Helper()
 	require.NotNil(t, sel, "no label selector")
 	return sel.MatchLabels
+}
+
+// ConfigError loads a stack's configuration and requires it to be rejected with
+// a *stacks.ConfigError, which it returns.
+func ConfigError(t testing.TB, cfg map[string]string) *stacks.ConfigError {
+	t.Helper()
+	_, err := stacks.Load(stacks.MapLookup(cfg))
+	var cerr *stacks.ConfigError
+	require.True(t, errors.As(err, &cerr), "want a *ConfigError, got %v", err)
+	return cerr
 }

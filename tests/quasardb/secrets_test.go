@@ -15,7 +15,6 @@ import (
 
 	"tsdb-platform/components/kube"
 	"tsdb-platform/internal/mockrun"
-	"tsdb-platform/stacks"
 	"tsdb-platform/tests/objects"
 )
 
@@ -243,10 +242,7 @@ func TestSecretReferences(t *testing.T) {
 	}
 	for name, tc := range bad {
 		t.Run(name, func(t *testing.T) {
-			_, err := stacks.Load(stacks.MapLookup(stackConfig(t, tc.cluster)))
-			var cerr *stacks.ConfigError
-			require.ErrorAs(t, err, &cerr)
-			assert.Equal(t, []string{tc.key}, cerr.Keys())
+			assert.Equal(t, []string{tc.key}, objects.ConfigError(t, stackConfig(t, tc.cluster)).Keys())
 		})
 	}
 }
