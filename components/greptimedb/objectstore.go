@@ -88,22 +88,22 @@ func toSecretKey(key string) string {
 	return b.String()
 }
 
-// Environment variables that carry S3 credentials from a Secret into datanodes.
+// The access key id (S3 and Oss) and S3's secret access key.
 var (
-	EnvAccessKeyID     = credentialOf("accessKeyId", "access_key_id").env
-	EnvSecretAccessKey = credentialOf("secretAccessKey", "secret_access_key").env
+	accessKeyID     = credentialOf("accessKeyId", "access_key_id")
+	secretAccessKey = credentialOf("secretAccessKey", "secret_access_key")
 )
 
-// Keys of the S3 credentials in the generated Secret.
+// Environment variables that carry S3 credentials from a Secret into datanodes.
 var (
-	SecretKeyAccessKeyID     = credentialOf("accessKeyId", "access_key_id").secretKey
-	SecretKeySecretAccessKey = credentialOf("secretAccessKey", "secret_access_key").secretKey
+	EnvAccessKeyID     = accessKeyID.env
+	EnvSecretAccessKey = secretAccessKey.env
 )
 
 // credentials are the secret fields of each storage type.
 var credentials = map[StorageType][]credential{
-	StorageS3:     {credentialOf("accessKeyId", "access_key_id"), credentialOf("secretAccessKey", "secret_access_key")},
-	StorageOss:    {credentialOf("accessKeyId", "access_key_id"), credentialOf("accessKeySecret", "access_key_secret")},
+	StorageS3:     {accessKeyID, secretAccessKey},
+	StorageOss:    {accessKeyID, credentialOf("accessKeySecret", "access_key_secret")},
 	StorageAzblob: {credentialOf("accountKey", "account_key"), credentialOf("sasToken", "sas_token")},
 	StorageGcs:    {credentialOf("credential", "credential")},
 }
