@@ -59,14 +59,14 @@ func Deploy(ctx *pulumi.Context, spec *Spec) error {
 		Env: kube.Env{
 			Namespace:     pulumi.String(spec.Target.Namespace),
 			ClusterDomain: spec.Target.ClusterDomain,
-			DataSafety:    spec.DataSafety,
+			DataSafety:    spec.DataSafety.DataSafety,
 			Isolation:     spec.NetworkPolicy,
 			Monitoring:    spec.Monitoring,
 		},
 		Options: []pulumi.ResourceOption{pulumi.Provider(provider)},
 	}
 	if spec.Target.CreateNamespace {
-		ns, err := newNamespace(ctx, spec.Target.Namespace, provider, spec.DataSafety)
+		ns, err := newNamespace(ctx, spec.Target.Namespace, provider, spec.DataSafety.DataSafety)
 		if err != nil {
 			return err
 		}

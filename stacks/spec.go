@@ -43,8 +43,15 @@ type Target struct {
 	RenderDir string `json:"renderDir"`
 }
 
-// DataSafety holds the options that keep stateful data from being lost by a deploy.
-type DataSafety = kube.DataSafety
+// DataSafety holds the options that keep stateful data from being lost by a deploy:
+// the components' options, and what only the topology guard reads.
+type DataSafety struct {
+	kube.DataSafety
+	// AllowOrphaning lets one deployment leave retained data behind: a cluster that
+	// was removed or renamed, or a changed namespace, leaves its StatefulSets and
+	// volume claims in the cluster (retainOnDelete) while an empty one starts.
+	AllowOrphaning bool `json:"allowOrphaning"`
+}
 
 // NetworkPolicy restricts which pods may talk to the databases.
 type NetworkPolicy = kube.Isolation

@@ -101,3 +101,126 @@ func TestTopologyGuard(t *testing.T) {
 		})
 	}
 }
+
+// TestTopologyGuardDataLoss: changes that would lose a running GreptimeDB
+// cluster's data or availability are refused, each at its key with the override
+// that allows it; with the override, or on a new cluster, they pass.
+func TestTopologyGuardDataLoss(t *testing.T) {
+	const base = `"name":"metrics","datanode":{"replicas":3}`
+	first, err := run(t, with(map[string]string{"greptimedb": `[{` + base + `}]`}), nil)
+	require.NoError(t, err)
+	previous := previousOutputs(t, first)
+
+	s3 := func(bucket, root string, extra string) string {
+		return `"objectStorage":{"type":"S3","bucket":"` + bucket + `","root":"` + root + `","region":"eu-west-1",` +
+			`"accessKeyId":"AKIAEXAMPLE","secretAccessKey":"example-secret"` + extra + `}`
+	}
+	tests := []struct {
+		name       string
+		greptimedb string
+		wantKey    string
+		wantMsg    []string
+	}{
+		{name: "unchanged", greptimedb: base},
+		{name: "more datanodes", greptimedb: `"name":"metrics","datanode":{"replicas":4}`},
+		{name: "fewer datanodes", greptimedb: `"name":"metrics","datanode":{"replicas":2}`,
+			wantKey: "greptimedb[0].datanode.replicas", wantMsg: []string{"3 datanodes are running", "greptimedb[0].datanode.allowScaleDown"}},
+		{name: "fewer datanodes on purpose", greptimedb: `"name":"metrics","datanode":{"replicas":2,"allowScaleDown":true}`},
+		{name: "another WAL provider", greptimedb: base + `,"wal":{"provider":"kafka","brokerEndpoints":["kafka:9092"]}`,
+			wantKey: "greptimedb[0].wal.provider", wantMsg: []string{"raft_engine", "greptimedb[0].wal.allowProviderChange"}},
+		{name: "another WAL provider on purpose", greptimedb: base + `,"wal":{"provider":"kafka","brokerEndpoints":["kafka:9092"],"allowProviderChange":true}`},
+		{name: "object storage instead of the volume", greptimedb: `"name":"metrics","datanode":{"replicas":3,` + s3("data", "metrics", "") + `}`,
+			wantKey: "greptimedb[0].datanode.objectStorage", wantMsg: []string{"keep their data at File", "s3://data/metrics", "allowLocationChange"}},
+		{name: "object storage on purpose", greptimedb: `"name":"metrics","datanode":{"replicas":3,` + s3("data", "metrics", `,"allowLocationChange":true`) + `}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := run(t, with(map[string]string{"greptimedb": `[{` + tt.greptimedb + `}]`}), previous)
+			if tt.wantKey == "" {
+				require.NoError(t, err)
+				return
+			}
+			var cfgErr *stacks.ConfigError
+			require.ErrorAs(t, err, &cfgErr)
+			assert.Equal(t, []string{tt.wantKey}, cfgErr.Keys())
+			for _, m := range tt.wantMsg {
+				assert.Contains(t, err.Error(), m)
+			}
+			assert.Empty(t, res.Kubernetes(), "a refused change registers no Kubernetes object")
+		})
+	}
+
+	t.Run("another bucket or root", func(t *testing.T) {
+		onS3 := `[{"name":"metrics","datanode":{"replicas":3,` + s3("data", "metrics", "") + `}}]`
+		first, err := run(t, with(map[string]string{"greptimedb": onS3}), nil)
+		require.NoError(t, err)
+		previous := previousOutputs(t, first)
+		for _, moved := range []string{s3("other", "metrics", ""), s3("data", "metrics2", "")} {
+			_, err := run(t, with(map[string]string{"greptimedb": `[{"name":"metrics","datanode":{"replicas":3,` + moved + `}}]`}), previous)
+			var cfgErr *stacks.ConfigError
+			require.ErrorAs(t, err, &cfgErr, moved)
+			assert.Equal(t, []string{"greptimedb[0].datanode.objectStorage"}, cfgErr.Keys())
+		}
+		_, err = run(t, with(map[string]string{"greptimedb": onS3}), previous)
+		require.NoError(t, err, "the same location")
+	})
+}
+
+// TestTopologyGuardOrphans: with retained (or protected) data, a deployment that
+// drops a running cluster from the config (removed or renamed) or moves the stack
+// to another namespace would orphan the retained StatefulSets and claims while an
+// empty cluster starts: refused unless dataSafety.allowOrphaning. Without
+// retention (dev) the data goes with the cluster, as asked.
+func TestTopologyGuardOrphans(t *testing.T) {
+	const retained = `{"protect":false,"retainOnDelete":true}`
+	start := map[string]string{
+		"dataSafety": retained,
+		"greptimedb": `[{"name":"metrics"}]`,
+		"quasardb":   `[{"name":"ticks"}]`,
+	}
+	first, err := run(t, with(start), nil)
+	require.NoError(t, err)
+	previous := previousOutputs(t, first)
+
+	tests := []struct {
+		name      string
+		overrides map[string]string
+		wantKeys  []string
+		wantMsg   []string
+	}{
+		{name: "unchanged", overrides: map[string]string{}},
+		{name: "a new cluster beside", overrides: map[string]string{"greptimedb": `[{"name":"metrics"},{"name":"logs"}]`}},
+		{name: "GreptimeDB cluster renamed", overrides: map[string]string{"greptimedb": `[{"name":"metrics2"}]`},
+			wantKeys: []string{"greptimedb"}, wantMsg: []string{`cluster "metrics" is running`, "dataSafety.allowOrphaning"}},
+		{name: "QuasarDB cluster removed", overrides: map[string]string{"quasardb": "<unset>"},
+			wantKeys: []string{"quasardb"}, wantMsg: []string{`cluster "ticks" is running`}},
+		{name: "another namespace", overrides: map[string]string{"namespace": "tsdb-moved"},
+			wantKeys: []string{"namespace"}, wantMsg: []string{"tsdb-moved", "stay behind in", "dataSafety.allowOrphaning"}},
+		{name: "renamed on purpose", overrides: map[string]string{"greptimedb": `[{"name":"metrics2"}]`,
+			"dataSafety": `{"protect":false,"retainOnDelete":true,"allowOrphaning":true}`}},
+		{name: "renamed without retention", overrides: map[string]string{"greptimedb": `[{"name":"metrics2"}]`,
+			"dataSafety": `{"protect":false,"retainOnDelete":false}`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := map[string]string{}
+			for k, v := range start {
+				cfg[k] = v
+			}
+			for k, v := range tt.overrides {
+				cfg[k] = v
+			}
+			_, err := run(t, with(cfg), previous)
+			if len(tt.wantKeys) == 0 {
+				require.NoError(t, err)
+				return
+			}
+			var cfgErr *stacks.ConfigError
+			require.ErrorAs(t, err, &cfgErr)
+			assert.Equal(t, tt.wantKeys, cfgErr.Keys())
+			for _, m := range tt.wantMsg {
+				assert.Contains(t, err.Error(), m)
+			}
+		})
+	}
+}

@@ -112,13 +112,13 @@ func (b *datanodeBuilder) build(d *Datanode) (pulumi.Map, error) {
 	if err != nil {
 		return nil, err
 	}
-	if d.MaintenanceOn, err = b.newMaintenanceJob("on", rollout, b.args.Meta.WaitFor); err != nil {
+	if d.MaintenanceOn, err = b.newMaintenanceOn(rollout, b.args.Meta.WaitFor); err != nil {
 		return nil, err
 	}
 	if d.StatefulSet, err = b.newStatefulSet(d); err != nil {
 		return nil, err
 	}
-	if d.MaintenanceOff, err = b.newMaintenanceJob("off", rollout, []pulumi.Resource{d.StatefulSet}); err != nil {
+	if d.MaintenanceOff, err = b.newMaintenanceOff(d.MaintenanceOn, rollout, []pulumi.Resource{d.StatefulSet}); err != nil {
 		return nil, err
 	}
 	if err := b.finish(b.args.Spec.Replicas, b.flows); err != nil {

@@ -26,17 +26,32 @@ const (
 	maintenanceDeadline = 600
 )
 
-// MaintenanceJobName names the Job that turns maintenance mode on ("on") or off
-// ("off") around the datanode rollout whose checksum is rollout.
-func MaintenanceJobName(cluster, onOff, rollout string) string {
-	return fmt.Sprintf("%s-maintenance-%s-%s", cluster, onOff, rollout)
+// Annotations on the maintenance Jobs' pod templates. A Job's pod template is
+// immutable, so the provider replaces the Job (deleting it first, as its name
+// stays) whenever either changes, and the new Job runs.
+const (
+	// RolloutAnnotation carries the rollout's checksum: the "on" Job runs again
+	// for every rollout, and for a revert to an earlier one.
+	RolloutAnnotation = "tsdb-platform/rollout"
+	// EnableRunAnnotation on the "off" Job carries the uid of the "on" Job it
+	// closes: whenever maintenance was turned on again, it is turned off again.
+	// Without it, a rollout A→B that failed after "on" ran, reverted to A,
+	// would find "off" for A unchanged, run nothing and leave metasrv in
+	// maintenance (failover off) after a successful `pulumi up`.
+	EnableRunAnnotation = "tsdb-platform/maintenance-on-uid"
+)
+
+// MaintenanceJobName names the Job that turns metasrv's maintenance mode on
+// ("on") or off ("off") around the cluster's datanode rollouts.
+func MaintenanceJobName(cluster, onOff string) string {
+	return fmt.Sprintf("%s-maintenance-%s", cluster, onOff)
 }
 
 // rolloutChecksum identifies a datanode rollout: what changes the pod template
 // apart from secrets (image, the rendered config, resources, service account).
-// A changed checksum means new Job names, so the Jobs run once per rollout; a
+// A changed checksum replaces the "on" Job, so the Jobs run once per rollout; a
 // replica count change is no rollout and keeps them. Secret data is left out so
-// that no hash of a credential ends up in an object's name.
+// that no hash of a credential ends up in an object.
 func (b *datanodeBuilder) rolloutChecksum(config string) (string, error) {
 	pod, err := json.Marshal(struct {
 		Resources      kube.Resources
@@ -48,16 +63,31 @@ func (b *datanodeBuilder) rolloutChecksum(config string) (string, error) {
 	return kube.Checksum(b.Image, b.WaitImage, config, string(pod))[:8], nil
 }
 
+// newMaintenanceOn creates the Job that turns maintenance mode on before the
+// rollout whose checksum is rollout, after the resources in after.
+func (b *datanodeBuilder) newMaintenanceOn(rollout string, after []pulumi.Resource) (*batchv1.Job, error) {
+	return b.newMaintenanceJob("on", pulumi.StringMap{RolloutAnnotation: pulumi.String(rollout)}, after)
+}
+
+// newMaintenanceOff creates the Job that turns maintenance mode off after the
+// datanodes rolled: a new one for every run of on.
+func (b *datanodeBuilder) newMaintenanceOff(on *batchv1.Job, rollout string, after []pulumi.Resource) (*batchv1.Job, error) {
+	return b.newMaintenanceJob("off", pulumi.StringMap{
+		RolloutAnnotation:   pulumi.String(rollout),
+		EnableRunAnnotation: on.Metadata.Uid().Elem(),
+	}, after)
+}
+
 // newMaintenanceJob creates the Job that turns metasrv's maintenance mode on or
 // off. It retries until metasrv answers, within maintenanceDeadline.
-func (b *datanodeBuilder) newMaintenanceJob(onOff, rollout string, after []pulumi.Resource) (*batchv1.Job, error) {
+func (b *datanodeBuilder) newMaintenanceJob(onOff string, annotations pulumi.StringMap, after []pulumi.Resource) (*batchv1.Job, error) {
 	action := map[string]string{"on": "enable", "off": "disable"}[onOff]
 	url := pulumi.Sprintf("http://%s:%d%s/%s", b.fqdn(MetaName(b.Cluster)), HTTPPort, MaintenancePath, action)
 	script := url.ApplyT(func(u string) string {
 		return fmt.Sprintf("until wget -q -T 5 -O - --post-data '' %s; do echo waiting for meta; sleep 2; done", u)
 	}).(pulumi.StringOutput)
 	id := b.identity(MaintenanceComponent)
-	name := MaintenanceJobName(b.Cluster, onOff, rollout)
+	name := MaintenanceJobName(b.Cluster, onOff)
 	pod := kube.JobPod(UID)
 	pod.Containers = corev1.ContainerArray{corev1.ContainerArgs{
 		Name:            pulumi.String(MaintenanceComponent),
@@ -66,9 +96,11 @@ func (b *datanodeBuilder) newMaintenanceJob(onOff, rollout string, after []pulum
 		Resources:       smallResources(),
 		SecurityContext: kube.ContainerSecurityContext(),
 	}}
+	spec := kube.JobSpec(id, pod, 3, maintenanceDeadline)
+	spec.Template = &corev1.PodTemplateSpecArgs{Metadata: id.PodMeta(annotations), Spec: pod}
 	job, err := batchv1.NewJob(b.Ctx, name, &batchv1.JobArgs{
 		Metadata: id.ObjectMeta(name, b.Namespace),
-		Spec:     kube.JobSpec(id, pod, 3, maintenanceDeadline),
+		Spec:     spec,
 	}, append([]pulumi.ResourceOption{b.Parent}, kube.DependsOn(after)...)...)
 	if err != nil {
 		return nil, fmt.Errorf("maintenance %s job: %w", onOff, err)

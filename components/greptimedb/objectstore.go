@@ -62,6 +62,23 @@ type ObjectStorage struct {
 	// SecretRefs name existing Secrets that hold secret fields instead, by the
 	// field's key ("accessKeyId": {name, key}); a field is set one way or the other.
 	SecretRefs map[string]kube.SecretRef `json:"secretRefs"`
+	// AllowLocationChange lets the stack change where running datanodes keep
+	// their data (type, bucket, container or root): they then open an empty
+	// store. The stack's topology guard reads it; the component does not.
+	AllowLocationChange bool `json:"allowLocationChange"`
+}
+
+// Location is where the region data lives: the type and its bucket (or
+// container) and root. Datanodes pointed elsewhere open an empty store.
+func (o ObjectStorage) Location() string {
+	if o.Type == StorageFile {
+		return string(StorageFile)
+	}
+	bucket := o.Bucket
+	if o.Type == StorageAzblob {
+		bucket = o.Container
+	}
+	return fmt.Sprintf("%s://%s/%s", strings.ToLower(string(o.Type)), bucket, strings.Trim(o.Root, "/"))
 }
 
 // credential is one secret field of an object store: its config key, the

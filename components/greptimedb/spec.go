@@ -76,6 +76,10 @@ type WAL struct {
 	Provider WALProvider `json:"provider"`
 	// BrokerEndpoints are the Kafka brokers ("host:port"), required with kafka.
 	BrokerEndpoints []string `json:"brokerEndpoints"`
+	// AllowProviderChange lets the stack change the provider of a running
+	// cluster: the datanodes do not replay the old WAL, so unflushed writes are
+	// lost. The stack's topology guard reads it; the component does not.
+	AllowProviderChange bool `json:"allowProviderChange"`
 }
 
 // Remote reports whether the WAL lives outside the datanodes (Kafka).
@@ -119,6 +123,11 @@ type DatanodeSpec struct {
 	// GKE's iam.gke.io/gcp-service-account) then supplies the object store's
 	// credentials, and the static keys are not needed.
 	ServiceAccount ServiceAccountSpec `json:"serviceAccount"`
+	// AllowScaleDown lets the stack lower the replica count of running
+	// datanodes, after their regions were migrated off the removed ordinals
+	// (their regions and local WAL go offline otherwise). The stack's topology
+	// guard reads it; the component does not.
+	AllowScaleDown bool `json:"allowScaleDown"`
 }
 
 // ServiceAccountSpec is a workload's own ServiceAccount.

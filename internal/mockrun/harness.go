@@ -108,6 +108,11 @@ func (r *Recorder) NewResource(args pulumi.MockResourceArgs) (string, resource.P
 	state := args.Inputs.Copy()
 	r.complete(res, state)
 	res.State = state
+	if res.IsKubernetes() && !r.DryRun {
+		// The API server gives every object a uid; only the returned outputs carry
+		// it, so recorded manifests stay as the program wrote them.
+		state = withUID(res, state)
+	}
 	if r.DryRun {
 		// In a preview the engine leaves unknown outputs out (the SDK then reports
 		// them unknown); a secret wrapping an unknown cannot even be marshalled.
@@ -159,6 +164,24 @@ func autoName(res *Resource, state resource.PropertyMap) {
 	obj["name"] = resource.NewProperty(res.Name + "-" + hex.EncodeToString(sum[:])[:8])
 	state["metadata"] = resource.NewProperty(obj)
 }
+
+// withUID is state with a metadata.uid derived from the URN, as the API server
+// would assign one on create.
+func withUID(res *Resource, state resource.PropertyMap) resource.PropertyMap {
+	out := state.Copy()
+	md, ok := out["metadata"]
+	if !ok || !md.IsObject() {
+		return out
+	}
+	obj := md.ObjectValue().Copy()
+	sum := sha256.Sum256([]byte("uid:" + res.URN))
+	obj["uid"] = resource.NewProperty(UIDPrefix + hex.EncodeToString(sum[:])[:16])
+	out["metadata"] = resource.NewProperty(obj)
+	return out
+}
+
+// UIDPrefix starts every uid the harness gives an object.
+const UIDPrefix = "test-uid-"
 
 // TestSecret is the deterministic value the harness uses for a generated or
 // configured secret: recognisable in any output, and of the asked length.

@@ -9,6 +9,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 
+	"tsdb-platform/components/greptimedb"
 	"tsdb-platform/internal/mockrun"
 	"tsdb-platform/tests/objects"
 )
@@ -104,23 +105,22 @@ func TestTwoClustersShareNoEdges(t *testing.T) {
 // TestMaintenanceAroundDatanodeRollout: metasrv goes into maintenance mode before
 // the datanodes roll and out of it after: the "on" Job waits for meta, the
 // StatefulSet for the "on" Job, the "off" Job for the StatefulSet, and the
-// frontends do not wait for maintenance to end. The Jobs' names carry the
-// rollout's checksum: an image or config change gets new Jobs, a scale-out
-// keeps them.
+// frontends do not wait for maintenance to end. The Jobs keep their names; their
+// pod templates carry the rollout's checksum, so an image or config change
+// replaces (re-runs) them and a scale-out keeps them. The "off" Job's template
+// carries the "on" Job's uid through a property dependency: whenever "on" runs
+// again (a revert after a failed rollout included), the engine replaces "off" too.
 func TestMaintenanceAroundDatanodeRollout(t *testing.T) {
 	jobs := func(res *mockrun.Result) (on, off *mockrun.Resource) {
 		t.Helper()
-		for _, j := range res.OfType(objects.JobType) {
-			switch {
-			case strings.HasPrefix(j.Name, "metrics-maintenance-on-"):
-				on = j
-			case strings.HasPrefix(j.Name, "metrics-maintenance-off-"):
-				off = j
-			}
-		}
-		require.NotNil(t, on, "maintenance on Job")
-		require.NotNil(t, off, "maintenance off Job")
+		on = objects.Find(t, res, objects.JobType, "metrics-maintenance-on")
+		off = objects.Find(t, res, objects.JobType, "metrics-maintenance-off")
 		return on, off
+	}
+	rollout := func(r *mockrun.Resource) string {
+		t.Helper()
+		job := objects.Decode[batchv1.Job](t, r)
+		return job.Spec.Template.Annotations[greptimedb.RolloutAnnotation]
 	}
 	res := runCluster(t, nil)
 	on, off := jobs(res)
@@ -135,14 +135,21 @@ func TestMaintenanceAroundDatanodeRollout(t *testing.T) {
 	for r, want := range map[*mockrun.Resource]string{on: "/admin/maintenance/enable", off: "/admin/maintenance/disable"} {
 		job := objects.Decode[batchv1.Job](t, r)
 		c := objects.OnlyContainer(t, job.Spec.Template.Spec)
-		assert.Contains(t, strings.Join(c.Command, " "), "http://"+fqdn("metrics-meta")+":4000"+want)
+		assert.Contains(t, strings.Join(c.Command, " ")+" "+envValues(c), want)
 		assert.Equal(t, corev1.RestartPolicyOnFailure, job.Spec.Template.Spec.RestartPolicy)
 		require.NotNil(t, job.Spec.ActiveDeadlineSeconds, "a bounded Job")
 		assert.Equal(t, "maintenance", job.Spec.Template.Labels["app.kubernetes.io/component"],
 			"not selected by the datanodes' Service, PDB or anti-affinity")
 	}
-	checksum := strings.TrimPrefix(on.Name, "metrics-maintenance-on-")
-	assert.Equal(t, "metrics-maintenance-off-"+checksum, off.Name)
+	require.NotEmpty(t, rollout(on), "the on Job's template names the rollout")
+	assert.Equal(t, rollout(on), rollout(off))
+	offJob := objects.Decode[batchv1.Job](t, off)
+	assert.True(t, strings.HasPrefix(offJob.Spec.Template.Annotations[greptimedb.EnableRunAnnotation], mockrun.UIDPrefix),
+		"the off Job's template carries the on Job's uid: %v", offJob.Spec.Template.Annotations)
+	assert.Contains(t, off.PropertyDependencies["spec"], on.URN,
+		"the off Job's spec depends on the on Job's outputs, so replacing on replaces off")
+	assert.NotContains(t, sts.PropertyDependencies["spec"], on.URN,
+		"the datanodes only wait for the on Job: replacing it must not replace the StatefulSet")
 
 	same := map[string]map[string]any{"more datanodes": {"datanode": map[string]any{"replicas": 3}}}
 	changed := map[string]map[string]any{
@@ -152,10 +159,19 @@ func TestMaintenanceAroundDatanodeRollout(t *testing.T) {
 	}
 	for name, overrides := range same {
 		other, _ := jobs(runCluster(t, overrides))
-		assert.Equal(t, on.Name, other.Name, "%s is no rollout", name)
+		assert.Equal(t, rollout(on), rollout(other), "%s is no rollout", name)
 	}
 	for name, overrides := range changed {
 		other, _ := jobs(runCluster(t, overrides))
-		assert.NotEqual(t, on.Name, other.Name, "a %s change is a rollout", name)
+		assert.NotEqual(t, rollout(on), rollout(other), "a %s change is a rollout", name)
 	}
+}
+
+// envValues joins a container's plain environment values.
+func envValues(c corev1.Container) string {
+	var vs []string
+	for _, e := range c.Env {
+		vs = append(vs, e.Value)
+	}
+	return strings.Join(vs, " ")
 }

@@ -11,6 +11,7 @@ package simcluster
 import (
 	"context"
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
 	"time"
@@ -19,6 +20,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
@@ -123,6 +125,13 @@ func Deploy(ctx context.Context, c *kubeapi.Cluster, res *mockrun.Result, objs [
 					return late, err
 				}
 			}
+			if obj.GetKind() == "Job" {
+				// A Job's pod template is immutable: the provider replaces the
+				// Job, deleting it first as its name stays.
+				if err := deleteChangedJob(ctx, c, obj); err != nil {
+					return late, err
+				}
+			}
 			if _, err := c.Apply(ctx, obj); err != nil {
 				return late, err
 			}
@@ -144,6 +153,38 @@ func Deploy(ctx context.Context, c *kubeapi.Cluster, res *mockrun.Result, objs [
 		}
 	}
 	return late, nil
+}
+
+// deleteChangedJob deletes the live Job named like obj when its pod template
+// differs from obj's, and waits until it is gone, as the provider's
+// delete-before-replace does.
+func deleteChangedJob(ctx context.Context, c *kubeapi.Cluster, obj *unstructured.Unstructured) error {
+	jobs := c.Clientset().BatchV1().Jobs(obj.GetNamespace())
+	live, err := jobs.Get(ctx, obj.GetName(), metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading Job %s: %w", obj.GetName(), err)
+	}
+	want, _, _ := unstructured.NestedStringMap(obj.Object, "spec", "template", "metadata", "annotations")
+	if maps.Equal(want, live.Spec.Template.Annotations) {
+		return nil
+	}
+	background := metav1.DeletePropagationBackground
+	if err := jobs.Delete(ctx, obj.GetName(), metav1.DeleteOptions{PropagationPolicy: &background}); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("replacing Job %s: %w", obj.GetName(), err)
+	}
+	problems := waitFor(ctx, func(ctx context.Context) []string {
+		if _, err := jobs.Get(ctx, obj.GetName(), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			return []string{"Job " + obj.GetName() + " is still being deleted"}
+		}
+		return nil
+	})
+	if len(problems) > 0 {
+		return fmt.Errorf("replacing Job %s: %s", obj.GetName(), problems[0])
+	}
+	return nil
 }
 
 // Verify checks namespace on c until everything is up or ctx ends, and returns the

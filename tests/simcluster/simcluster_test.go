@@ -233,8 +233,7 @@ func antiAffine(obj *unstructured.Unstructured) bool {
 // datanodes with a log-level change, both in the provider's order: each time the
 // Job that turns metasrv's maintenance mode on completes before the datanodes'
 // new revision exists, and the Job that turns it off starts only after. The
-// rollout's Jobs are new ones (their names carry the rollout's checksum); the
-// first deploy's Jobs are not run again.
+// rollout replaces both Jobs (new uids); the first deploy's runs are not repeated.
 func TestMaintenanceAroundDatanodeRollout(t *testing.T) {
 	c := cluster.Get(t)
 	path, err := mockrun.StackFile("dev")
@@ -244,7 +243,7 @@ func TestMaintenanceAroundDatanodeRollout(t *testing.T) {
 	const ns = "tsdb-rollout"
 	ctx := context.Background()
 
-	var previous []string
+	seen := map[string]bool{}
 	for _, level := range []string{"info", "debug"} {
 		require.NoError(t, mockrun.SetPath(sc.Config, "greptimedb[0].logging.level", level))
 		res, err := mockrun.Run(tsdbstacks.Program, mockrun.Options{Stack: "dev", Config: sc.Config, SecretKeys: sc.SecretKeys})
@@ -255,9 +254,13 @@ func TestMaintenanceAroundDatanodeRollout(t *testing.T) {
 		problems := deployAndVerify(t, c, res, objs, simcluster.DeployOptions{}, stackVerifyTimeout)
 		require.Empty(t, problems, "log level %s", level)
 
-		on, off := jobNamed(t, objs, "-maintenance-on-"), jobNamed(t, objs, "-maintenance-off-")
-		require.NotContains(t, previous, on, "a rollout gets Jobs of its own")
-		previous = append(previous, on, off)
+		on, off := jobNamed(t, objs, "-maintenance-on"), jobNamed(t, objs, "-maintenance-off")
+		for _, name := range []string{on, off} {
+			job, err := c.Clientset().BatchV1().Jobs(ns).Get(ctx, name, metav1.GetOptions{})
+			require.NoError(t, err)
+			require.False(t, seen[string(job.UID)], "log level %s: Job %s ran again for the rollout", level, name)
+			seen[string(job.UID)] = true
+		}
 		t.Logf("log level %s: %s", level, rolloutOrder(ctx, t, c, ns, "metrics-datanode", on, off))
 	}
 }
