@@ -9,7 +9,9 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"tsdb-platform/internal/mockrun"
+	"tsdb-platform/stacks"
 	"tsdb-platform/tests/manifests"
+	"tsdb-platform/tests/objects"
 	"tsdb-platform/tests/upstream"
 )
 
@@ -197,4 +199,44 @@ func TestCheckerAcceptsWhatUpstreamReads(t *testing.T) {
 		workload("", map[string]any{"name": "exporter", "image": "r/e:v3.14.2", "command": strs("qdb-prometheus-exporter", "--listen-address", "0.0.0.0")}),
 	}
 	assert.Empty(t, upstream.NewChecker(lists(t)).Check("s", objs))
+}
+
+// TestEveryStorageTypeWritesOnlyItsKeys: with every object storage field set,
+// each storage type renders only the keys its v1.1.4 struct reads (region is
+// S3's alone), unless validation already refuses the field.
+func TestEveryStorageTypeWritesOnlyItsKeys(t *testing.T) {
+	ref := func(key string) map[string]any { return map[string]any{"name": "store", "key": key} }
+	l := lists(t)
+	for _, typ := range []string{"S3", "Gcs", "Azblob", "Oss"} {
+		t.Run(typ, func(t *testing.T) {
+			store := map[string]any{
+				"type": typ, "bucket": "b", "container": "c", "root": "r", "region": "eu-west-1",
+				"endpoint": "https://store.example.com", "accountName": "a", "scope": "s",
+				"secretRefs": map[string]any{
+					"S3":     map[string]any{"accessKeyId": ref("id"), "secretAccessKey": ref("secret")},
+					"Gcs":    map[string]any{"credential": ref("credential")},
+					"Azblob": map[string]any{"accountKey": ref("key")},
+					"Oss":    map[string]any{"accessKeyId": ref("id"), "accessKeySecret": ref("secret")},
+				}[typ],
+			}
+			if typ != "Azblob" {
+				delete(store, "container")
+				delete(store, "accountName")
+			}
+			if typ != "Gcs" {
+				delete(store, "scope")
+			}
+			cfg := objects.StackConfig(t, stacks.KeyGreptimeDB, []map[string]any{{"name": "m", "datanode": map[string]any{"objectStorage": store}}}, nil)
+			res, err := mockrun.Run(stacks.Program, mockrun.Options{Config: cfg})
+			if err != nil {
+				require.ErrorContains(t, err, "objectStorage.region", "only a refused region may stop the run")
+				return
+			}
+			objs, err := manifests.Objects(res)
+			require.NoError(t, err)
+			checker := upstream.NewChecker(l)
+			assert.Empty(t, checker.Check(typ, objs))
+			assert.NotZero(t, checker.Checked[l.Keys["DATANODE"].File])
+		})
+	}
 }
