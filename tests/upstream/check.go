@@ -157,7 +157,7 @@ func (c *Checker) checkContainer(ct corev1.Container, cfg *greptimeConfig, repor
 			c.Checked[list.File]++
 			runs[inv.binary] = append(runs[inv.binary], flag)
 			if !list.Allowed(sub, flag) {
-				report("%s flag %s is not in %s [%s]", inv.binary, flag, list.File, sectionName(sub))
+				report("%s flag %s is not in %s%s", inv.binary, flag, list.File, sectionName(sub))
 			}
 		}
 	}
@@ -246,12 +246,13 @@ func (c *Checker) checkVersion(binary, image, file string, report func(string, .
 	}
 }
 
-// sectionName is how a subcommand's section is spelled in a list's messages.
+// sectionName names the list's sections a subcommand's flags come from, for
+// messages: "" for a binary without subcommands.
 func sectionName(sub string) string {
 	if sub == "" {
-		return "no subcommand"
+		return ""
 	}
-	return sub + " or " + Global
+	return " [" + sub + " or " + Global + "]"
 }
 
 // imageRepo is an image reference without its tag or digest.

@@ -145,7 +145,7 @@ func TestCheckerFindsWhatUpstreamIgnores(t *testing.T) {
 				"command": strs("/usr/local/bin/etcd"), "args": strs("-name=$(POD_NAME)", "--snapshot-count=1", "--experimental-backend-bbolt-freelist=map"),
 				"env": []any{map[string]any{"name": "ETCD_SNAPSHOT_COUNT", "value": "1"}, map[string]any{"name": "ETCD_QUOTA_BYTES", "value": "1"}}})},
 			[]string{
-				`etcd flag --experimental-backend-bbolt-freelist is not in tests/testdata/upstream/etcd-v3.5.21.flags [no subcommand]`,
+				`etcd flag --experimental-backend-bbolt-freelist is not in tests/testdata/upstream/etcd-v3.5.21.flags`,
 				`environment variable ETCD_SNAPSHOT_COUNT repeats the flag --snapshot-count: etcd refuses to start`,
 				`environment variable ETCD_QUOTA_BYTES (flag --quota-bytes) is not in tests/testdata/upstream/etcd-v3.5.21.flags`,
 			},
