@@ -202,6 +202,11 @@ func (c *Checker) checkGreptimeEnv(name, runs string, cfg *greptimeConfig, repor
 	c.Checked[list.File]++
 	if ok, why := list.Allowed(key, values); !ok {
 		report("environment variable %s (key %q) %s", name, key, why)
+		return
+	}
+	if _, inFile := values[key]; inFile {
+		// load_layered_options: the config file wins over the environment.
+		report("environment variable %s is ignored: the config file sets %q too, and the file wins", name, key)
 	}
 }
 

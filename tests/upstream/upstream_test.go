@@ -135,6 +135,13 @@ func TestCheckerFindsWhatUpstreamIgnores(t *testing.T) {
 				`environment variable GREPTIMEDB_DATANODE__STORAGE__SECRET_ACCESS_KEY (key "storage.secret_access_key") applies only when storage.type is S3 (here "Oss")`,
 			},
 		},
+		"env var that the config file overrides": {
+			[]manifests.Object{greptimeConfigMap("datanode", "[storage]\ntype = 'S3'\nsecret_access_key = ''\n"), workload("c-datanode-config", map[string]any{
+				"name": "datanode", "image": greptime, "args": strs("datanode", "start"),
+				"env": []any{map[string]any{"name": "GREPTIMEDB_DATANODE__STORAGE__SECRET_ACCESS_KEY", "value": "x"}},
+			})},
+			[]string{`environment variable GREPTIMEDB_DATANODE__STORAGE__SECRET_ACCESS_KEY is ignored: the config file sets "storage.secret_access_key" too, and the file wins`},
+		},
 		"env var of another component": {
 			[]manifests.Object{workload("", map[string]any{"name": "frontend", "image": greptime, "args": strs("frontend", "start"),
 				"env": []any{map[string]any{"name": "GREPTIMEDB_DATANODE__STORAGE__BUCKET", "value": "x"}}})},
