@@ -102,7 +102,8 @@ func TestMonitoringPodMonitors(t *testing.T) {
 	assert.NotContains(t, objects.PodTemplate(t, objects.Find(t, res, objects.DeploymentType, "metrics-frontend")).Annotations, "prometheus.io/scrape")
 
 	exporter := objects.Container(t, objects.StatefulSet(t, res, "ticks").Spec.Template.Spec, "exporter")
-	assert.Equal(t, []string{"qdb-prometheus-exporter", "--cluster", "qdb://127.0.0.1:2836", "--exporter-port", "9000"}, exporter.Command)
+	assert.Equal(t, []string{"qdb-prometheus-exporter", "--cluster", "qdb://127.0.0.1:2836",
+		"--listen-address", "0.0.0.0", "--exporter-port", "9000"}, exporter.Command)
 	require.NotNil(t, exporter.ReadinessProbe)
 	require.NotNil(t, exporter.ReadinessProbe.HTTPGet)
 	assert.Equal(t, "/health", exporter.ReadinessProbe.HTTPGet.Path)

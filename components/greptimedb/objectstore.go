@@ -263,8 +263,12 @@ func newStorageConfig(o ObjectStorage) storageConfig {
 	if o.Type == StorageFile {
 		return s
 	}
-	s.Root, s.Region, s.Endpoint = o.Root, o.Region, o.Endpoint
+	s.Root, s.Endpoint = o.Root, o.Endpoint
 	switch o.Type {
+	case StorageS3:
+		// Only S3 has a region in v1.1.4 (src/object-store/src/config.rs
+		// S3Connection; OssConnection, AzblobConnection and GcsConnection have none).
+		s.Bucket, s.Region = o.Bucket, o.Region
 	case StorageAzblob:
 		s.Container, s.AccountName = o.Container, o.AccountName
 	case StorageGcs:

@@ -27,6 +27,12 @@ type ExporterSpec struct {
 // ExporterPort serves the exporter's /metrics (its --exporter-port default).
 const ExporterPort = 9000
 
+// exporterListenAddress is every IPv4 address of the pod: Prometheus and the
+// kubelet's probes reach the exporter at the pod's IP. qdb-prometheus-exporter
+// v3.14.2 listens on 127.0.0.1 unless told otherwise (--listen-address,
+// qdb_prometheus_exporter/main.py, passed to uvicorn.run as host).
+const exporterListenAddress = "0.0.0.0"
+
 // exporterDir holds the secured cluster's public key and the exporter's user key.
 const exporterDir = "/etc/qdb/exporter"
 
@@ -51,7 +57,8 @@ func (e ExporterSpec) validate(p *field.Path, secured bool) field.ErrorList {
 // exporterContainer is the sidecar. It talks to the node over loopback.
 func (b *builder) exporterContainer() corev1.ContainerArgs {
 	e := b.spec.Exporter
-	args := []string{"--cluster", fmt.Sprintf("qdb://127.0.0.1:%d", ClientPort), "--exporter-port", fmt.Sprint(ExporterPort)}
+	args := []string{"--cluster", fmt.Sprintf("qdb://127.0.0.1:%d", ClientPort),
+		"--listen-address", exporterListenAddress, "--exporter-port", fmt.Sprint(ExporterPort)}
 	mounts := corev1.VolumeMountArray{mount("exporter-tmp", TmpPath, false)}
 	if b.spec.Security.Enabled {
 		args = append(args, "--cluster-public-key-file", exporterDir+"/cluster_public.key",
