@@ -2,6 +2,7 @@ package greptimedb
 
 import (
 	"fmt"
+	"strconv"
 
 	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
 	batchv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/batch/v1"
@@ -199,8 +200,10 @@ func (b *datanodeBuilder) newStatefulSet(d *Datanode) (*appsv1.StatefulSet, erro
 	}
 	opts := b.DataSafety.StatefulSetOptions(b.Parent)
 	opts = append(opts, kube.DependsOn(append(b.args.Meta.WaitFor, d.MaintenanceOn))...)
+	meta := b.id.ObjectMeta(b.objName, b.Namespace)
+	meta.Annotations = pulumi.StringMap{kube.AnnotationTimeoutSeconds: pulumi.String(strconv.Itoa(spec.RolloutTimeoutSeconds))}
 	sts, err := appsv1.NewStatefulSet(b.Ctx, b.objName, &appsv1.StatefulSetArgs{
-		Metadata: b.id.ObjectMeta(b.objName, b.Namespace),
+		Metadata: meta,
 		Spec: &appsv1.StatefulSetSpecArgs{
 			Replicas:                             pulumi.Int(spec.Replicas),
 			ServiceName:                          d.Service.Metadata.Name().Elem(),

@@ -123,6 +123,13 @@ type DatanodeSpec struct {
 	// GKE's iam.gke.io/gcp-service-account) then supplies the object store's
 	// credentials, and the static keys are not needed.
 	ServiceAccount ServiceAccountSpec `json:"serviceAccount"`
+	// RolloutTimeoutSeconds bounds how long `pulumi up` waits for the datanodes
+	// to be Ready after a change (pulumi.com/timeoutSeconds on the StatefulSet;
+	// the provider's own default is 600, pulumi-kubernetes v4.32.0
+	// provider/pkg/await/statefulset.go). A datanode replaying a long WAL may
+	// need more; when it runs out, the deploy fails and metasrv stays in
+	// maintenance until the next successful one.
+	RolloutTimeoutSeconds int `json:"rolloutTimeoutSeconds"`
 	// AllowScaleDown lets the stack lower the replica count of running
 	// datanodes, after their regions were migrated off the removed ordinals
 	// (their regions and local WAL go offline otherwise). The stack's topology
@@ -294,6 +301,9 @@ func (d DatanodeSpec) Validate(p *field.Path) field.ErrorList {
 	errs := kube.ValidateReplicas(d.Replicas, p.Child("replicas"))
 	errs = append(errs, d.Resources.Validate(p.Child("resources"))...)
 	errs = append(errs, d.Storage.Validate(p.Child("storage"))...)
+	if d.RolloutTimeoutSeconds < 1 || d.RolloutTimeoutSeconds > 86400 {
+		errs = append(errs, field.Invalid(p.Child("rolloutTimeoutSeconds"), d.RolloutTimeoutSeconds, "must be between 1 and 86400 seconds"))
+	}
 	errs = append(errs, apivalidation.ValidateAnnotations(d.ServiceAccount.Annotations, p.Child("serviceAccount", "annotations"))...)
 	return append(errs, d.ObjectStorage.validate(p.Child("objectStorage"), d.ServiceAccount.Enabled())...)
 }

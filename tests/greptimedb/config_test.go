@@ -29,6 +29,7 @@ func TestBadClusterConfig(t *testing.T) {
 		{"even etcd members", map[string]any{"etcd": map[string]any{"replicas": 2}}, []string{"greptimedb[0].etcd.replicas"}},
 		{"zero meta replicas", map[string]any{"meta": map[string]any{"replicas": 0}}, []string{"greptimedb[0].meta.replicas"}},
 		{"zero datanodes", map[string]any{"datanode": map[string]any{"replicas": 0}}, []string{"greptimedb[0].datanode.replicas"}},
+		{"no rollout timeout", map[string]any{"datanode": map[string]any{"rolloutTimeoutSeconds": 0}}, []string{"greptimedb[0].datanode.rolloutTimeoutSeconds"}},
 		{"zero frontends", map[string]any{"frontend": map[string]any{"replicas": 0}}, []string{"greptimedb[0].frontend.replicas"}},
 		{"bad cpu quantity", map[string]any{"meta": map[string]any{"resources": map[string]any{"requests": map[string]any{"cpu": "lots"}}}},
 			[]string{"greptimedb[0].meta.resources.requests.cpu"}},

@@ -235,7 +235,7 @@ func TestMetaWithExternalEtcd(t *testing.T) {
 // TestDatanodeManifest: the datanode StatefulSet, headless Service, PVC, node id
 // from the ordinal, meta address and File storage config.
 func TestDatanodeManifest(t *testing.T) {
-	res := runCluster(t, map[string]any{"datanode": map[string]any{"replicas": 2}})
+	res := runCluster(t, map[string]any{"datanode": map[string]any{"replicas": 2, "rolloutTimeoutSeconds": 1800}})
 	svc := objects.Service(t, res, "metrics-datanode")
 	assert.Equal(t, "None", svc.Spec.ClusterIP)
 	assert.Equal(t, map[string]int32{"rpc": 4001, "http": 4000}, objects.ServicePorts(svc))
@@ -244,6 +244,7 @@ func TestDatanodeManifest(t *testing.T) {
 	set := objects.Decode[appsv1.StatefulSet](t, sts)
 	assert.Equal(t, "metrics-datanode", set.Spec.ServiceName)
 	assert.Equal(t, objects.Ptr(int32(2)), set.Spec.Replicas)
+	assert.Equal(t, "1800", set.Annotations["pulumi.com/timeoutSeconds"], "up waits as long as configured for the datanodes")
 	assert.Equal(t, objects.RetainClaims(), set.Spec.PersistentVolumeClaimRetentionPolicy)
 	assert.Equal(t, []string{"spec.volumeClaimTemplates"}, sts.IgnoreChanges)
 	require.NotEmpty(t, set.Spec.VolumeClaimTemplates)
