@@ -46,7 +46,8 @@ type Target struct {
 // DataSafety holds the options that keep stateful data from being lost by a deploy.
 type DataSafety = kube.DataSafety
 
-// NetworkPolicy restricts which pods may talk to the databases.
+// NetworkPolicy turns on network isolation for every cluster of the stack; who
+// may reach each cluster is its own networkPolicy's (clientNamespaces, clientCidrs).
 type NetworkPolicy = kube.Isolation
 
 // GreptimeDBCluster is one GreptimeDB cluster: its name and the component's spec.

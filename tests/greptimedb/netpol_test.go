@@ -67,8 +67,9 @@ func selector(app, component string) map[string]string {
 // on its ports and reaches only what it calls (plus DNS).
 func TestNetworkPolicies(t *testing.T) {
 	res := objects.Run(t, config(t, []map[string]any{{"name": "metrics", "datanode": map[string]any{"objectStorage": map[string]any{
-		"type": "S3", "bucket": "b", "endpoint": "http://minio.storage.svc:9000", "accessKeyId": "id", "secretAccessKey": "key"}}}},
-		map[string]string{"networkPolicy": `{"enabled": true, "clientNamespaces": ["apps"], "clientCidrs": ["10.0.0.0/8"]}`}))
+		"type": "S3", "bucket": "b", "endpoint": "http://minio.storage.svc:9000", "accessKeyId": "id", "secretAccessKey": "key"}},
+		"networkPolicy": map[string]any{"clientNamespaces": []string{"apps"}, "clientCidrs": []string{"10.0.0.0/8"}}}},
+		map[string]string{"networkPolicy": `{"enabled": true}`}))
 	etcdSel, meta, datanode, frontend := selector("etcd", "etcd"), selector("greptimedb", "meta"), selector("greptimedb", "datanode"), selector("greptimedb", "frontend")
 
 	cases := []struct {
@@ -93,7 +94,7 @@ func TestNetworkPolicies(t *testing.T) {
 				{pods: []map[string]string{datanode}, ports: []int32{4001}},
 			}},
 		{"metrics-datanode", datanode, objects.GreptimeDBDatanodeType,
-			[]rule{{pods: []map[string]string{frontend, meta}, ports: []int32{4001, 4000}}},
+			[]rule{{pods: []map[string]string{frontend, meta}, ports: []int32{4001}}},
 			[]rule{{pods: []map[string]string{meta}, ports: []int32{3002, 4000}}, {ports: []int32{9000}}}},
 		{"metrics-frontend", frontend, objects.GreptimeDBFrontendType,
 			[]rule{{pods: []map[string]string{{"app.kubernetes.io/name": "greptimedb", "app.kubernetes.io/instance": "metrics"}}, other: 2,
