@@ -108,7 +108,7 @@ func Load(lookup Lookup) (*Spec, error) {
 		RenderDir:       stringKey(lookup, KeyRenderDir, ""),
 	}
 	decodeObjectKey(lookup, KeyDataSafety, defaults[KeyDataSafety], &spec.DataSafety, &ps)
-	decodeObjectKey(lookup, KeyNetworkPolicy, defaults[KeyNetworkPolicy], &spec.NetworkPolicy, &ps)
+	decodeObjectKey(withoutMovedClientKeys(lookup, &ps), KeyNetworkPolicy, defaults[KeyNetworkPolicy], &spec.NetworkPolicy, &ps)
 	decodeObjectKey(lookup, KeyMonitoring, defaults[KeyMonitoring], &spec.Monitoring, &ps)
 	decodeListKey(lookup, KeyGreptimeDB, defaults[KeyGreptimeDB], &spec.GreptimeDB, &ps)
 	decodeListKey(lookup, KeyQuasarDB, defaults[KeyQuasarDB], &spec.QuasarDB, &ps)
@@ -119,6 +119,46 @@ func Load(lookup Lookup) (*Spec, error) {
 		return nil, err
 	}
 	return spec, nil
+}
+
+// movedClientKeys are the keys that moved from the top-level networkPolicy to
+// each cluster's: clients admitted to one database are not admitted to all.
+var movedClientKeys = []string{"clientNamespaces", "clientCidrs"}
+
+// withoutMovedClientKeys reports a top-level networkPolicy.clientNamespaces or
+// .clientCidrs with the per-cluster keys that replace them, and hides them from
+// the decoder (which would only call them unknown).
+func withoutMovedClientKeys(lookup Lookup, ps *problems) Lookup {
+	return func(key string) (string, bool) {
+		raw, ok := lookup(key)
+		if key != KeyNetworkPolicy || !ok || raw == "" {
+			return raw, ok
+		}
+		var obj map[string]any
+		if err := json.Unmarshal([]byte(raw), &obj); err != nil {
+			return raw, ok // the decoder reports it
+		}
+		moved := false
+		for _, k := range movedClientKeys {
+			v, given := obj[k]
+			if !given {
+				continue
+			}
+			moved = true
+			delete(obj, k)
+			ps.add(KeyNetworkPolicy+"."+k, v, "moved per cluster, so that a client of one database is not admitted to every "+
+				"other: set %s[i].networkPolicy.%s and %s[i].networkPolicy.%s on the clusters it applies to, and remove this key",
+				KeyGreptimeDB, k, KeyQuasarDB, k)
+		}
+		if !moved {
+			return raw, ok
+		}
+		cleaned, err := json.Marshal(obj)
+		if err != nil {
+			return raw, ok
+		}
+		return string(cleaned), true
+	}
 }
 
 // Profiles lists the environment profiles.

@@ -53,7 +53,8 @@ type DataSafety struct {
 	AllowOrphaning bool `json:"allowOrphaning"`
 }
 
-// NetworkPolicy restricts which pods may talk to the databases.
+// NetworkPolicy turns on network isolation for every cluster of the stack; who
+// may reach each cluster is its own networkPolicy's (clientNamespaces, clientCidrs).
 type NetworkPolicy = kube.Isolation
 
 // GreptimeDBCluster is one GreptimeDB cluster: its name and the component's spec.

@@ -17,7 +17,6 @@ const MaxClusterNameLength = kube.MaxClusterNameLength
 // checked here is the stack's own: the target, and names unique in the stack.
 func validate(spec *Spec, ps *problems) {
 	validateTarget(spec.Target, ps)
-	ps.addAll(spec.NetworkPolicy.Validate(field.NewPath(KeyNetworkPolicy)))
 	ps.addAll(spec.Monitoring.Validate(field.NewPath(KeyMonitoring)))
 	if len(spec.GreptimeDB) == 0 && len(spec.QuasarDB) == 0 {
 		ps.add(KeyGreptimeDB, nil, "the stack deploys nothing: add a GreptimeDB or QuasarDB cluster, "+

@@ -132,8 +132,13 @@ func TestBadConfigIsRejected(t *testing.T) {
 		{"security without a private key", map[string]string{"quasardb": `[{"name":"q","security":{"enabled":true,"userList":"u","clusterPublicKey":"p"}}]`}, "quasardb[0].security.clusterPrivateKey", []string{"required when security is enabled"}},
 		{"QuasarDB without a memory limit", map[string]string{"quasardb": `[{"name":"q","resources":{"limits":{"memory":""}}}]`}, "quasardb[0].resources.limits.memory", []string{"memory limiter"}},
 		{"probe period zero", map[string]string{"quasardb": `[{"name":"q","probes":{"readiness":{"periodSeconds":0}}}]`}, "quasardb[0].probes.readiness.periodSeconds", []string{"1 or more"}},
-		{"network policy CIDR", map[string]string{"networkPolicy": `{"enabled":true,"clientCidrs":["10.0.0.0/33"]}`}, "networkPolicy.clientCidrs[0]", []string{"CIDR"}},
-		{"network policy namespace", map[string]string{"networkPolicy": `{"clientNamespaces":["Apps"]}`}, "networkPolicy.clientNamespaces[0]", []string{"namespace name"}},
+		{"network policy CIDR", map[string]string{"greptimedb": `[{"name":"m","networkPolicy":{"clientCidrs":["10.0.0.0/33"]}}]`}, "greptimedb[0].networkPolicy.clientCidrs[0]", []string{"CIDR"}},
+		{"network policy namespace", map[string]string{"quasardb": `[{"name":"q","networkPolicy":{"clientNamespaces":["Apps"]}}]`}, "quasardb[0].networkPolicy.clientNamespaces[0]", []string{"namespace name"}},
+		// The client keys moved from the stack's networkPolicy to each cluster's.
+		{"stack-wide client namespaces", map[string]string{"networkPolicy": `{"enabled":true,"clientNamespaces":["apps"]}`}, "networkPolicy.clientNamespaces",
+			[]string{"moved per cluster", "greptimedb[i].networkPolicy.clientNamespaces", "quasardb[i].networkPolicy.clientNamespaces"}},
+		{"stack-wide client CIDRs", map[string]string{"networkPolicy": `{"clientCidrs":["10.0.0.0/8"]}`}, "networkPolicy.clientCidrs",
+			[]string{"moved per cluster", "greptimedb[i].networkPolicy.clientCidrs", "quasardb[i].networkPolicy.clientCidrs"}},
 		{"data safety not an object", map[string]string{"dataSafety": `true`}, "dataSafety", []string{"must be an object"}},
 	}
 	for _, tt := range tests {

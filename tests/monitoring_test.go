@@ -29,11 +29,12 @@ func monitoringRun(t *testing.T, monitoring string) *mockrun.Result {
 // pods carry the prometheus.io annotations for its metrics port (GreptimeDB's
 // HTTP port, etcd's metrics port, the QuasarDB exporter's), Prometheus' namespace
 // may reach those ports through the isolation policies, and each GreptimeDB
-// cluster gets a Grafana dashboard ConfigMap for the Grafana sidecar.
+// cluster gets a Grafana dashboard ConfigMap for the Grafana sidecar. Meta is
+// the exception under isolation (TestMetaUnscrapedUnderIsolation).
 func TestMonitoringAnnotations(t *testing.T) {
 	res := monitoringRun(t, `{"enabled": true, "namespaces": ["monitoring"]}`)
 	assert.Empty(t, res.OfType("kubernetes:monitoring.coreos.com/v1:PodMonitor"))
-	ports := map[string]string{"metrics-etcd": "8080", "metrics-meta": "4000", "metrics-datanode": "4000", "metrics-frontend": "4000", "ticks": "9000"}
+	ports := map[string]string{"metrics-etcd": "8080", "metrics-datanode": "4000", "metrics-frontend": "4000", "ticks": "9000"}
 	for name, port := range ports {
 		var r *mockrun.Resource
 		for _, typ := range []string{objects.StatefulSetType, objects.DeploymentType} {
@@ -97,7 +98,8 @@ func TestMonitoringPodMonitors(t *testing.T) {
 		assert.Equal(t, "kps", mockrun.Get(in, "metadata.labels.release"), m.Name)
 		assert.Equal(t, "15s", mockrun.Get(in, "spec.podMetricsEndpoints.0.interval"), m.Name)
 	}
-	assert.Equal(t, map[string]bool{"metrics-etcd": true, "metrics-meta": true, "metrics-datanode": true, "metrics-frontend": true, "ticks": true}, names)
+	// Not meta's: under isolation Prometheus may not reach it.
+	assert.Equal(t, map[string]bool{"metrics-etcd": true, "metrics-datanode": true, "metrics-frontend": true, "ticks": true}, names)
 	assert.Equal(t, "metrics", mockrun.Get(objects.Inputs(res.Find("kubernetes:monitoring.coreos.com/v1:PodMonitor", "ticks")), "spec.podMetricsEndpoints.0.port"))
 	assert.NotContains(t, objects.PodTemplate(t, objects.Find(t, res, objects.DeploymentType, "metrics-frontend")).Annotations, "prometheus.io/scrape")
 
@@ -132,4 +134,30 @@ func TestMonitoringConfigErrors(t *testing.T) {
 			assert.Equal(t, tc.keys, objects.ConfigError(t, cfg).Keys())
 		})
 	}
+}
+
+// TestMetaUnscrapedUnderIsolation: metasrv serves its unauthenticated admin API
+// on the port of its metrics, so under network isolation the monitoring
+// namespaces are not admitted to meta, and meta gets neither scrape annotations
+// nor a PodMonitor (which would only report a target that is always down).
+// Without isolation meta is scraped like every other component.
+func TestMetaUnscrapedUnderIsolation(t *testing.T) {
+	run := func(isolation, monitoring string) *mockrun.Result {
+		return objects.Run(t, objects.StackConfig(t, stacks.KeyGreptimeDB, []map[string]any{{"name": "metrics"}}, map[string]string{
+			stacks.KeyMonitoring: monitoring, stacks.KeyNetworkPolicy: isolation,
+		}))
+	}
+	annotations := `{"enabled": true, "namespaces": ["monitoring"]}`
+	isolated := run(`{"enabled": true}`, annotations)
+	assert.NotContains(t, objects.PodTemplate(t, objects.Find(t, isolated, objects.DeploymentType, "metrics-meta")).Annotations, "prometheus.io/scrape")
+	for _, rule := range objects.NetworkPolicy(t, isolated, "metrics-meta").Spec.Ingress {
+		for _, from := range rule.From {
+			assert.Nil(t, from.NamespaceSelector, "meta admits no namespace: %v", rule)
+		}
+	}
+	monitors := run(`{"enabled": true}`, `{"enabled": true, "podMonitors": true, "namespaces": ["monitoring"]}`)
+	assert.Nil(t, monitors.Find("kubernetes:monitoring.coreos.com/v1:PodMonitor", "metrics-meta"))
+
+	open := run(`{"enabled": false}`, annotations)
+	assert.Equal(t, "true", objects.PodTemplate(t, objects.Find(t, open, objects.DeploymentType, "metrics-meta")).Annotations["prometheus.io/scrape"])
 }

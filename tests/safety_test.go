@@ -82,6 +82,29 @@ func TestNetworkIsolation(t *testing.T) {
 	}
 }
 
+// TestNoServiceAccountToken: no pod of any stack mounts a Kubernetes API token.
+// None of them calls the API server; workload identity brings its own projected
+// token (EKS) or uses the metadata server (GKE), not the automounted one.
+func TestNoServiceAccountToken(t *testing.T) {
+	for _, s := range auditedStacks(t) {
+		t.Run(s.Name, func(t *testing.T) {
+			res, _, err := mockrun.RunStackFile(s.Path, s.Name, false)
+			require.NoError(t, err)
+			var pods int
+			for _, typ := range []string{objects.StatefulSetType, objects.DeploymentType, objects.JobType} {
+				for _, w := range res.OfType(typ) {
+					pods++
+					spec := objects.PodTemplate(t, w).Spec
+					if assert.NotNil(t, spec.AutomountServiceAccountToken, "%s %s", w.Kind(), w.Name) {
+						assert.False(t, *spec.AutomountServiceAccountToken, "%s %s", w.Kind(), w.Name)
+					}
+				}
+			}
+			assert.NotZero(t, pods)
+		})
+	}
+}
+
 // labelKey identifies a component's pods by their name/instance/component labels.
 func labelKey(m map[string]string) string {
 	return fmt.Sprintf("%v/%v/%v", m["app.kubernetes.io/name"], m["app.kubernetes.io/instance"], m["app.kubernetes.io/component"])

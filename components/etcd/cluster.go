@@ -232,6 +232,11 @@ func (b *builder) build(c *Cluster) (pulumi.Map, error) {
 		if err := b.newBackup(); err != nil {
 			return nil, err
 		}
+		if b.args.Isolation.Enabled {
+			if err := b.newBackupPolicy(); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if err := b.args.Monitoring.NewPodMonitor(b.Ctx, b.Name, b.id, b.args.Namespace, metricsScrape, b.Parent); err != nil {
 		return nil, err
@@ -343,6 +348,8 @@ func (b *builder) newStatefulSet(peer *corev1.Service) (*appsv1.StatefulSet, err
 			Template: &corev1.PodTemplateSpecArgs{
 				Metadata: id.PodMeta(b.args.Monitoring.PodAnnotations(metricsScrape)),
 				Spec: &corev1.PodSpecArgs{
+					// etcd never calls the Kubernetes API.
+					AutomountServiceAccountToken:  pulumi.Bool(false),
 					SecurityContext:               kube.PodSecurityContext(UID),
 					Affinity:                      kube.AntiAffinity(b.args.AntiAffinity, id.Selector()),
 					TerminationGracePeriodSeconds: pulumi.Int(30),

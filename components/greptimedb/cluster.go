@@ -89,7 +89,7 @@ func (b *clusterBuilder) build(c *Cluster) (pulumi.Map, error) {
 	if c.Datanode, err = NewDatanode(b.Ctx, b.Name+"-datanode", datanode, b.Parent); err != nil {
 		return nil, err
 	}
-	frontend := &FrontendArgs{Common: b.common, Spec: b.spec.Frontend, Meta: meta(c.Datanode.StatefulSet)}
+	frontend := &FrontendArgs{Common: b.common, Spec: b.spec.Frontend, Meta: meta(c.Datanode.StatefulSet), Clients: b.spec.NetworkPolicy}
 	if b.spec.Backup.Database.Enabled {
 		// COPY DATABASE runs in the frontends: they write to the object store.
 		port, err := objectStorePort(b.spec.Datanode.ObjectStorage.Endpoint)
@@ -104,6 +104,11 @@ func (b *clusterBuilder) build(c *Cluster) (pulumi.Map, error) {
 	if b.spec.Backup.Database.Enabled {
 		if err := b.newDatabaseBackup(c); err != nil {
 			return nil, err
+		}
+		if b.common.Isolation.Enabled {
+			if err := b.newDatabaseBackupPolicy(); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if m := b.common.Monitoring; m.Enabled && m.Dashboards {

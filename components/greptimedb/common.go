@@ -211,6 +211,18 @@ type part struct {
 	id kube.Identity
 	// objName names the component's workload and Service.
 	objName string
+	// unscraped keeps the component's metrics from Prometheus (no scrape
+	// annotations, PodMonitor or scrape flow): meta under isolation.
+	unscraped bool
+}
+
+// monitoring is the stack's monitoring, off for an unscraped component.
+func (b part) monitoring() kube.Monitoring {
+	m := b.Monitoring
+	if b.unscraped {
+		m.Enabled = false
+	}
+	return m
 }
 
 func newPart(k kube.Component, common Common, component, objName string) part {
@@ -250,16 +262,21 @@ func (b part) podTemplate(annotations pulumi.StringMap, wait, main corev1.Contai
 	more ...func(*corev1.PodSpecArgs),
 ) *corev1.PodTemplateSpecArgs {
 	spec := &corev1.PodSpecArgs{
-		SecurityContext: kube.PodSecurityContext(UID),
-		Affinity:        kube.AntiAffinity(b.AntiAffinity, b.id.Selector()),
-		InitContainers:  corev1.ContainerArray{wait},
-		Containers:      corev1.ContainerArray{main},
-		Volumes:         volumes,
+		// GreptimeDB never calls the Kubernetes API. Workload identity does not use
+		// this token either: EKS IRSA and Pod Identity inject a projected token volume
+		// of their own (aws/amazon-eks-pod-identity-webhook, pkg/handler), GKE
+		// answers on the metadata server.
+		AutomountServiceAccountToken: pulumi.Bool(false),
+		SecurityContext:              kube.PodSecurityContext(UID),
+		Affinity:                     kube.AntiAffinity(b.AntiAffinity, b.id.Selector()),
+		InitContainers:               corev1.ContainerArray{wait},
+		Containers:                   corev1.ContainerArray{main},
+		Volumes:                      volumes,
 	}
 	for _, f := range more {
 		f(spec)
 	}
-	for k, v := range b.Monitoring.PodAnnotations(metricsScrape) {
+	for k, v := range b.monitoring().PodAnnotations(metricsScrape) {
 		annotations[k] = v
 	}
 	return &corev1.PodTemplateSpecArgs{Metadata: b.id.PodMeta(annotations), Spec: spec}
@@ -275,7 +292,7 @@ func (b part) finish(replicas int, flows func() (ingress, egress []kube.Flow, er
 	if _, err := kube.NewPodDisruptionBudget(b.Ctx, b.objName, b.id, b.Namespace, replicas, b.Parent); err != nil {
 		return err
 	}
-	if err := b.Monitoring.NewPodMonitor(b.Ctx, b.objName, b.id, b.Namespace, metricsScrape, b.Parent); err != nil {
+	if err := b.monitoring().NewPodMonitor(b.Ctx, b.objName, b.id, b.Namespace, metricsScrape, b.Parent); err != nil {
 		return err
 	}
 	if !b.Isolation.Enabled {
@@ -285,7 +302,7 @@ func (b part) finish(replicas int, flows func() (ingress, egress []kube.Flow, er
 	if err != nil {
 		return err
 	}
-	ingress = append(ingress, b.Monitoring.ScrapeFlows(metricsScrape)...)
+	ingress = append(ingress, b.monitoring().ScrapeFlows(metricsScrape)...)
 	_, err = kube.NewNetworkPolicy(b.Ctx, b.objName, b.id, b.Namespace, ingress, egress, b.Parent)
 	return err
 }

@@ -125,6 +125,11 @@ func (b *datanodeBuilder) build(d *Datanode) (pulumi.Map, error) {
 	if err := b.finish(b.args.Spec.Replicas, b.flows); err != nil {
 		return nil, err
 	}
+	if b.Isolation.Enabled {
+		if err := b.newMaintenancePolicy(); err != nil {
+			return nil, err
+		}
+	}
 	return pulumi.Map{"statefulSet": d.StatefulSet.Metadata.Name(), "service": d.Service.Metadata.Name()}, nil
 }
 
@@ -226,15 +231,21 @@ func (b *datanodeBuilder) newStatefulSet(d *Datanode) (*appsv1.StatefulSet, erro
 	return sts, nil
 }
 
-// flows: frontends and meta reach the datanodes; datanodes reach meta and, with
-// S3 storage, the object store.
+// flows: frontends and meta reach the datanodes' gRPC port; datanodes reach
+// meta, the Kafka brokers (the WAL) and, with object storage, the object store
+// and their cloud identity's endpoints.
 func (b *datanodeBuilder) flows() (ingress, egress []kube.Flow, err error) {
 	if !b.Isolation.Enabled {
 		return nil, nil, nil
 	}
 	meta := b.peer("meta")
-	ingress = []kube.Flow{kube.Allow([]int{GRPCPort, HTTPPort}, b.peer("frontend"), meta)}
+	ingress = []kube.Flow{kube.Allow([]int{GRPCPort}, b.peer("frontend"), meta)}
 	egress = []kube.Flow{kube.Allow([]int{MetaRPCPort, HTTPPort}, meta)}
+	kafka, err := b.WAL.brokerEgress()
+	if err != nil {
+		return nil, nil, err
+	}
+	egress = append(egress, kafka...)
 	if o := b.args.Spec.ObjectStorage; o.Type != StorageFile {
 		port, err := objectStorePort(o.Endpoint)
 		if err != nil {
@@ -242,6 +253,9 @@ func (b *datanodeBuilder) flows() (ingress, egress []kube.Flow, err error) {
 		}
 		// The object store is outside the cluster at addresses the program cannot know.
 		egress = append(egress, kube.Allow([]int{port}))
+	}
+	if b.args.Spec.ServiceAccount.Enabled() {
+		egress = append(egress, kube.WorkloadIdentityEgress()...)
 	}
 	return ingress, egress, nil
 }

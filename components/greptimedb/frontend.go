@@ -40,6 +40,8 @@ type FrontendArgs struct {
 	// ObjectStorePort, when not 0, lets the frontends reach the object store
 	// (they write database exports there).
 	ObjectStorePort int
+	// Clients may reach the client ports under isolation.
+	Clients kube.ClientAccess
 }
 
 // Frontend is the deployed frontends, the cluster's client entry point.
@@ -306,7 +308,7 @@ func (b *frontendBuilder) newDeployment(f *Frontend, authFile pulumi.StringOutpu
 // flows: the configured clients (and the cluster's own pods) reach the
 // frontends' ports; frontends reach meta and the datanodes.
 func (b *frontendBuilder) flows() (ingress, egress []kube.Flow, err error) {
-	clients := append(b.Isolation.ClientPeers(),
+	clients := append(b.args.Clients.Peers(),
 		kube.PodsPeer(pulumi.StringMap{kube.LabelName: pulumi.String(App), kube.LabelInstance: pulumi.String(b.Cluster)}))
 	ingress = []kube.Flow{{Peers: clients, Ports: []int{HTTPPort, GRPCPort, MySQLPort, PostgresPort}}}
 	egress = []kube.Flow{

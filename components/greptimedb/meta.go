@@ -146,6 +146,8 @@ func NewMeta(ctx *pulumi.Context, name string, args *MetaArgs, opts ...pulumi.Re
 	m := &Meta{}
 	return kube.NewComponent(ctx, "meta", MetaType, name, m, args.Validate, func(k kube.Component) (pulumi.Map, error) {
 		b := &metaBuilder{part: newPart(k, args.Common, "meta", MetaName(args.Cluster)), args: args}
+		// Under isolation Prometheus may not reach meta's HTTP port (see flows).
+		b.unscraped = args.Isolation.Enabled
 		return b.build(m)
 	}, opts...)
 }
@@ -238,7 +240,15 @@ func (b *metaBuilder) newDeployment(m *Meta) (*appsv1.Deployment, error) {
 }
 
 // flows: datanodes, frontends and the other meta replicas (which forward to the
-// leader) reach meta; meta reaches etcd and the datanodes.
+// leader) reach meta; meta reaches etcd, the datanodes and the Kafka brokers.
+//
+// Prometheus is not admitted, although meta serves /metrics on its HTTP port:
+// metasrv v1.1.4 serves its admin API on that same port without authentication
+// (src/meta-srv/src/bootstrap.rs adds admin_axum_router to the HTTP server that
+// also has the metrics handler; src/meta-srv/src/service/admin.rs: maintenance,
+// procedure-manager, recovery, sequencer set-next-id), and has no separate
+// metrics port nor a way to push its metrics. Under isolation meta's metrics are
+// therefore not scraped (the part is unscraped: no annotations, PodMonitor or flow).
 func (b *metaBuilder) flows() (ingress, egress []kube.Flow, err error) {
 	self := kube.PodsPeer(b.id.Selector())
 	ingress = []kube.Flow{
@@ -257,7 +267,12 @@ func (b *metaBuilder) flows() (ingress, egress []kube.Flow, err error) {
 		kube.Allow([]int{MetaRPCPort}, self),
 		kube.Allow([]int{GRPCPort}, b.peer("datanode")),
 	}
-	return ingress, egress, nil
+	// With the Kafka WAL, metasrv creates and manages the WAL's topics.
+	kafka, err := b.WAL.brokerEgress()
+	if err != nil {
+		return nil, nil, err
+	}
+	return ingress, append(egress, kafka...), nil
 }
 
 func newMetaWALConfig(w WAL) *metaWALConfig {

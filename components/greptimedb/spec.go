@@ -27,6 +27,8 @@ type ClusterSpec struct {
 	Frontend FrontendSpec `json:"frontend"`
 	// Backup is the cluster's scheduled backups: etcd snapshots and database exports.
 	Backup BackupSpec `json:"backup"`
+	// NetworkPolicy is who may reach the frontends' client ports under isolation.
+	NetworkPolicy kube.ClientAccess `json:"networkPolicy"`
 }
 
 // Shared is the configuration every component of one cluster uses.
@@ -204,6 +206,7 @@ func (s ClusterSpec) Validate(p *field.Path) field.ErrorList {
 	errs = append(errs, s.Datanode.Validate(p.Child("datanode"))...)
 	errs = append(errs, s.Frontend.Validate(p.Child("frontend"))...)
 	errs = append(errs, s.Logging.Validate(p.Child("logging"))...)
+	errs = append(errs, s.NetworkPolicy.Validate(p.Child("networkPolicy"))...)
 	return append(errs, s.validateBackup(p)...)
 }
 

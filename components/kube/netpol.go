@@ -8,11 +8,16 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
-// Isolation says whether a component's pods are isolated by NetworkPolicies, and
-// who counts as a client of its client-facing ports.
+// Isolation says whether a component's pods are isolated by NetworkPolicies.
 type Isolation struct {
 	// Enabled creates deny-by-default policies that allow only the needed flows.
 	Enabled bool `json:"enabled"`
+}
+
+// ClientAccess is who may reach a cluster's client ports under isolation. It is
+// set per cluster, so that a client admitted to one database (a load balancer's
+// CIDR to a frontend) is not admitted to every other one.
+type ClientAccess struct {
 	// ClientNamespaces may reach client ports (by the namespace's name label).
 	ClientNamespaces []string `json:"clientNamespaces"`
 	// ClientCIDRs may reach client ports, as CIDR blocks.
@@ -37,14 +42,40 @@ func PodsPeer(selector pulumi.StringMap) networkingv1.NetworkPolicyPeerArgs {
 	return networkingv1.NetworkPolicyPeerArgs{PodSelector: &metav1.LabelSelectorArgs{MatchLabels: selector}}
 }
 
-// ClientPeers are the configured client namespaces and CIDR blocks, plus the pods
-// of the stack's own namespace that carry the given client label selector (nil for none).
-func (iso Isolation) ClientPeers() []networkingv1.NetworkPolicyPeerArgs {
-	peers := namespacePeers(iso.ClientNamespaces)
-	for _, cidr := range iso.ClientCIDRs {
+// Peers are the client namespaces and CIDR blocks.
+func (c ClientAccess) Peers() []networkingv1.NetworkPolicyPeerArgs {
+	return append(namespacePeers(c.ClientNamespaces), CIDRPeers(c.ClientCIDRs...)...)
+}
+
+// CIDRPeers select the given CIDR blocks (addresses outside the cluster).
+func CIDRPeers(cidrs ...string) []networkingv1.NetworkPolicyPeerArgs {
+	var peers []networkingv1.NetworkPolicyPeerArgs
+	for _, cidr := range cidrs {
 		peers = append(peers, networkingv1.NetworkPolicyPeerArgs{IpBlock: &networkingv1.IPBlockArgs{Cidr: pulumi.String(cidr)}})
 	}
 	return peers
+}
+
+// Workload identity endpoints on the node's link-local addresses, which pods
+// with a cloud identity call over plain HTTP.
+const (
+	// GKEMetadataCIDR is GKE's metadata server (Workload Identity Federation for GKE).
+	GKEMetadataCIDR = "169.254.169.254/32"
+	// EKSPodIdentityCIDR is the EKS Pod Identity agent.
+	EKSPodIdentityCIDR = "169.254.170.23/32"
+	// WorkloadIdentityPort is the port both serve on.
+	WorkloadIdentityPort = 80
+)
+
+// WorkloadIdentityEgress lets pods with a cloud identity reach the metadata
+// server (GKE) or the Pod Identity agent (EKS), and the cloud's token services
+// over HTTPS (STS for EKS IRSA, Microsoft Entra ID for Azure workload identity),
+// whose addresses the program cannot know.
+func WorkloadIdentityEgress() []Flow {
+	return []Flow{
+		Allow([]int{WorkloadIdentityPort}, CIDRPeers(GKEMetadataCIDR, EKSPodIdentityCIDR)...),
+		Allow([]int{443}),
+	}
 }
 
 // namespacePeers select every pod of the named namespaces.
@@ -115,6 +146,16 @@ func NewNetworkPolicy(ctx *pulumi.Context, name string, id Identity, namespace p
 		return nil, fmt.Errorf("network policy %q: %w", name, err)
 	}
 	return np, nil
+}
+
+// NewJobNetworkPolicy isolates the pods of a Job or CronJob: no ingress at all
+// (nothing calls them), egress to DNS and the given flows only. They hold
+// credentials, so they reach nothing they do not call.
+func NewJobNetworkPolicy(ctx *pulumi.Context, name string, id Identity, namespace pulumi.StringInput,
+	egress []Flow, opts ...pulumi.ResourceOption,
+) error {
+	_, err := NewNetworkPolicy(ctx, name, id, namespace, nil, egress, opts...)
+	return err
 }
 
 func peerArray(peers []networkingv1.NetworkPolicyPeerArgs) networkingv1.NetworkPolicyPeerArray {

@@ -164,15 +164,15 @@ func HostPort(v string) (int, error) {
 }
 
 // Validate checks the client namespaces and CIDR blocks.
-func (iso Isolation) Validate(p *field.Path) field.ErrorList {
+func (c ClientAccess) Validate(p *field.Path) field.ErrorList {
 	var errs field.ErrorList
-	for i, ns := range iso.ClientNamespaces {
+	for i, ns := range c.ClientNamespaces {
 		if msgs := validation.IsDNS1123Label(ns); len(msgs) > 0 {
 			errs = append(errs, field.Invalid(p.Child("clientNamespaces").Index(i), ns,
 				"not a valid namespace name: "+strings.Join(msgs, "; ")))
 		}
 	}
-	for i, cidr := range iso.ClientCIDRs {
+	for i, cidr := range c.ClientCIDRs {
 		if _, _, err := net.ParseCIDR(cidr); err != nil {
 			errs = append(errs, field.Invalid(p.Child("clientCidrs").Index(i), cidr, "not a CIDR block; want e.g. 10.0.0.0/8"))
 		}

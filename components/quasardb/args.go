@@ -46,6 +46,8 @@ type ClusterSpec struct {
 	// SecretRefs name existing Secrets that hold the license or the security keys
 	// instead of config ("license", "clusterPrivateKey", "userList": {name, key}).
 	SecretRefs map[string]kube.SecretRef `json:"secretRefs"`
+	// NetworkPolicy is who may reach the client port under isolation.
+	NetworkPolicy kube.ClientAccess `json:"networkPolicy"`
 }
 
 // Keys of the secrets that may be referenced in SecretRefs.
@@ -96,6 +98,7 @@ func (s ClusterSpec) Validate(p *field.Path) field.ErrorList {
 		errs = append(errs, field.Invalid(p.Child("resources", "limits", "memory"), s.Resources.Limits.Memory, err.Error()))
 	}
 	errs = append(errs, s.Storage.Validate(p.Child("storage"))...)
+	errs = append(errs, s.NetworkPolicy.Validate(p.Child("networkPolicy"))...)
 	errs = append(errs, s.validateSecretRefs(p)...)
 	errs = append(errs, kube.ValidateSecretInput(s.License, s.SecretRefs[RefLicense], s.RequireLicense,
 		p.Child("license"), p.Child("secretRefs", RefLicense), fmt.Sprintf("required by this profile: set it as a secret with "+

@@ -193,7 +193,7 @@ func (b *builder) newNetworkPolicy() error {
 	if b.spec.Exporter.Enabled {
 		ingress = append(ingress, b.args.Monitoring.ScrapeFlows(exporterScrape)...)
 	}
-	if clients := b.args.Isolation.ClientPeers(); len(clients) > 0 {
+	if clients := b.spec.NetworkPolicy.Peers(); len(clients) > 0 {
 		// An empty peer list would mean "anyone": add the client rule only with peers.
 		ingress = append(ingress, kube.Allow([]int{ClientPort}, clients...))
 	}

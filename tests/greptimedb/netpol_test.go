@@ -67,8 +67,9 @@ func selector(app, component string) map[string]string {
 // on its ports and reaches only what it calls (plus DNS).
 func TestNetworkPolicies(t *testing.T) {
 	res := objects.Run(t, config(t, []map[string]any{{"name": "metrics", "datanode": map[string]any{"objectStorage": map[string]any{
-		"type": "S3", "bucket": "b", "endpoint": "http://minio.storage.svc:9000", "accessKeyId": "id", "secretAccessKey": "key"}}}},
-		map[string]string{"networkPolicy": `{"enabled": true, "clientNamespaces": ["apps"], "clientCidrs": ["10.0.0.0/8"]}`}))
+		"type": "S3", "bucket": "b", "endpoint": "http://minio.storage.svc:9000", "accessKeyId": "id", "secretAccessKey": "key"}},
+		"networkPolicy": map[string]any{"clientNamespaces": []string{"apps"}, "clientCidrs": []string{"10.0.0.0/8"}}}},
+		map[string]string{"networkPolicy": `{"enabled": true}`}))
 	etcdSel, meta, datanode, frontend := selector("etcd", "etcd"), selector("greptimedb", "meta"), selector("greptimedb", "datanode"), selector("greptimedb", "frontend")
 
 	cases := []struct {
@@ -93,7 +94,7 @@ func TestNetworkPolicies(t *testing.T) {
 				{pods: []map[string]string{datanode}, ports: []int32{4001}},
 			}},
 		{"metrics-datanode", datanode, objects.GreptimeDBDatanodeType,
-			[]rule{{pods: []map[string]string{frontend, meta}, ports: []int32{4001, 4000}}},
+			[]rule{{pods: []map[string]string{frontend, meta}, ports: []int32{4001}}},
 			[]rule{{pods: []map[string]string{meta}, ports: []int32{3002, 4000}}, {ports: []int32{9000}}}},
 		{"metrics-frontend", frontend, objects.GreptimeDBFrontendType,
 			[]rule{{pods: []map[string]string{{"app.kubernetes.io/name": "greptimedb", "app.kubernetes.io/instance": "metrics"}}, other: 2,
@@ -124,4 +125,60 @@ func TestNetworkPolicies(t *testing.T) {
 
 	// Without isolation there are no policies.
 	assert.Empty(t, runCluster(t, nil).OfType(objects.NetworkPolicyType))
+}
+
+// egressTo is the egress rules' TCP ports by destination: "*" for any
+// destination, the CIDR for an address block, "pods" for pod selectors.
+func egressTo(np networkingv1.NetworkPolicy) map[string][]int32 {
+	out := map[string][]int32{}
+	for _, r := range np.Spec.Egress {
+		var ports []int32
+		for _, p := range r.Ports {
+			if p.Protocol != nil && *p.Protocol == corev1.ProtocolTCP {
+				ports = append(ports, p.Port.IntVal)
+			}
+		}
+		if len(r.To) == 0 {
+			out["*"] = append(out["*"], ports...)
+		}
+		for _, to := range r.To {
+			switch {
+			case to.IPBlock != nil:
+				out[to.IPBlock.CIDR] = append(out[to.IPBlock.CIDR], ports...)
+			default:
+				out["pods"] = append(out["pods"], ports...)
+			}
+		}
+	}
+	return out
+}
+
+// TestNetworkPoliciesKafkaAndWorkloadIdentity: with the Kafka WAL, meta (which
+// manages the topics) and the datanodes (which write the WAL) reach every
+// broker port; with a workload identity, the datanodes reach the metadata
+// servers on port 80 and the token service over HTTPS. Without either, none of
+// these is open.
+func TestNetworkPoliciesKafkaAndWorkloadIdentity(t *testing.T) {
+	isolated := map[string]string{"networkPolicy": `{"enabled": true}`}
+	res := objects.Run(t, config(t, []map[string]any{{
+		"name": "metrics",
+		"wal":  map[string]any{"provider": "kafka", "brokerEndpoints": []string{"kafka-0.kafka:9092", "kafka-1.kafka:9093", "kafka-2.kafka:9092"}},
+		"datanode": map[string]any{
+			"objectStorage":  map[string]any{"type": "Gcs", "bucket": "b"},
+			"serviceAccount": map[string]any{"annotations": map[string]string{"iam.gke.io/gcp-service-account": "db@p.iam.gserviceaccount.com"}},
+		},
+	}}, isolated))
+	meta := egressTo(objects.NetworkPolicy(t, res, "metrics-meta"))
+	assert.Equal(t, []int32{9092, 9093}, meta["*"], "meta reaches the brokers")
+	datanode := egressTo(objects.NetworkPolicy(t, res, "metrics-datanode"))
+	assert.Equal(t, []int32{9092, 9093, 443, 443}, datanode["*"], "the brokers, the object store, the token service")
+	assert.Equal(t, []int32{80}, datanode["169.254.169.254/32"], "GKE's metadata server")
+	assert.Equal(t, []int32{80}, datanode["169.254.170.23/32"], "EKS Pod Identity")
+
+	plain := objects.Run(t, config(t, []map[string]any{{"name": "metrics"}}, isolated))
+	for _, name := range []string{"metrics-meta", "metrics-datanode"} {
+		to := egressTo(objects.NetworkPolicy(t, plain, name))
+		assert.Empty(t, to["*"], name)
+		assert.Empty(t, to["169.254.169.254/32"], name)
+	}
 }

@@ -36,8 +36,9 @@ func TestMain(m *testing.M) {
 // the kube-apiserver or etcd binaries are missing (failed under CI).
 func TestAPIServerAcceptsTheCluster(t *testing.T) {
 	srv := apiserver.Get(t)
-	cfg := stackConfig(t, cluster{"name": "ticks", "replicas": 3, "replication": 2, "antiAffinity": "required"}.withLicense().withSecurity())
-	cfg[stacks.KeyNetworkPolicy] = `{"enabled": true, "clientNamespaces": ["apps"]}`
+	cfg := stackConfig(t, cluster{"name": "ticks", "replicas": 3, "replication": 2, "antiAffinity": "required",
+		"networkPolicy": map[string]any{"clientNamespaces": []string{"apps"}}}.withLicense().withSecurity())
+	cfg[stacks.KeyNetworkPolicy] = `{"enabled": true}`
 	objs, err := manifests.Objects(run(t, cfg, false))
 	require.NoError(t, err)
 

@@ -248,8 +248,9 @@ func TestPreview(t *testing.T) {
 // TestNetworkPolicy: with isolation on, nodes reach each other on both ports and
 // configured clients reach only the client port.
 func TestNetworkPolicy(t *testing.T) {
-	cfg := stackConfig(t, cluster{"name": "ticks", "replicas": 2})
-	cfg[stacks.KeyNetworkPolicy] = `{"enabled": true, "clientNamespaces": ["apps"], "clientCidrs": ["10.1.0.0/16"]}`
+	cfg := stackConfig(t, cluster{"name": "ticks", "replicas": 2,
+		"networkPolicy": map[string]any{"clientNamespaces": []string{"apps"}, "clientCidrs": []string{"10.1.0.0/16"}}})
+	cfg[stacks.KeyNetworkPolicy] = `{"enabled": true}`
 	res := run(t, cfg, false)
 	np := objects.NetworkPolicy(t, res, "ticks")
 	assert.Equal(t, selector("ticks"), np.Spec.PodSelector.MatchLabels)
@@ -278,6 +279,7 @@ func TestNetworkPolicy(t *testing.T) {
 	assert.Equal(t, networkingv1.NetworkPolicyEgressRule{To: peers, Ports: tcp(2836, 2837)}, egress[1])
 
 	// Without client peers there is no client rule (an empty "from" would admit anyone).
+	cfg = stackConfig(t, cluster{"name": "ticks", "replicas": 2})
 	cfg[stacks.KeyNetworkPolicy] = `{"enabled": true}`
 	res = run(t, cfg, false)
 	ingress := objects.NetworkPolicy(t, res, "ticks").Spec.Ingress
