@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -34,6 +35,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
+	"tsdb-platform/components/greptimedb"
 	"tsdb-platform/components/kube"
 	"tsdb-platform/internal/mockrun"
 	"tsdb-platform/plan"
@@ -108,17 +110,21 @@ func runStack(t *testing.T, cluster *kubeapi.Cluster, name string) {
 	require.NoError(t, err, "first preview")
 
 	rec := startRecording(ctx, cluster.Clientset(), s.spec.Target.Namespace)
+	order, err := startWatchOrder(ctx, cluster.Clientset(), s.spec.Target.Namespace)
+	require.NoError(t, err)
 	steps := recordEngine()
 	up, err := s.stack.Up(ctx, optup.Message("e2e up"), optup.EventStreams(steps.events))
 	end := time.Now()
 	upTime := end.Sub(steps.start)
 	timeline := rec.stop()
+	watchErrs := order.stop()
 	steps.wait()
 	require.NoError(t, err, "up")
+	require.Empty(t, watchErrs, "the watches that record the API server's order")
 	t.Logf("%s: pulumi up took %s", name, upTime.Round(100*time.Millisecond))
 	t.Log("\n" + timeline.report(s.plan, upTime) + steps.report(end))
 
-	s.assertStartedInOrder(ctx, t, timeline)
+	s.assertStartedInOrder(ctx, t, timeline, order)
 	s.assertOutputs(t, up.Outputs)
 
 	s.assertNoChanges(ctx, t, "second preview")
@@ -129,6 +135,7 @@ func runStack(t *testing.T, cluster *kubeapi.Cluster, name string) {
 	s.assertGuardRefusesMemberChange(ctx, t)
 	s.scaleDatanodes(ctx, t)
 	s.changeConfigRollsPods(ctx, t)
+	s.failedRolloutThenRevert(ctx, t)
 	s.assertDestroy(ctx, t)
 }
 
@@ -206,9 +213,11 @@ func writeConfig(t testing.TB, workDir, stackName string, config map[string]any)
 }
 
 // assertStartedInOrder: every workload (or Job) was created only after each workload
-// it waits for had all its pods Ready, or each Job it waits for had completed, by the
-// recorded timeline and by the API's timestamps.
-func (s *e2eStack) assertStartedInOrder(ctx context.Context, t *testing.T, tl *timeline) {
+// it waits for had all its pods Ready, or each Job it waits for had completed. The
+// authority is the API server's own order (watch revisions, strictly after); the
+// 100 ms poll timeline and the one-second API timestamps must agree up to their
+// resolution (equal allowed: both can be read in one poll, or fall in one second).
+func (s *e2eStack) assertStartedInOrder(ctx context.Context, t *testing.T, tl *timeline, order *watchOrder) {
 	t.Helper()
 	checked := 0
 	for _, n := range s.plan.Nodes {
@@ -217,6 +226,10 @@ func (s *e2eStack) assertStartedInOrder(ctx context.Context, t *testing.T, tl *t
 		}
 		created, ok := tl.created[n.Kind+"/"+n.Name]
 		if !assert.True(t, ok, "%s %s was never seen", n.Kind, n.Name) {
+			continue
+		}
+		createdRV, ok := order.createdAt(n)
+		if !assert.True(t, ok, "%s %s: no watch event created it", n.Kind, n.Name) {
 			continue
 		}
 		for _, urn := range n.After {
@@ -228,9 +241,14 @@ func (s *e2eStack) assertStartedInOrder(ctx context.Context, t *testing.T, tl *t
 			if !assert.True(t, ok, "%s %s never became Ready", dep.Kind, dep.Name) {
 				continue
 			}
-			assert.True(t, created.After(ready), "%s %s created at %s, before %s %s was Ready at %s",
+			readyRV, ok := s.readyRevision(ctx, t, order, tl, dep)
+			if !assert.True(t, ok, "%s %s: no watch event showed it Ready", dep.Kind, dep.Name) {
+				continue
+			}
+			assert.Greater(t, createdRV, readyRV, "%s %s was created at revision %d, before %s %s was Ready at revision %d",
+				n.Kind, n.Name, createdRV, dep.Kind, dep.Name, readyRV)
+			assert.False(t, created.Before(ready), "%s %s first seen at %s, before %s %s was seen Ready at %s",
 				n.Kind, n.Name, created.Format(time.StampMilli), dep.Kind, dep.Name, ready.Format(time.StampMilli))
-			// The same from the API server's own (one-second) timestamps.
 			apiCreated, apiReady := s.apiTimes(ctx, t, n, dep)
 			assert.False(t, apiCreated.Before(apiReady), "%s %s creationTimestamp %s is before %s %s was Ready (%s)",
 				n.Kind, n.Name, apiCreated, dep.Kind, dep.Name, apiReady)
@@ -238,6 +256,23 @@ func (s *e2eStack) assertStartedInOrder(ctx context.Context, t *testing.T, tl *t
 		}
 	}
 	assert.Positive(t, checked, "the stack has ordered workloads to check")
+}
+
+// readyRevision is the watch revision at which dep was Ready: its Job's completion,
+// or its last wanted pod's first Ready.
+func (s *e2eStack) readyRevision(ctx context.Context, t *testing.T, order *watchOrder, tl *timeline, dep *plan.Node) (uint64, bool) {
+	t.Helper()
+	if dep.Kind == "Job" {
+		j, err := s.cluster.Clientset().BatchV1().Jobs(s.spec.Target.Namespace).Get(ctx, dep.Name, metav1.GetOptions{})
+		require.NoError(t, err)
+		return order.completedAt(string(j.UID))
+	}
+	key := dep.Kind + "/" + dep.Name
+	sel, ok := tl.selectors[key]
+	if !ok {
+		return 0, false
+	}
+	return order.readyAt(sel, tl.replicas[key])
 }
 
 // apiTimes are n's creationTimestamp and the last Ready transition of dep's pods
@@ -414,23 +449,25 @@ func (s *e2eStack) maintenanceJobs(ctx context.Context, t *testing.T, cluster st
 	return out
 }
 
-// assertMaintenanceAround: the rollout got its own pair of maintenance Jobs, the
-// "on" Job completed before the datanodes' new revision was created, the "off"
-// Job was created after it, and the previous rollout's Jobs are gone.
+// maintenancePair is the cluster's "on" and "off" Jobs as they are now.
+func (s *e2eStack) maintenancePair(ctx context.Context, t *testing.T, cluster string) (on, off batchv1.Job) {
+	t.Helper()
+	jobs := s.maintenanceJobs(ctx, t, cluster)
+	on, okOn := jobs[greptimedb.MaintenanceJobName(cluster, "on")]
+	off, okOff := jobs[greptimedb.MaintenanceJobName(cluster, "off")]
+	require.True(t, okOn && okOff, "the maintenance Jobs of %s: %v", cluster, slices.Collect(maps.Keys(jobs)))
+	return on, off
+}
+
+// assertMaintenanceAround: the rollout re-ran both maintenance Jobs (new uids),
+// the "on" Job completed before the datanodes' new revision was created, and the
+// "off" Job was created after it.
 func (s *e2eStack) assertMaintenanceAround(ctx context.Context, t *testing.T, cluster string, old map[string]batchv1.Job, revision string) {
 	t.Helper()
-	var on, off *batchv1.Job
-	for name, j := range s.maintenanceJobs(ctx, t, cluster) {
-		assert.NotContains(t, old, name, "the previous rollout's Job %s was replaced", name)
-		switch {
-		case strings.Contains(name, "-maintenance-on-"):
-			on = &j
-		case strings.Contains(name, "-maintenance-off-"):
-			off = &j
-		}
+	on, off := s.maintenancePair(ctx, t, cluster)
+	for _, j := range []batchv1.Job{on, off} {
+		assert.NotEqual(t, old[j.Name].UID, j.UID, "Job %s ran again for the rollout", j.Name)
 	}
-	require.NotNil(t, on, "a maintenance-on Job for the rollout")
-	require.NotNil(t, off, "a maintenance-off Job for the rollout")
 	require.NotNil(t, on.Status.CompletionTime, "Job %s completed", on.Name)
 	rev, err := s.cluster.Clientset().AppsV1().ControllerRevisions(s.spec.Target.Namespace).Get(ctx, revision, metav1.GetOptions{})
 	require.NoError(t, err)
@@ -441,6 +478,64 @@ func (s *e2eStack) assertMaintenanceAround(ctx context.Context, t *testing.T, cl
 	t.Logf("%s: rollout framed by %s (completed %s), revision %s (created %s), %s (created %s)", s.name,
 		on.Name, on.Status.CompletionTime.Format(time.TimeOnly), rev.Name, rev.CreationTimestamp.Format(time.TimeOnly),
 		off.Name, off.CreationTimestamp.Format(time.TimeOnly))
+}
+
+// failedRolloutThenRevert rolls the datanodes to a template the simulated kubelets
+// never make Ready, so `pulumi up` fails after maintenance was turned on, then
+// reverts: the revert's up must run maintenance on and then off again, so metasrv
+// does not stay in maintenance (region failover off) after a successful deploy.
+// By the API server: the last "off" Job completed after the last "on" Job, at a
+// later watch revision and no earlier timestamp.
+func (s *e2eStack) failedRolloutThenRevert(ctx context.Context, t *testing.T) {
+	t.Helper()
+	if len(s.spec.GreptimeDB) == 0 {
+		return
+	}
+	c := s.spec.GreptimeDB[0]
+	ns := s.spec.Target.Namespace
+	cs := s.cluster.Clientset()
+	cpuKey := stacks.Project + ":greptimedb[0].datanode.resources.requests.cpu"
+	s.setPath(ctx, t, stacks.Project+":greptimedb[0].datanode.rolloutTimeoutSeconds", "30")
+	onA, offA := s.maintenancePair(ctx, t, c.Name)
+
+	order, err := startWatchOrder(ctx, cs, ns)
+	require.NoError(t, err)
+	s.setPath(ctx, t, cpuKey, kubeapi.NeverReadyCPU)
+	start := time.Now()
+	_, err = s.stack.Up(ctx, optup.Message("e2e rollout that fails half-way"))
+	require.Error(t, err, "a rollout whose datanodes never become Ready must fail")
+	t.Logf("%s: the failing rollout gave up after %s", s.name, time.Since(start).Round(100*time.Millisecond))
+	onB, offB := s.maintenancePair(ctx, t, c.Name)
+	assert.NotEqual(t, onA.UID, onB.UID, "maintenance was turned on for the failed rollout")
+	require.NotNil(t, onB.Status.CompletionTime, "Job %s completed before the datanodes rolled", onB.Name)
+	assert.Equal(t, offA.UID, offB.UID, "maintenance was not turned off: the datanodes never became Ready")
+
+	s.setPath(ctx, t, cpuKey, c.Datanode.Resources.Requests.CPU)
+	start = time.Now()
+	_, err = s.stack.Up(ctx, optup.Message("e2e revert"))
+	require.NoError(t, err, "the revert")
+	t.Logf("%s: the revert took %s", s.name, time.Since(start).Round(100*time.Millisecond))
+	onC, offC := s.maintenancePair(ctx, t, c.Name)
+	require.Empty(t, order.stop(), "the watches that record the API server's order")
+
+	assert.NotEqual(t, onB.UID, onC.UID, "the revert turned maintenance on again")
+	assert.NotEqual(t, offB.UID, offC.UID, "the revert turned maintenance off again")
+	require.NotNil(t, onC.Status.CompletionTime, "Job %s completed", onC.Name)
+	require.NotNil(t, offC.Status.CompletionTime, "Job %s completed", offC.Name)
+	assert.False(t, offC.Status.CompletionTime.Before(onC.Status.CompletionTime),
+		"Job %s completed at %s, before the last maintenance-on Job %s at %s", offC.Name, offC.Status.CompletionTime, onC.Name, onC.Status.CompletionTime)
+	onDone, okOn := order.completedAt(string(onC.UID))
+	offDone, okOff := order.completedAt(string(offC.UID))
+	require.True(t, okOn && okOff, "the watches saw both Jobs complete")
+	assert.Greater(t, offDone, onDone, "maintenance-off completed at revision %d, before maintenance-on at %d", offDone, onDone)
+	t.Logf("%s: after the revert, %s completed %s (revision %d), %s completed %s (revision %d)", s.name,
+		onC.Name, onC.Status.CompletionTime.Format(time.TimeOnly), onDone, offC.Name, offC.Status.CompletionTime.Format(time.TimeOnly), offDone)
+
+	sts, err := cs.AppsV1().StatefulSets(ns).Get(ctx, c.Name+"-datanode", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, sts.Status.UpdateRevision, sts.Status.CurrentRevision, "the datanodes run the reverted template")
+	assert.Equal(t, *sts.Spec.Replicas, sts.Status.ReadyReplicas, "every datanode Ready after the revert")
+	s.assertNoChanges(ctx, t, "preview after the revert")
 }
 
 func podUIDs(ctx context.Context, t *testing.T, s *e2eStack, selector string) []string {

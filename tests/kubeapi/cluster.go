@@ -65,6 +65,10 @@ var DefaultZones = []string{"zone-a", "zone-b", "zone-c"}
 // DefaultClusterStartTimeout bounds LaunchCluster's wait for every component.
 const DefaultClusterStartTimeout = 3 * time.Minute
 
+// NeverReadyCPU is a CPU request that marks a pod the simulated kubelets never
+// make Ready (stages/pod-ready.yaml): a rollout to it fails.
+const NeverReadyCPU = "999m"
+
 // stageFiles are kwok's stages (copied from upstream, see each file's header):
 // nodes become Ready at once and keep a lease; pods become Ready with an IP at once
 // (init containers completed), pods of Jobs then succeed, deleted pods go away.
