@@ -54,6 +54,17 @@ func run(t *testing.T, cfg map[string]string, previous map[string]any) (*mockrun
 
 const licensed = `"license":"a-license-key"`
 
+// assertRefused: err is a configuration error about exactly keys, and says msgs.
+func assertRefused(t *testing.T, err error, keys []string, msgs ...string) {
+	t.Helper()
+	var cfgErr *stacks.ConfigError
+	require.ErrorAs(t, err, &cfgErr)
+	assert.Equal(t, keys, cfgErr.Keys())
+	for _, m := range msgs {
+		assert.Contains(t, err.Error(), m)
+	}
+}
+
 // TestTopologyGuard: a running etcd's member count and a running QuasarDB's node
 // count change only on purpose. The previous counts come from the stack's own last
 // outputs; a first deployment has none and may have any size.
@@ -91,12 +102,7 @@ func TestTopologyGuard(t *testing.T) {
 				require.NoError(t, err)
 				return
 			}
-			var cfgErr *stacks.ConfigError
-			require.ErrorAs(t, err, &cfgErr)
-			assert.Equal(t, []string{tt.wantKey}, cfgErr.Keys())
-			for _, m := range tt.wantMsg {
-				assert.Contains(t, err.Error(), m)
-			}
+			assertRefused(t, err, []string{tt.wantKey}, tt.wantMsg...)
 			assert.Empty(t, res.Kubernetes(), "a refused change registers no Kubernetes object")
 		})
 	}
@@ -140,12 +146,7 @@ func TestTopologyGuardDataLoss(t *testing.T) {
 				require.NoError(t, err)
 				return
 			}
-			var cfgErr *stacks.ConfigError
-			require.ErrorAs(t, err, &cfgErr)
-			assert.Equal(t, []string{tt.wantKey}, cfgErr.Keys())
-			for _, m := range tt.wantMsg {
-				assert.Contains(t, err.Error(), m)
-			}
+			assertRefused(t, err, []string{tt.wantKey}, tt.wantMsg...)
 			assert.Empty(t, res.Kubernetes(), "a refused change registers no Kubernetes object")
 		})
 	}
@@ -157,9 +158,7 @@ func TestTopologyGuardDataLoss(t *testing.T) {
 		previous := previousOutputs(t, first)
 		for _, moved := range []string{s3("other", "metrics", ""), s3("data", "metrics2", "")} {
 			_, err := run(t, with(map[string]string{"greptimedb": `[{"name":"metrics","datanode":{"replicas":3,` + moved + `}}]`}), previous)
-			var cfgErr *stacks.ConfigError
-			require.ErrorAs(t, err, &cfgErr, moved)
-			assert.Equal(t, []string{"greptimedb[0].datanode.objectStorage"}, cfgErr.Keys())
+			assertRefused(t, err, []string{"greptimedb[0].datanode.objectStorage"}, "allowLocationChange")
 		}
 		_, err = run(t, with(map[string]string{"greptimedb": onS3}), previous)
 		require.NoError(t, err, "the same location")
@@ -215,12 +214,7 @@ func TestTopologyGuardOrphans(t *testing.T) {
 				require.NoError(t, err)
 				return
 			}
-			var cfgErr *stacks.ConfigError
-			require.ErrorAs(t, err, &cfgErr)
-			assert.Equal(t, tt.wantKeys, cfgErr.Keys())
-			for _, m := range tt.wantMsg {
-				assert.Contains(t, err.Error(), m)
-			}
+			assertRefused(t, err, tt.wantKeys, tt.wantMsg...)
 		})
 	}
 }
