@@ -9,6 +9,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 
+	"tsdb-platform/components/greptimedb"
 	"tsdb-platform/internal/mockrun"
 	"tsdb-platform/tests/objects"
 )
@@ -49,7 +50,7 @@ func TestStartupOrder(t *testing.T) {
 func TestNothingSerialisesBehindWorkloads(t *testing.T) {
 	res := objects.Run(t, config(t, []map[string]any{{"name": "metrics",
 		"datanode": map[string]any{"replicas": 2, "objectStorage": map[string]any{
-			"type": "S3", "bucket": "b", "accessKeyId": "id", "secretAccessKey": "key"}},
+			"type": "S3", "bucket": "bkt", "region": "us-east-1", "accessKeyId": "id", "secretAccessKey": "key"}},
 		"frontend": map[string]any{"replicas": 2},
 	}}, map[string]string{"networkPolicy": `{"enabled": true}`}))
 	checked := 0
@@ -135,7 +136,8 @@ func TestMaintenanceAroundDatanodeRollout(t *testing.T) {
 	for r, want := range map[*mockrun.Resource]string{on: "/admin/maintenance/enable", off: "/admin/maintenance/disable"} {
 		job := objects.Decode[batchv1.Job](t, r)
 		c := objects.OnlyContainer(t, job.Spec.Template.Spec)
-		assert.Contains(t, strings.Join(c.Command, " "), "http://"+fqdn("metrics-meta")+":4000"+want)
+		assert.Equal(t, []string{"/bin/sh", "-c", greptimedb.MaintenanceScript}, c.Command)
+		assert.Equal(t, "http://"+fqdn("metrics-meta")+":4000"+want, objects.Env(t, c)[greptimedb.EnvMaintenanceURL].Value)
 		assert.Equal(t, corev1.RestartPolicyOnFailure, job.Spec.Template.Spec.RestartPolicy)
 		require.NotNil(t, job.Spec.ActiveDeadlineSeconds, "a bounded Job")
 		assert.Equal(t, "maintenance", job.Spec.Template.Labels["app.kubernetes.io/component"],

@@ -67,7 +67,7 @@ func selector(app, component string) map[string]string {
 // on its ports and reaches only what it calls (plus DNS).
 func TestNetworkPolicies(t *testing.T) {
 	res := objects.Run(t, config(t, []map[string]any{{"name": "metrics", "datanode": map[string]any{"objectStorage": map[string]any{
-		"type": "S3", "bucket": "b", "endpoint": "http://minio.storage.svc:9000", "accessKeyId": "id", "secretAccessKey": "key"}}}},
+		"type": "S3", "bucket": "bkt", "region": "us-east-1", "endpoint": "http://minio.storage.svc:9000", "accessKeyId": "id", "secretAccessKey": "key"}}}},
 		map[string]string{"networkPolicy": `{"enabled": true, "clientNamespaces": ["apps"], "clientCidrs": ["10.0.0.0/8"]}`}))
 	etcdSel, meta, datanode, frontend := selector("etcd", "etcd"), selector("greptimedb", "meta"), selector("greptimedb", "datanode"), selector("greptimedb", "frontend")
 
