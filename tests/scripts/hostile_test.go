@@ -2,6 +2,8 @@ package scripts
 
 import (
 	"encoding/base64"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -171,4 +173,27 @@ func TestWaitTakesHostileURLsAsData(t *testing.T) {
 		assert.Contains(t, wgets[0], "-T", "every wget has a timeout")
 		assert.NoFileExists(t, filepath.Join(dir, "pwn"))
 	}
+}
+
+// TestExportFailsWhenTheFrontendDoes: an error answer or a refused connection
+// fails the run (and so the Job), with what the frontend said.
+func TestExportFailsWhenTheFrontendDoes(t *testing.T) {
+	sh := newShell(t)
+	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = w.Write([]byte(`{"error":"Database not found: public"}`))
+	}))
+	defer failing.Close()
+	s := &stub{Server: failing}
+	out, err := sh.run(t, greptimedb.DatabaseBackupScript, exportEnv(t, s, "admin=pw\n"), 20*time.Second)
+	require.Error(t, err)
+	assert.Contains(t, out, "Database not found")
+	assert.Contains(t, out, "status 400")
+
+	closed := newStub(t)
+	env := exportEnv(t, closed, "admin=pw\n")
+	closed.Close()
+	out, err = sh.run(t, greptimedb.DatabaseBackupScript, env, 20*time.Second)
+	require.Error(t, err)
+	assert.Contains(t, out, "did not answer 200", out)
 }
