@@ -53,7 +53,7 @@ func TestStackFileOverridesProfile(t *testing.T) {
 		"profile": "prod",
 		// The prod profile exports databases to S3, so a prod cluster keeps its data there.
 		"greptimedb": `[{"name":"metrics","etcd":{"replicas":5},"frontend":{"resources":{"limits":{"cpu":"3"}}},` +
-			`"datanode":{"objectStorage":{"type":"S3","bucket":"b","accessKeyId":"AKID","secretAccessKey":"SECRET"}}}]`,
+			`"datanode":{"objectStorage":{"type":"S3","bucket":"bkt","region":"us-east-1","accessKeyId":"AKID","secretAccessKey":"SECRET"}}}]`,
 		"quasardb": "<unset>",
 	})))
 	require.NoError(t, err)
@@ -109,8 +109,8 @@ func TestBadConfigIsRejected(t *testing.T) {
 		{"unknown anti-affinity", map[string]string{"greptimedb": `[{"name":"m","antiAffinity":"strict"}]`}, "greptimedb[0].antiAffinity", []string{"none, preferred, required"}},
 		{"unknown storage type", map[string]string{"greptimedb": `[{"name":"m","datanode":{"objectStorage":{"type":"Ceph"}}}]`}, "greptimedb[0].datanode.objectStorage.type", []string{`"Ceph"`, "File", "S3"}},
 		{"S3 without a bucket", map[string]string{"greptimedb": `[{"name":"m","datanode":{"objectStorage":{"type":"S3","accessKeyId":"k","secretAccessKey":"s"}}}]`}, "greptimedb[0].datanode.objectStorage.bucket", []string{"required for S3"}},
-		{"S3 without credentials", map[string]string{"greptimedb": `[{"name":"m","datanode":{"objectStorage":{"type":"S3","bucket":"b"}}}]`}, "greptimedb[0].datanode.objectStorage.accessKeyId", []string{"pulumi config set --secret"}},
-		{"S3 endpoint not a URL", map[string]string{"greptimedb": `[{"name":"m","datanode":{"objectStorage":{"type":"S3","bucket":"b","accessKeyId":"k","secretAccessKey":"s","endpoint":"s3.local"}}}]`}, "greptimedb[0].datanode.objectStorage.endpoint", []string{"http(s) URL"}},
+		{"S3 without credentials", map[string]string{"greptimedb": `[{"name":"m","datanode":{"objectStorage":{"type":"S3","bucket":"bkt","region":"us-east-1"}}}]`}, "greptimedb[0].datanode.objectStorage.accessKeyId", []string{"pulumi config set --secret"}},
+		{"S3 endpoint not a URL", map[string]string{"greptimedb": `[{"name":"m","datanode":{"objectStorage":{"type":"S3","bucket":"bkt","region":"us-east-1","accessKeyId":"k","secretAccessKey":"s","endpoint":"s3.local"}}}]`}, "greptimedb[0].datanode.objectStorage.endpoint", []string{"http(s) URL"}},
 		{"external etcd endpoint without a port", map[string]string{"greptimedb": `[{"name":"m","etcd":{"endpoints":["etcd.example"]}}]`}, "greptimedb[0].etcd.endpoints[0]", []string{"host:port"}},
 		{"unknown frontend service type", map[string]string{"greptimedb": `[{"name":"m","frontend":{"serviceType":"Ingress"}}]`}, "greptimedb[0].frontend.serviceType", []string{"ClusterIP, NodePort, LoadBalancer"}},
 		{"load-balancer wait without a LoadBalancer", map[string]string{"greptimedb": `[{"name":"m","frontend":{"loadBalancer":{"waitForAddress":true}}}]`}, "greptimedb[0].frontend.loadBalancer.waitForAddress", []string{"only a LoadBalancer Service", "serviceType to LoadBalancer"}},

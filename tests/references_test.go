@@ -19,7 +19,7 @@ func TestReferencesOnlyWriteNoSecret(t *testing.T) {
 	ref := func(name, key string) map[string]any { return map[string]any{"name": name, "key": key} }
 	cfg := objects.StackConfig(t, stacks.KeyGreptimeDB, []map[string]any{{
 		"name": "metrics",
-		"datanode": map[string]any{"objectStorage": map[string]any{"type": "S3", "bucket": "tsdb",
+		"datanode": map[string]any{"objectStorage": map[string]any{"type": "S3", "bucket": "tsdb", "region": "us-east-1",
 			"secretRefs": map[string]any{"accessKeyId": ref("s3", "id"), "secretAccessKey": ref("s3", "secret")}}},
 		"frontend": map[string]any{"auth": map[string]any{"enabled": true, "usersSecretRef": ref("greptime-users", "passwd")}},
 	}}, map[string]string{stacks.KeyRenderDir: t.TempDir(), stacks.KeyKubeContext: ""})

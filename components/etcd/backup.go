@@ -38,6 +38,35 @@ func (s BackupSpec) Validate(p *field.Path) field.ErrorList {
 // SnapshotDir is where the backup volume is mounted in the backup pods.
 const SnapshotDir = "/backup"
 
+// IncomingSnapshot is the file, in SnapshotDir, that etcdctl saves to before
+// the rotation names it.
+const IncomingSnapshot = ".incoming.db"
+
+// Environment of the rotation container.
+const (
+	// EnvSnapshotDir is where the snapshots are (SnapshotDir).
+	EnvSnapshotDir = "SNAPSHOT_DIR"
+	// EnvKeep is how many snapshots to keep.
+	EnvKeep = "KEEP"
+)
+
+// RotateScript names the incoming snapshot after the UTC time and keeps the
+// newest $KEEP snapshots in $SNAPSHOT_DIR.
+const RotateScript = `set -eu
+snap="$SNAPSHOT_DIR/snapshot-$(date -u +%Y%m%dT%H%M%SZ).db"
+mv "$SNAPSHOT_DIR/` + IncomingSnapshot + `" "$snap"
+ls -1t "$SNAPSHOT_DIR"/snapshot-*.db | tail -n "+$((KEEP + 1))" | xargs -r rm -f
+echo "saved $snap"
+ls -l "$SNAPSHOT_DIR"`
+
+// SnapshotEndpointFlag is etcdctl's --endpoints flag for the snapshots: the
+// client Service's fully qualified name, which is the name the server
+// certificate must carry with TLS (README, etcd.tls): the short Service name
+// need not be in it, and etcdctl checks the host name.
+func SnapshotEndpointFlag(name string, namespace pulumi.StringInput, domain string, tls TLSSpec) pulumi.StringOutput {
+	return pulumi.Sprintf("--endpoints=%s://%s", tls.Scheme(), ClientAddress(name, namespace, domain))
+}
+
 // BackupComponent is the component label of the backup pods and volume.
 const BackupComponent = "backup"
 
@@ -70,15 +99,12 @@ func (b *builder) newBackup() error {
 		return fmt.Errorf("backup volume: %w", err)
 	}
 	tls := b.args.Spec.TLS
-	endpoint := fmt.Sprintf("%s://%s:%d", tls.Scheme(), ClientServiceName(b.Name), ClientPort)
-	snapshotCmd := []string{"/usr/local/bin/etcdctl", "--endpoints=" + endpoint}
+	snapshotCmd := pulumi.StringArray{pulumi.String("/usr/local/bin/etcdctl"), SnapshotEndpointFlag(b.Name, b.args.Namespace, b.args.ClusterDomain, tls)}
 	if tls.Enabled {
-		snapshotCmd = append(snapshotCmd, "--cacert="+TLSClientDir+"/ca.crt", "--cert="+TLSClientDir+"/tls.crt", "--key="+TLSClientDir+"/tls.key")
+		snapshotCmd = append(snapshotCmd, pulumi.ToStringArray([]string{
+			"--cacert=" + TLSClientDir + "/ca.crt", "--cert=" + TLSClientDir + "/tls.crt", "--key=" + TLSClientDir + "/tls.key"})...)
 	}
-	incoming := SnapshotDir + "/.incoming.db"
-	rotate := fmt.Sprintf("set -eu; snap=%s/snapshot-$(date -u +%%Y%%m%%dT%%H%%M%%SZ).db; mv %s \"$snap\"; "+
-		"ls -1t %s/snapshot-*.db | tail -n +%d | xargs -r rm -f; echo saved \"$snap\"; ls -l %s",
-		SnapshotDir, incoming, SnapshotDir, spec.Keep+1, SnapshotDir)
+	snapshotCmd = append(snapshotCmd, pulumi.ToStringArray([]string{"snapshot", "save", SnapshotDir + "/" + IncomingSnapshot})...)
 	mount := corev1.VolumeMountArray{corev1.VolumeMountArgs{Name: pulumi.String("backup"), MountPath: pulumi.String(SnapshotDir)}}
 	small := corev1.ResourceRequirementsArgs{
 		Requests: pulumi.StringMap{"cpu": pulumi.String("10m"), "memory": pulumi.String("32Mi")},
@@ -90,17 +116,20 @@ func (b *builder) newBackup() error {
 	pod.InitContainers = corev1.ContainerArray{corev1.ContainerArgs{
 		Name:            pulumi.String("snapshot"),
 		Image:           pulumi.String(b.args.Spec.Image),
-		Command:         pulumi.ToStringArray(append(snapshotCmd, "snapshot", "save", incoming)),
+		Command:         snapshotCmd,
 		Env:             corev1.EnvVarArray{corev1.EnvVarArgs{Name: pulumi.String("ETCDCTL_API"), Value: pulumi.String("3")}},
 		Resources:       small,
 		SecurityContext: kube.ContainerSecurityContext(),
 		VolumeMounts:    append(mount, clientCertMounts(tls)...),
 	}}
 	pod.Containers = corev1.ContainerArray{corev1.ContainerArgs{
-		Name:            pulumi.String("rotate"),
-		Image:           pulumi.String(b.args.ShellImage),
-		Command:         pulumi.ToStringArray([]string{"/bin/sh", "-c", rotate}),
-		Env:             corev1.EnvVarArray{corev1.EnvVarArgs{Name: pulumi.String("KEEP"), Value: pulumi.String(strconv.Itoa(spec.Keep))}},
+		Name:    pulumi.String("rotate"),
+		Image:   pulumi.String(b.args.ShellImage),
+		Command: pulumi.ToStringArray([]string{"/bin/sh", "-c", RotateScript}),
+		Env: corev1.EnvVarArray{
+			corev1.EnvVarArgs{Name: pulumi.String(EnvSnapshotDir), Value: pulumi.String(SnapshotDir)},
+			corev1.EnvVarArgs{Name: pulumi.String(EnvKeep), Value: pulumi.String(strconv.Itoa(spec.Keep))},
+		},
 		Resources:       small,
 		SecurityContext: kube.ContainerSecurityContext(),
 		VolumeMounts:    mount,

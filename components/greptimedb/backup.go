@@ -3,6 +3,7 @@ package greptimedb
 import (
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
@@ -60,7 +61,8 @@ func (s ClusterSpec) validateBackup(p *field.Path) field.ErrorList {
 	}
 	for i, db := range d.Databases {
 		if !databaseName.MatchString(db) {
-			errs = append(errs, field.Invalid(dp.Child("databases").Index(i), db, "not a database name (letters, digits, '_' and '-')"))
+			errs = append(errs, field.Invalid(dp.Child("databases").Index(i), db,
+				"not a database name: a letter or '_', then letters, digits, '_' and '-' (the export quotes it as an identifier)"))
 		}
 	}
 	if !objectPrefix.MatchString(d.Prefix) {
@@ -74,57 +76,178 @@ func (s ClusterSpec) validateBackup(p *field.Path) field.ErrorList {
 			"database exports are written to the cluster's S3 bucket with its keys: set %s to S3 with accessKeyId and "+
 				"secretAccessKey (or their secretRefs), or enabled to false", p.Child("datanode", "objectStorage", "type"))))
 	}
+	if o.Type == StorageS3 && o.Region == "" {
+		errs = append(errs, field.Invalid(p.Child("datanode", "objectStorage", "region"), nil, fmt.Sprintf(
+			"required with %s: COPY runs in the frontends, which have no AWS_REGION; set it, e.g. `pulumi config set --path '%s' us-east-1`",
+			dp.Child("enabled"), p.Child("datanode", "objectStorage", "region"))))
+	}
 	return errs
 }
 
 // DatabaseBackupName names the database export CronJob.
 func DatabaseBackupName(cluster string) string { return cluster + "-backup" }
 
-// DatabaseBackupScript is the export's shell script: for each database, a COPY
-// DATABASE statement form-encoded and POSTed to the frontends' /v1/sql, with
-// basic authentication from the first line of the mounted user file when there
-// is one. Keys come from the environment, never from the script.
-func DatabaseBackupScript(frontendURL, bucket, prefix, region, endpoint string, databases []string) string {
-	conn := []string{"ACCESS_KEY_ID='${" + EnvAccessKeyID + "}'", "SECRET_ACCESS_KEY='${" + EnvSecretAccessKey + "}'"}
-	if region != "" {
-		conn = append(conn, "REGION='"+region+"'")
+// databaseBackupDeadline bounds one export run (the CronJob's Jobs), and
+// requestTimeout one COPY request. The frontends answer a COPY only once it is
+// done, so the connection is silent for as long as the export takes.
+const (
+	databaseBackupDeadline = 6 * 3600
+	requestTimeout         = databaseBackupDeadline - 300
+)
+
+// Environment of the export container. Script text never holds a config value:
+// each reaches the shell as data, in the environment, and is quoted as an SQL
+// literal or identifier by the script. No secret is in it: the password comes
+// from the mounted user file, and the object store's keys are the frontends'
+// own (frontendExportEnv).
+const (
+	EnvFrontendHost   = "FRONTEND_HOST"
+	EnvFrontendPort   = "FRONTEND_PORT"
+	EnvUsersFile      = "USERS_FILE"
+	EnvBackupBucket   = "BACKUP_BUCKET"
+	EnvBackupPrefix   = "BACKUP_PREFIX"
+	EnvBackupRegion   = "BACKUP_REGION"
+	EnvBackupEndpoint = "BACKUP_ENDPOINT"
+	// EnvBackupDatabases are the databases, separated by spaces.
+	EnvBackupDatabases = "BACKUP_DATABASES"
+	EnvRequestTimeout  = "REQUEST_TIMEOUT"
+	// EnvTmpDir is where the request is assembled (a FIFO and the response).
+	EnvTmpDir = "TMPDIR"
+)
+
+// DatabaseBackupScript exports each database with COPY DATABASE, POSTed to the
+// frontends' /v1/sql.
+//
+// No secret is ever in a process's argv: the password is read from the user
+// file and base64-encoded through a pipe; the request, with its Authorization
+// header, is written by the shell's printf builtin into a FIFO that nc reads
+// (busybox wget takes headers only as arguments). The shell keeps the FIFO open
+// until nc exits, so the frontend never sees a half-closed connection: it
+// would drop the request (hyper closes on a read EOF unless half-close is on).
+// The request is HTTP/1.0, so the frontend closes the connection after the
+// response, which ends nc. timeout bounds the silent wait.
+//
+// The user file is read as GreptimeDB v1.1.4's static user provider reads it
+// (src/auth/src/user_provider.rs, load_credential_from_file and
+// parse_credential_line): trimmed lines, '#' comments and blank lines skipped,
+// exactly one '=', `user=password` or `user:permission=password`, a later line
+// for the same user replacing an earlier one; `plain:` is stripped, and a
+// hashed password (pbkdf2_sha256:, mysql_native_password:) cannot be sent, so
+// that user is skipped, as is a write-only one (src/auth/src/user_info.rs).
+// The first user, in file order, whose entry can export is used.
+const DatabaseBackupScript = `set -euf
+# entry LINE: sets u (user), perm and p (password); fails on a non-credential line.
+entry() {
+  l=$1
+  l=${l#"${l%%[![:space:]]*}"}
+  l=${l%"${l##*[![:space:]]}"}
+  case $l in ''|'#'*|*=*=*) return 1 ;; *=*) ;; *) return 1 ;; esac
+  left=${l%%=*}
+  p=${l#*=}
+  u=${left%%:*}
+  perm=
+  if [ "$u" != "$left" ]; then perm=$(printf %s "${left#*:}" | tr A-Z a-z); fi
+  [ -n "$u" ]
+}
+# usable: the entry in u, perm, p can sign in over HTTP and read.
+usable() {
+  case $p in pbkdf2_sha256:*|mysql_native_password:*) return 1 ;; plain:*) p=${p#plain:} ;; esac
+  case $perm in wo|writeonly|write_only) return 1 ;; esac
+  [ -n "$p" ]
+}
+# effective NAME: sets user and pass from NAME's last entry, if usable.
+effective() {
+  ok=1
+  while IFS= read -r line || [ -n "$line" ]; do
+    entry "$line" || continue
+    [ "$u" = "$1" ] || continue
+    if usable; then user=$u pass=$p ok=0; else ok=1; fi
+  done < "$USERS_FILE"
+  return $ok
+}
+auth=
+if [ -n "${USERS_FILE:-}" ]; then
+  found=
+  while IFS= read -r cand || [ -n "$cand" ]; do
+    entry "$cand" || continue
+    if effective "$u"; then found=1; break; fi
+  done < "$USERS_FILE"
+  if [ -z "$found" ]; then echo "no user in $USERS_FILE can export (plain password, not write-only)" >&2; exit 1; fi
+  auth=$(printf '%s:%s' "$user" "$pass" | base64 | tr -d '\n')
+  unset pass p
+fi
+# lit VALUE: an SQL string literal; ident VALUE: a quoted SQL identifier.
+lit() { printf "'%s'" "$(printf %s "$1" | sed "s/'/''/g")"; }
+ident() { printf '"%s"' "$(printf %s "$1" | sed 's/"/""/g')"; }
+# form VALUE: every byte percent-encoded.
+form() { printf %s "$1" | od -An -v -tx1 | tr -d ' \n' | sed 's/../%&/g'; }
+# post BODY: POSTs a form to /v1/sql; prints the response; fails unless 200.
+post() {
+  rm -f "$TMPDIR/request" "$TMPDIR/response"
+  mkfifo "$TMPDIR/request"
+  timeout "$REQUEST_TIMEOUT" nc "$FRONTEND_HOST" "$FRONTEND_PORT" < "$TMPDIR/request" > "$TMPDIR/response" &
+  nc_pid=$!
+  exec 3> "$TMPDIR/request"
+  printf 'POST /v1/sql HTTP/1.0\r\nHost: %s:%s\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: %s\r\n' \
+    "$FRONTEND_HOST" "$FRONTEND_PORT" "${#1}" >&3
+  if [ -n "$auth" ]; then printf 'Authorization: Basic %s\r\n' "$auth" >&3; fi
+  printf '\r\n%s' "$1" >&3
+  rc=0
+  wait "$nc_pid" || rc=$?
+  exec 3>&-
+  status=
+  if [ -s "$TMPDIR/response" ]; then read -r proto status rest < "$TMPDIR/response" || true; fi
+  cat "$TMPDIR/response"
+  echo
+  if [ "$rc" -ne 0 ] || [ "$status" != 200 ]; then echo "the frontend did not answer 200 (nc exit $rc, status ${status:-none})" >&2; return 1; fi
+}
+conn=
+if [ -n "${BACKUP_REGION:-}" ]; then conn="REGION=$(lit "$BACKUP_REGION")"; fi
+if [ -n "${BACKUP_ENDPOINT:-}" ]; then conn="${conn:+$conn, }ENDPOINT=$(lit "$BACKUP_ENDPOINT")"; fi
+ts=$(date -u +%Y%m%dT%H%M%SZ)
+for db in $BACKUP_DATABASES; do
+  to="s3://$BACKUP_BUCKET/$BACKUP_PREFIX/$ts/$db/"
+  sql="COPY DATABASE $(ident "$db") TO $(lit "$to") WITH (FORMAT='parquet')${conn:+ CONNECTION ($conn)}"
+  echo "exporting $db to $to"
+  post "sql=$(form "$sql")"
+done`
+
+// databaseBackupEnv is the export container's environment: the frontends' host
+// and port, where to export, and the user file when there is one.
+func (b *clusterBuilder) databaseBackupEnv(withUsers bool) corev1.EnvVarArray {
+	o := b.spec.Datanode.ObjectStorage
+	d := b.spec.Backup.Database
+	plain := func(name, value string) corev1.EnvVarArgs {
+		return corev1.EnvVarArgs{Name: pulumi.String(name), Value: pulumi.String(value)}
 	}
-	if endpoint != "" {
-		conn = append(conn, "ENDPOINT='"+endpoint+"'")
+	env := corev1.EnvVarArray{
+		corev1.EnvVarArgs{Name: pulumi.String(EnvFrontendHost), Value: b.common.fqdn(FrontendName(b.Name))},
+		plain(EnvFrontendPort, strconv.Itoa(HTTPPort)),
+		plain(EnvBackupBucket, o.Bucket),
+		plain(EnvBackupPrefix, d.Prefix),
+		plain(EnvBackupRegion, o.Region),
+		plain(EnvBackupEndpoint, o.Endpoint),
+		plain(EnvBackupDatabases, strings.Join(d.Databases, " ")),
+		plain(EnvRequestTimeout, strconv.Itoa(requestTimeout)),
+		plain(EnvTmpDir, TmpDir),
 	}
-	return strings.Join([]string{
-		"set -eu",
-		"ts=$(date -u +%Y%m%dT%H%M%SZ)",
-		// Form encoding of the characters a statement and generated keys contain.
-		`enc() { printf %s "$1" | sed -e 's/%/%25/g' -e 's/ /%20/g' -e "s/'/%27/g" -e 's/=/%3D/g' -e 's/&/%26/g' ` +
-			`-e 's/+/%2B/g' -e 's#/#%2F#g' -e 's/,/%2C/g' -e 's/(/%28/g' -e 's/)/%29/g' -e 's/:/%3A/g'; }`,
-		"set -- -q -O -",
-		fmt.Sprintf(`if [ -s %s ]; then set -- "$@" --header "Authorization: Basic $(head -n 1 %s | sed 's/=/:/' | tr -d '\n' | base64 | tr -d '\n')"; fi`,
-			AuthFile, AuthFile),
-		"for db in " + strings.Join(databases, " ") + "; do",
-		fmt.Sprintf(`  sql="COPY DATABASE $db TO 's3://%s/%s/$ts/$db/' WITH (FORMAT='parquet') CONNECTION (%s)"`,
-			bucket, prefix, strings.Join(conn, ", ")),
-		`  echo "exporting $db to s3://` + bucket + "/" + prefix + `/$ts/$db/"`,
-		fmt.Sprintf(`  wget "$@" --post-data "sql=$(enc "$sql")" %s/v1/sql`, frontendURL),
-		"done",
-	}, "\n")
+	if withUsers {
+		env = append(env, plain(EnvUsersFile, AuthFile))
+	}
+	return env
 }
 
 // newDatabaseBackup creates the CronJob that exports the databases through the
-// frontends, with their user file and the datanodes' S3 keys.
+// frontends, with their user file. It holds no object-store key.
 func (b *clusterBuilder) newDatabaseBackup(c *Cluster) error {
 	spec := b.spec.Backup.Database
-	o := b.spec.Datanode.ObjectStorage
 	id := b.common.identity("backup")
 	name := DatabaseBackupName(b.Name)
-	url := c.Frontend.HTTPEndpoint
-	script := url.ApplyT(func(u string) string {
-		return DatabaseBackupScript(u, o.Bucket, spec.Prefix, o.Region, o.Endpoint, spec.Databases)
-	}).(pulumi.StringOutput)
 
-	var volumes corev1.VolumeArray
-	var mounts corev1.VolumeMountArray
-	if auth := c.Frontend.authVolume(); auth != nil {
+	volumes := corev1.VolumeArray{kube.EmptyDir("tmp", "16Mi")}
+	mounts := corev1.VolumeMountArray{corev1.VolumeMountArgs{Name: pulumi.String("tmp"), MountPath: pulumi.String(TmpDir)}}
+	auth := c.Frontend.authVolume()
+	if auth != nil {
 		volumes = append(volumes, *auth)
 		mounts = append(mounts, corev1.VolumeMountArgs{Name: pulumi.String("auth"), MountPath: pulumi.String(AuthDir), ReadOnly: pulumi.Bool(true)})
 	}
@@ -132,14 +255,14 @@ func (b *clusterBuilder) newDatabaseBackup(c *Cluster) error {
 	pod.Containers = corev1.ContainerArray{corev1.ContainerArgs{
 		Name:            pulumi.String("export"),
 		Image:           pulumi.String(b.common.WaitImage),
-		Command:         pulumi.StringArray{pulumi.String("/bin/sh"), pulumi.String("-c"), script},
-		Env:             o.credentialEnv(c.Datanode.Secret),
+		Command:         pulumi.ToStringArray([]string{"/bin/sh", "-c", DatabaseBackupScript}),
+		Env:             b.databaseBackupEnv(auth != nil),
 		Resources:       smallResources(),
 		SecurityContext: kube.ContainerSecurityContext(),
 		VolumeMounts:    mounts,
 	}}
 	pod.Volumes = volumes
-	err := kube.NewCronJob(b.Ctx, name, id, b.common.Namespace, spec.Schedule, kube.JobSpec(id, pod, 2, 6*3600), b.Parent)
+	err := kube.NewCronJob(b.Ctx, name, id, b.common.Namespace, spec.Schedule, kube.JobSpec(id, pod, 2, databaseBackupDeadline), b.Parent)
 	if err != nil {
 		return fmt.Errorf("backup cronjob: %w", err)
 	}

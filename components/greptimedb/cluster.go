@@ -97,6 +97,8 @@ func (b *clusterBuilder) build(c *Cluster) (pulumi.Map, error) {
 			return nil, fmt.Errorf("datanode.objectStorage.endpoint: %w", err)
 		}
 		frontend.ObjectStorePort = port
+		o := b.spec.Datanode.ObjectStorage
+		frontend.ExportEnv, frontend.ExportSecrets = o.s3KeyEnv(c.Datanode.Secret), o.secretInputs()
 	}
 	if c.Frontend, err = NewFrontend(b.Ctx, b.Name+"-frontend", frontend, b.Parent); err != nil {
 		return nil, err

@@ -87,6 +87,21 @@ func FrontendName(cluster string) string { return cluster + "-frontend" }
 // EtcdName names the cluster's etcd StatefulSet.
 func EtcdName(cluster string) string { return cluster + "-etcd" }
 
+// Environment variables of the wait init containers. Script text never holds a
+// config value: every host and URL reaches the shell as data, in the environment.
+const (
+	// EnvWaitURLs are the URLs polled, separated by spaces.
+	EnvWaitURLs = "WAIT_URLS"
+	// EnvWaitFor names what is waited for, in the log.
+	EnvWaitFor = "WAIT_FOR"
+)
+
+// WaitScript loops until one of $WAIT_URLS answers successfully. Globbing is
+// off, so a URL is only ever split at spaces (which a URL cannot hold).
+const WaitScript = `set -f
+up() { for u in $WAIT_URLS; do wget -q -T 2 -O /dev/null "$u" && return 0; done; return 1; }
+until up; do echo "waiting for $WAIT_FOR"; sleep 2; done`
+
 // waitContainer is an init container that loops until one of urls answers
 // successfully, so pods start in order even when started outside `pulumi up`
 // (node restarts, rollouts).
@@ -95,17 +110,21 @@ func waitContainer(name, image, what string, urls ...pulumi.StringInput) corev1.
 	for i, u := range urls {
 		ins[i] = u
 	}
-	script := pulumi.All(ins...).ApplyT(func(vs []any) string {
-		checks := make([]string, len(vs))
+	joined := pulumi.All(ins...).ApplyT(func(vs []any) string {
+		parts := make([]string, len(vs))
 		for i, v := range vs {
-			checks[i] = fmt.Sprintf("wget -q -T 2 -O /dev/null %s", v)
+			parts[i], _ = v.(string)
 		}
-		return fmt.Sprintf("until %s; do echo waiting for %s; sleep 2; done", strings.Join(checks, " || "), what)
+		return strings.Join(parts, " ")
 	}).(pulumi.StringOutput)
 	return corev1.ContainerArgs{
-		Name:            pulumi.String(name),
-		Image:           pulumi.String(image),
-		Command:         pulumi.StringArray{pulumi.String("/bin/sh"), pulumi.String("-c"), script},
+		Name:    pulumi.String(name),
+		Image:   pulumi.String(image),
+		Command: pulumi.ToStringArray([]string{"/bin/sh", "-c", WaitScript}),
+		Env: corev1.EnvVarArray{
+			corev1.EnvVarArgs{Name: pulumi.String(EnvWaitURLs), Value: joined},
+			corev1.EnvVarArgs{Name: pulumi.String(EnvWaitFor), Value: pulumi.String(what)},
+		},
 		Resources:       smallResources(),
 		SecurityContext: kube.ContainerSecurityContext(),
 	}

@@ -177,17 +177,19 @@ func newWALConfig(w WAL) walConfig {
 	return walConfig{Provider: string(WALRaftEngine), Dir: DataHome + "/wal"}
 }
 
+// EnvMetasrvAddrs carries meta's host:port into the datanode's command line.
+const EnvMetasrvAddrs = "METASRV_ADDRS"
+
 // DatanodeScript is the datanode's shell command line: --node-id is the pod's
-// StatefulSet ordinal (the hostname's suffix after the last '-').
-func DatanodeScript(metaAddress string) string {
-	return "exec greptime datanode start" +
-		" --node-id ${POD_NAME##*-}" +
-		" --metasrv-addrs " + metaAddress +
-		fmt.Sprintf(" --rpc-bind-addr 0.0.0.0:%d", GRPCPort) +
-		fmt.Sprintf(" --rpc-server-addr ${POD_IP}:%d", GRPCPort) +
-		fmt.Sprintf(" --http-addr 0.0.0.0:%d", HTTPPort) +
-		" --config-file " + ConfigFile
-}
+// StatefulSet ordinal (the hostname's suffix after the last '-'), and meta's
+// address comes from the environment.
+var DatanodeScript = "exec greptime datanode start" +
+	` --node-id "${POD_NAME##*-}"` +
+	` --metasrv-addrs "$` + EnvMetasrvAddrs + `"` +
+	fmt.Sprintf(" --rpc-bind-addr 0.0.0.0:%d", GRPCPort) +
+	fmt.Sprintf(` --rpc-server-addr "${POD_IP}:%d"`, GRPCPort) +
+	fmt.Sprintf(" --http-addr 0.0.0.0:%d", HTTPPort) +
+	" --config-file " + ConfigFile
 
 func datanodeEnv(store ObjectStorage, secret *corev1.Secret) corev1.EnvVarArray {
 	return append(podEnv(), store.credentialEnv(secret)...)
@@ -195,10 +197,10 @@ func datanodeEnv(store ObjectStorage, secret *corev1.Secret) corev1.EnvVarArray 
 
 func (b *datanodeBuilder) newStatefulSet(d *Datanode) (*appsv1.StatefulSet, error) {
 	spec := b.args.Spec
-	script := b.args.Meta.Address.ToStringOutput().ApplyT(DatanodeScript).(pulumi.StringOutput)
 	main := b.container(datanodePorts, spec.Resources, dataMount(DataVolume))
-	main.Command = pulumi.StringArray{pulumi.String("/bin/sh"), pulumi.String("-c"), script}
-	main.Env = datanodeEnv(spec.ObjectStorage, d.Secret)
+	main.Command = pulumi.ToStringArray([]string{"/bin/sh", "-c", DatanodeScript})
+	main.Env = append(datanodeEnv(spec.ObjectStorage, d.Secret),
+		corev1.EnvVarArgs{Name: pulumi.String(EnvMetasrvAddrs), Value: b.args.Meta.Address})
 	volumes := corev1.VolumeArray{
 		configVolume(d.ConfigMap.Metadata.Name().Elem()),
 		kube.EmptyDir("tmp", "1Gi"),

@@ -42,6 +42,11 @@ type FrontendArgs struct {
 	ObjectStorePort int
 	// Clients may reach the client ports under isolation.
 	Clients kube.ClientAccess
+	// ExportEnv is the frontends' extra environment for database exports (the
+	// object store's keys), and ExportSecrets its secret values, which roll the
+	// frontends when they change.
+	ExportEnv     corev1.EnvVarArray
+	ExportSecrets []pulumi.StringInput
 }
 
 // Frontend is the deployed frontends, the cluster's client entry point.
@@ -275,10 +280,11 @@ func (b *frontendBuilder) newDeployment(f *Frontend, authFile pulumi.StringOutpu
 		kube.EmptyDir("tmp", "1Gi"),
 		kube.EmptyDir("data", "1Gi"),
 	}
-	annotations := podAnnotations(f.Config)
+	var secrets []pulumi.StringInput
 	if f.AuthSecret != nil {
-		annotations = podAnnotations(f.Config, authFile)
+		secrets = append(secrets, authFile)
 	}
+	annotations := podAnnotations(f.Config, append(secrets, b.args.ExportSecrets...)...)
 	if auth := f.authVolume(); auth != nil {
 		mounts = append(mounts, corev1.VolumeMountArgs{Name: pulumi.String("auth"), MountPath: pulumi.String(AuthDir), ReadOnly: pulumi.Bool(true)})
 		volumes = append(volumes, *auth)
@@ -289,6 +295,7 @@ func (b *frontendBuilder) newDeployment(f *Frontend, authFile pulumi.StringOutpu
 	}
 	main := b.container(frontendPorts, spec.Resources, mounts...)
 	main.Args = line
+	main.Env = append(main.Env.(corev1.EnvVarArray), b.args.ExportEnv...)
 	opts := append([]pulumi.ResourceOption{b.Parent}, kube.DependsOn(b.args.Meta.WaitFor)...)
 	dep, err := appsv1.NewDeployment(b.Ctx, b.objName, &appsv1.DeploymentArgs{
 		Metadata: b.id.ObjectMeta(b.objName, b.Namespace),

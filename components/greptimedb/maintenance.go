@@ -3,6 +3,7 @@ package greptimedb
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 
 	batchv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/batch/v1"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
@@ -24,7 +25,51 @@ const (
 	MaintenanceComponent = "maintenance"
 	// maintenanceDeadline bounds each Job: metasrv answers within seconds once up.
 	maintenanceDeadline = 600
+	// MaintenanceSettleSeconds is how long the maintenance-on Job waits after
+	// metasrv accepted the request. The leader reads the flag through a cache
+	// with a 10 s time-to-live (GreptimeDB v1.1.4,
+	// src/common/meta/src/key/runtime_switch.rs, CACHE_TTL), and a replica that
+	// is not the leader may have answered: only after the TTL has passed is
+	// maintenance certain to be in effect on the leader, so the datanode rollout,
+	// which waits for this Job, starts after that.
+	MaintenanceSettleSeconds = 11
 )
+
+// Environment of the maintenance Jobs' container.
+const (
+	// EnvMaintenanceURL is metasrv's enable or disable URL.
+	EnvMaintenanceURL = "MAINTENANCE_URL"
+	// EnvMaintenanceSettle is how many seconds to wait after metasrv accepted.
+	EnvMaintenanceSettle = "MAINTENANCE_SETTLE_SECONDS"
+)
+
+// MaintenanceScript POSTs to $MAINTENANCE_URL until metasrv accepts, then
+// waits $MAINTENANCE_SETTLE_SECONDS.
+const MaintenanceScript = `until wget -q -T 5 -O - --post-data '' "$MAINTENANCE_URL"; do echo waiting for meta; sleep 2; done
+if [ "$MAINTENANCE_SETTLE_SECONDS" -gt 0 ]; then
+  echo "waiting ${MAINTENANCE_SETTLE_SECONDS}s for metasrv's leader to see the change"
+  sleep "$MAINTENANCE_SETTLE_SECONDS"
+fi`
+
+// maintenanceContainer turns metasrv's maintenance mode on or off at url: "on"
+// then waits out the leader's cache.
+func maintenanceContainer(image, onOff string, url pulumi.StringInput) corev1.ContainerArgs {
+	settle := 0
+	if onOff == "on" {
+		settle = MaintenanceSettleSeconds
+	}
+	return corev1.ContainerArgs{
+		Name:    pulumi.String(MaintenanceComponent),
+		Image:   pulumi.String(image),
+		Command: pulumi.ToStringArray([]string{"/bin/sh", "-c", MaintenanceScript}),
+		Env: corev1.EnvVarArray{
+			corev1.EnvVarArgs{Name: pulumi.String(EnvMaintenanceURL), Value: url},
+			corev1.EnvVarArgs{Name: pulumi.String(EnvMaintenanceSettle), Value: pulumi.String(strconv.Itoa(settle))},
+		},
+		Resources:       smallResources(),
+		SecurityContext: kube.ContainerSecurityContext(),
+	}
+}
 
 // Annotations on the maintenance Jobs' pod templates. A Job's pod template is
 // immutable, so the provider replaces the Job (deleting it first, as its name
@@ -83,19 +128,10 @@ func (b *datanodeBuilder) newMaintenanceOff(on *batchv1.Job, rollout string, aft
 func (b *datanodeBuilder) newMaintenanceJob(onOff string, annotations pulumi.StringMap, after []pulumi.Resource) (*batchv1.Job, error) {
 	action := map[string]string{"on": "enable", "off": "disable"}[onOff]
 	url := pulumi.Sprintf("http://%s:%d%s/%s", b.fqdn(MetaName(b.Cluster)), HTTPPort, MaintenancePath, action)
-	script := url.ApplyT(func(u string) string {
-		return fmt.Sprintf("until wget -q -T 5 -O - --post-data '' %s; do echo waiting for meta; sleep 2; done", u)
-	}).(pulumi.StringOutput)
 	id := b.identity(MaintenanceComponent)
 	name := MaintenanceJobName(b.Cluster, onOff)
 	pod := kube.JobPod(UID)
-	pod.Containers = corev1.ContainerArray{corev1.ContainerArgs{
-		Name:            pulumi.String(MaintenanceComponent),
-		Image:           pulumi.String(b.WaitImage),
-		Command:         pulumi.StringArray{pulumi.String("/bin/sh"), pulumi.String("-c"), script},
-		Resources:       smallResources(),
-		SecurityContext: kube.ContainerSecurityContext(),
-	}}
+	pod.Containers = corev1.ContainerArray{maintenanceContainer(b.WaitImage, onOff, url)}
 	spec := kube.JobSpec(id, pod, 3, maintenanceDeadline)
 	spec.Template = &corev1.PodTemplateSpecArgs{Metadata: id.PodMeta(annotations), Spec: pod}
 	job, err := batchv1.NewJob(b.Ctx, name, &batchv1.JobArgs{

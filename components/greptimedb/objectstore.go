@@ -3,6 +3,7 @@ package greptimedb
 import (
 	"fmt"
 	"net/url"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -136,10 +137,41 @@ func (o ObjectStorage) value(key string) string {
 // given reports whether the secret field is set, by value or by reference.
 func (o ObjectStorage) given(key string) bool { return o.value(key) != "" || o.SecretRefs[key].IsSet() }
 
+// Names the object stores accept. Each is also data that reaches the database
+// export's SQL, so nothing else is allowed.
+var (
+	// S3 and Oss bucket names: 3 to 63 lowercase letters, digits, '.' and '-'.
+	s3BucketName = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+	// Gcs bucket names may also hold '_' and, with dots, be up to 222 long.
+	gcsBucketName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$`)
+	// Azure container names: 3 to 63 lowercase letters, digits and single '-'.
+	azureContainerName = regexp.MustCompile(`^[a-z0-9]([a-z0-9]|-[a-z0-9]){2,62}$`)
+	// Azure storage account names: 3 to 24 lowercase letters and digits.
+	azureAccountName = regexp.MustCompile(`^[a-z0-9]{3,24}$`)
+	// Regions: us-east-1, oss-cn-hangzhou, auto.
+	regionName = regexp.MustCompile(`^[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?$`)
+	// Endpoint paths (Azurite's /devstoreaccount1, a gateway's prefix).
+	endpointPath = regexp.MustCompile(`^(/[A-Za-z0-9._~-]+)*/?$`)
+)
+
+// AnnotationIRSARole is the ServiceAccount annotation of IAM roles for service
+// accounts on EKS. Its admission webhook (amazon-eks-pod-identity-webhook) also
+// sets AWS_REGION and AWS_DEFAULT_REGION in the pods, which opendal reads when
+// the region is not configured.
+const AnnotationIRSARole = "eks.amazonaws.com/role-arn"
+
 // validate checks the object storage type and what it needs. With workload
 // identity (a ServiceAccount with annotations) S3 and Gcs need no keys, but
 // S3 keys must still come in pairs.
-func (o ObjectStorage) validate(p *field.Path, workloadIdentity bool) field.ErrorList {
+//
+// opendal 0.57.0 (GreptimeDB v1.1.4's, Cargo.lock) refuses to build a store
+// that lacks what it needs, and the datanodes then crash-loop: Azblob and Oss
+// need an endpoint ("endpoint is empty", core/services/{azblob,oss}/src/backend.rs),
+// S3 a region, from the config or else from AWS_REGION or AWS_DEFAULT_REGION in
+// the datanode's environment ("region is missing", core/services/s3/src/backend.rs).
+// The program sets neither variable, so a region is required unless the
+// datanodes' ServiceAccount is an EKS IRSA one, whose webhook sets both.
+func (o ObjectStorage) validate(p *field.Path, sa ServiceAccountSpec) field.ErrorList {
 	if !slices.Contains(StorageTypes, o.Type) {
 		names := make([]string, len(StorageTypes))
 		for i, t := range StorageTypes {
@@ -153,24 +185,86 @@ func (o ObjectStorage) validate(p *field.Path, workloadIdentity bool) field.Erro
 		return nil
 	}
 	var errs field.ErrorList
-	required := func(key, value, why string) {
+	required := func(key, value, why string) bool {
 		if value == "" {
 			errs = append(errs, field.Invalid(p.Child(key), nil, why))
 		}
+		return value != ""
 	}
-	if o.Type == StorageAzblob {
+	pattern := func(key, value string, re *regexp.Regexp, allowed string) {
+		if value != "" && !re.MatchString(value) {
+			errs = append(errs, field.Invalid(p.Child(key), value, allowed))
+		}
+	}
+	switch o.Type {
+	case StorageAzblob:
 		required("container", o.Container, "required for Azblob storage")
+		pattern("container", o.Container, azureContainerName, "not an Azure container name: 3 to 63 lowercase letters, digits and single '-'")
 		required("accountName", o.AccountName, "required for Azblob storage: the storage account")
-	} else {
+		pattern("accountName", o.AccountName, azureAccountName, "not an Azure storage account name: 3 to 24 lowercase letters and digits")
+	case StorageGcs:
+		required("bucket", o.Bucket, "required for Gcs storage")
+		pattern("bucket", o.Bucket, gcsBucketName, "not a bucket name: 3 to 222 lowercase letters, digits, '.', '_' and '-'")
+	default:
 		required("bucket", o.Bucket, fmt.Sprintf("required for %s storage", o.Type))
+		pattern("bucket", o.Bucket, s3BucketName, "not a bucket name: 3 to 63 lowercase letters, digits, '.' and '-', starting and ending with a letter or digit")
 	}
-	errs = append(errs, o.validateCredentials(p, workloadIdentity)...)
+	if o.Root != "" && !objectPrefix.MatchString(o.Root) {
+		errs = append(errs, field.Invalid(p.Child("root"), o.Root, "a path in the bucket such as greptimedb/metrics (letters, digits, '.', '_', '-' and '/')"))
+	}
+	pattern("region", o.Region, regionName, "not a region name such as eu-west-1 (lowercase letters, digits, '-' and '_')")
+	switch o.Type {
+	case StorageAzblob, StorageOss:
+		required("endpoint", o.Endpoint, fmt.Sprintf(
+			"required for %s storage: the datanodes refuse to start without it (opendal: \"endpoint is empty\"); "+
+				"set it, e.g. `pulumi config set --path '%s' %s`", o.Type, p.Child("endpoint"), exampleEndpoint[o.Type]))
+	case StorageS3:
+		if o.Region == "" && sa.Annotations[AnnotationIRSARole] == "" {
+			required("region", o.Region, fmt.Sprintf(
+				"required for S3 storage: the datanodes refuse to start without one (opendal: \"region is missing\"), "+
+					"unless AWS_REGION is in their environment, which only EKS's IRSA webhook sets (the %s annotation under %s); "+
+					"set it, e.g. `pulumi config set --path '%s' us-east-1` (S3-compatible stores accept any region name)",
+				AnnotationIRSARole, strings.TrimSuffix(p.String(), "objectStorage")+"serviceAccount.annotations", p.Child("region")))
+		}
+	}
+	errs = append(errs, o.validateCredentials(p, sa.Enabled())...)
 	if o.Endpoint != "" {
-		if _, err := objectStorePort(o.Endpoint); err != nil {
-			errs = append(errs, field.Invalid(p.Child("endpoint"), o.Endpoint, "not an http(s) URL; want e.g. https://s3.eu-west-1.amazonaws.com"))
+		if err := validateEndpoint(o.Endpoint); err != nil {
+			errs = append(errs, field.Invalid(p.Child("endpoint"), o.Endpoint, err.Error()+"; want e.g. https://s3.eu-west-1.amazonaws.com"))
 		}
 	}
 	return errs
+}
+
+// exampleEndpoint shows an endpoint for each store that requires one.
+var exampleEndpoint = map[StorageType]string{
+	StorageAzblob: "https://<account>.blob.core.windows.net",
+	StorageOss:    "https://oss-cn-hangzhou.aliyuncs.com",
+}
+
+// validateEndpoint checks an object store's endpoint: an http(s) URL of a DNS
+// name or IP address, an optional port and path, and nothing else (no user,
+// query or fragment).
+func validateEndpoint(endpoint string) error {
+	u, err := url.Parse(endpoint)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Opaque != "" {
+		return fmt.Errorf("not an http(s) URL")
+	}
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery || strings.ContainsAny(endpoint, "#?@") {
+		return fmt.Errorf("an endpoint holds no user, query or fragment")
+	}
+	if !kube.ValidHost(u.Hostname()) || strings.HasSuffix(u.Host, ":") {
+		return fmt.Errorf("the host is neither a DNS name nor an IP address")
+	}
+	if u.Port() != "" {
+		if _, err := kube.HostPort(u.Host); err != nil {
+			return fmt.Errorf("the port is not a number from 1 to 65535")
+		}
+	}
+	if !endpointPath.MatchString(u.EscapedPath()) || u.RawPath != "" {
+		return fmt.Errorf("the path may hold only letters, digits, '.', '_', '~', '-' and '/'")
+	}
+	return nil
 }
 
 func (o ObjectStorage) validateCredentials(p *field.Path, workloadIdentity bool) field.ErrorList {
@@ -314,6 +408,35 @@ func (o ObjectStorage) secretInputs() []pulumi.StringInput {
 func (o ObjectStorage) credentialEnv(generated *corev1.Secret) corev1.EnvVarArray {
 	var env corev1.EnvVarArray
 	for _, c := range credentials[o.Type] {
+		switch {
+		case o.value(c.key) != "" && generated != nil:
+			env = append(env, kube.EnvFromSecret(c.env, generated.Metadata.Name().Elem(), c.secretKey))
+		case o.SecretRefs[c.key].IsSet():
+			env = append(env, kube.EnvFromSecretRef(c.env, o.SecretRefs[c.key]))
+		}
+	}
+	return env
+}
+
+// Environment variables that give the frontends the S3 keys for COPY DATABASE.
+// GreptimeDB v1.1.4's COPY passes only what CONNECTION (...) names to opendal's
+// S3 builder (src/common/datasource/src/object_store/s3.rs, build_s3_backend),
+// and opendal v0.57.0 then loads AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY from
+// the process's environment (core/services/s3/src/backend.rs: the default
+// credential chain, unless disable_config_load). So the keys never appear in
+// the SQL text, which the frontends may log as a slow query.
+const (
+	EnvAWSAccessKeyID     = "AWS_ACCESS_KEY_ID"
+	EnvAWSSecretAccessKey = "AWS_SECRET_ACCESS_KEY"
+)
+
+// s3KeyEnv are the frontends' AWS_* variables for the S3 keys, from the
+// datanodes' generated Secret (by value) or the referenced one.
+func (o ObjectStorage) s3KeyEnv(generated *corev1.Secret) corev1.EnvVarArray {
+	names := map[string]string{accessKeyID.env: EnvAWSAccessKeyID, secretAccessKey.env: EnvAWSSecretAccessKey}
+	var env corev1.EnvVarArray
+	for _, c := range credentials[StorageS3] {
+		c.env = names[c.env]
 		switch {
 		case o.value(c.key) != "" && generated != nil:
 			env = append(env, kube.EnvFromSecret(c.env, generated.Metadata.Name().Elem(), c.secretKey))

@@ -247,7 +247,7 @@ func (w WAL) Validate(p *field.Path) field.ErrorList {
 			"`pulumi config set --path '%s' kafka-0.kafka:9092`", p.Child("brokerEndpoints").Index(0))))
 	}
 	for i, ep := range w.BrokerEndpoints {
-		errs = append(errs, kube.ValidateHostPort(ep, "etcd.example.svc:2379", p.Child("brokerEndpoints").Index(i))...)
+		errs = append(errs, kube.ValidateHostPort(ep, "kafka-0.kafka.example.svc:9092", p.Child("brokerEndpoints").Index(i))...)
 	}
 	return errs
 }
@@ -308,7 +308,7 @@ func (d DatanodeSpec) Validate(p *field.Path) field.ErrorList {
 		errs = append(errs, field.Invalid(p.Child("rolloutTimeoutSeconds"), d.RolloutTimeoutSeconds, "must be between 1 and 86400 seconds"))
 	}
 	errs = append(errs, apivalidation.ValidateAnnotations(d.ServiceAccount.Annotations, p.Child("serviceAccount", "annotations"))...)
-	return append(errs, d.ObjectStorage.validate(p.Child("objectStorage"), d.ServiceAccount.Enabled())...)
+	return append(errs, d.ObjectStorage.validate(p.Child("objectStorage"), d.ServiceAccount)...)
 }
 
 // Validate checks the frontends' size, Service and authentication.

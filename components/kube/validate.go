@@ -145,22 +145,36 @@ func (m AntiAffinityMode) Validate(p *field.Path) field.ErrorList {
 // ValidateHostPort checks a "host:port" endpoint; example shows what is wanted.
 func ValidateHostPort(v, example string, p *field.Path) field.ErrorList {
 	if _, err := HostPort(v); err != nil {
-		return field.ErrorList{field.Invalid(p, v, "not host:port; want e.g. "+example)}
+		return field.ErrorList{field.Invalid(p, v, fmt.Sprintf(
+			"not host:port (a DNS name or an IP address, then a port from 1 to 65535); want e.g. %s", example))}
 	}
 	return nil
 }
 
-// HostPort returns the port of a "host:port" endpoint.
+// HostPort returns the port of a "host:port" endpoint. The host must be a DNS
+// name (RFC 1123 subdomain) or an IP address, and the port a number: nothing
+// else, so an endpoint is always safe to use as data.
 func HostPort(v string) (int, error) {
 	host, port, err := net.SplitHostPort(v)
 	if err != nil {
 		return 0, err
 	}
+	if !ValidHost(host) {
+		return 0, fmt.Errorf("%q: host %q is neither a DNS name nor an IP address", v, host)
+	}
 	n, err := strconv.Atoi(port)
-	if err != nil || host == "" || n < 1 || n > 65535 {
-		return 0, fmt.Errorf("%q has no host or no valid port", v)
+	if err != nil || strconv.Itoa(n) != port || n < 1 || n > 65535 {
+		return 0, fmt.Errorf("%q: port %q is not a number from 1 to 65535", v, port)
 	}
 	return n, nil
+}
+
+// ValidHost reports whether host is a DNS name (RFC 1123 subdomain) or an IP address.
+func ValidHost(host string) bool {
+	if net.ParseIP(host) != nil {
+		return true
+	}
+	return host != "" && len(validation.IsDNS1123Subdomain(strings.ToLower(host))) == 0
 }
 
 // Validate checks the client namespaces and CIDR blocks.

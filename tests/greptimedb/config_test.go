@@ -41,10 +41,11 @@ func TestBadClusterConfig(t *testing.T) {
 			[]string{
 				"greptimedb[0].datanode.objectStorage.accessKeyId",
 				"greptimedb[0].datanode.objectStorage.bucket",
+				"greptimedb[0].datanode.objectStorage.region",
 				"greptimedb[0].datanode.objectStorage.secretAccessKey",
 			}},
 		{"S3 key by value and by reference", map[string]any{"datanode": map[string]any{"objectStorage": map[string]any{
-			"type": "S3", "bucket": "b", "accessKeyId": "AKID", "secretAccessKey": "SECRET",
+			"type": "S3", "bucket": "bkt", "region": "us-east-1", "accessKeyId": "AKID", "secretAccessKey": "SECRET",
 			"secretRefs": map[string]any{"accessKeyId": map[string]any{"name": "s3-keys", "key": "id"}}}}},
 			[]string{"greptimedb[0].datanode.objectStorage.secretRefs.accessKeyId"}},
 		{"Oss without bucket or keys", map[string]any{"datanode": map[string]any{"objectStorage": map[string]any{"type": "Oss"}}},
@@ -52,22 +53,49 @@ func TestBadClusterConfig(t *testing.T) {
 				"greptimedb[0].datanode.objectStorage.accessKeyId",
 				"greptimedb[0].datanode.objectStorage.accessKeySecret",
 				"greptimedb[0].datanode.objectStorage.bucket",
+				"greptimedb[0].datanode.objectStorage.endpoint",
 			}},
 		{"Azblob without account key or SAS token", map[string]any{"datanode": map[string]any{"objectStorage": map[string]any{
-			"type": "Azblob", "container": "c", "accountName": "a"}}},
+			"type": "Azblob", "container": "logs", "accountName": "tsdblogs", "endpoint": "https://tsdblogs.blob.core.windows.net"}}},
 			[]string{"greptimedb[0].datanode.objectStorage.accountKey"}},
-		{"Gcs without credential", map[string]any{"datanode": map[string]any{"objectStorage": map[string]any{"type": "Gcs", "bucket": "b"}}},
+		{"Gcs without credential", map[string]any{"datanode": map[string]any{"objectStorage": map[string]any{"type": "Gcs", "bucket": "bkt"}}},
 			[]string{"greptimedb[0].datanode.objectStorage.credential"}},
 		{"secret reference the storage type does not have", map[string]any{"datanode": map[string]any{"objectStorage": map[string]any{
-			"type": "Gcs", "bucket": "b", "credential": "Yw==",
+			"type": "Gcs", "bucket": "bkt", "credential": "Yw==",
 			"secretRefs": map[string]any{"accountKey": map[string]any{"name": "azure", "key": "key"}}}}},
 			[]string{"greptimedb[0].datanode.objectStorage.secretRefs.accountKey"}},
 		{"secret reference with a bad Secret name", map[string]any{"datanode": map[string]any{"objectStorage": map[string]any{
-			"type": "Gcs", "bucket": "b", "secretRefs": map[string]any{"credential": map[string]any{"name": "Not_A_Name", "key": "key.json"}}}}},
+			"type": "Gcs", "bucket": "bkt", "secretRefs": map[string]any{"credential": map[string]any{"name": "Not_A_Name", "key": "key.json"}}}}},
 			[]string{"greptimedb[0].datanode.objectStorage.secretRefs.credential.name"}},
 		{"unpinned wait image", map[string]any{"waitImage": "busybox"}, []string{"greptimedb[0].waitImage"}},
 		{"bad service type", map[string]any{"frontend": map[string]any{"serviceType": "Ingress"}}, []string{"greptimedb[0].frontend.serviceType"}},
 		{"bad etcd endpoint", map[string]any{"etcd": map[string]any{"endpoints": []any{"etcd"}}}, []string{"greptimedb[0].etcd.endpoints[0]"}},
+		// opendal 0.57 (GreptimeDB v1.1.4) refuses these stores, and the datanodes crash-loop.
+		{"Azblob without endpoint", map[string]any{"datanode": map[string]any{"objectStorage": map[string]any{
+			"type": "Azblob", "container": "logs", "accountName": "tsdblogs", "sasToken": "sv=1"}}},
+			[]string{"greptimedb[0].datanode.objectStorage.endpoint"}},
+		{"Oss without endpoint", map[string]any{"datanode": map[string]any{"objectStorage": map[string]any{
+			"type": "Oss", "bucket": "traces", "accessKeyId": "id", "accessKeySecret": "secret"}}},
+			[]string{"greptimedb[0].datanode.objectStorage.endpoint"}},
+		{"S3 without region", map[string]any{"datanode": map[string]any{"objectStorage": map[string]any{
+			"type": "S3", "bucket": "bkt", "accessKeyId": "id", "secretAccessKey": "secret"}}},
+			[]string{"greptimedb[0].datanode.objectStorage.region"}},
+		{"S3 without region, workload identity that sets no AWS_REGION", map[string]any{"datanode": map[string]any{
+			"objectStorage":  map[string]any{"type": "S3", "bucket": "bkt"},
+			"serviceAccount": map[string]any{"annotations": map[string]any{"iam.gke.io/gcp-service-account": "x@y.iam.gserviceaccount.com"}}}},
+			[]string{"greptimedb[0].datanode.objectStorage.region"}},
+		{"database export without region, even with IRSA", map[string]any{
+			"datanode": map[string]any{
+				"objectStorage":  map[string]any{"type": "S3", "bucket": "bkt", "accessKeyId": "id", "secretAccessKey": "secret"},
+				"serviceAccount": map[string]any{"annotations": map[string]any{"eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/r"}}},
+			"backup": map[string]any{"database": map[string]any{"enabled": true}}},
+			[]string{"greptimedb[0].datanode.objectStorage.region"}},
+		// The API server refuses a TZ in a CronJob's schedule.
+		{"TZ in a schedule", map[string]any{"backup": map[string]any{"etcd": map[string]any{"enabled": true, "schedule": "TZ=UTC 0 * * * *"}}},
+			[]string{"greptimedb[0].backup.etcd.schedule"}},
+		{"CRON_TZ in a schedule", map[string]any{"datanode": s3Store(nil), "backup": map[string]any{"database": map[string]any{
+			"enabled": true, "schedule": "CRON_TZ=Europe/Paris 30 2 * * *"}}},
+			[]string{"greptimedb[0].backup.database.schedule"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -144,4 +172,86 @@ func TestComponentsValidateArgs(t *testing.T) {
 			assert.Empty(t, res.Resources, "nothing registered")
 		})
 	}
+}
+
+// s3Store is a valid S3 datanode object storage with keys, with overrides.
+func s3Store(overrides map[string]any) map[string]any {
+	o := map[string]any{"type": "S3", "bucket": "tsdb", "region": "eu-west-1", "accessKeyId": "AKID", "secretAccessKey": "SECRET"}
+	for k, v := range overrides {
+		o[k] = v
+	}
+	return map[string]any{"objectStorage": o}
+}
+
+// hostileValues are values that would break out of a shell word or an SQL
+// string literal if a script or statement pasted them in.
+var hostileValues = []string{
+	"b$(touch /tmp/pwn)",
+	"x'); DROP DATABASE public; --",
+	`a"b`,
+	"a;id",
+	"a b",
+	"a\nb",
+	"`id`",
+	"a'b",
+}
+
+// TestHostileValuesAreRejected: every config value that reaches a script or an
+// SQL statement is validated to a safe alphabet, so a hostile value is refused
+// with the key named, before anything is registered. (The scripts also take
+// them as data: tests/scripts runs them with such values where they are allowed.)
+func TestHostileValuesAreRejected(t *testing.T) {
+	backup := func(d map[string]any) map[string]any {
+		d["enabled"] = true
+		return map[string]any{"database": d}
+	}
+	keys := []struct {
+		key     string
+		cluster func(v string) map[string]any
+		// valid is a value of the same shape that is accepted, so the row
+		// proves the hostile part is what is refused.
+		valid string
+	}{
+		{"greptimedb[0].datanode.objectStorage.bucket", func(v string) map[string]any {
+			return map[string]any{"datanode": s3Store(map[string]any{"bucket": v})}
+		}, "tsdb-prod"},
+		{"greptimedb[0].datanode.objectStorage.region", func(v string) map[string]any {
+			return map[string]any{"datanode": s3Store(map[string]any{"region": v})}
+		}, "eu-west-1"},
+		{"greptimedb[0].datanode.objectStorage.endpoint", func(v string) map[string]any {
+			return map[string]any{"datanode": s3Store(map[string]any{"endpoint": "https://s3.example.com/" + v})}
+		}, "path"},
+		{"greptimedb[0].datanode.objectStorage.root", func(v string) map[string]any {
+			return map[string]any{"datanode": s3Store(map[string]any{"root": v})}
+		}, "greptimedb/metrics"},
+		{"greptimedb[0].backup.database.prefix", func(v string) map[string]any {
+			return map[string]any{"datanode": s3Store(nil), "backup": backup(map[string]any{"prefix": v})}
+		}, "backups/metrics"},
+		{"greptimedb[0].backup.database.databases[0]", func(v string) map[string]any {
+			return map[string]any{"datanode": s3Store(nil), "backup": backup(map[string]any{"databases": []any{v}})}
+		}, "my-db"},
+		{"greptimedb[0].etcd.endpoints[0]", func(v string) map[string]any {
+			return map[string]any{"etcd": map[string]any{"endpoints": []any{v + ":2379"}}}
+		}, "etcd-0.etcd.platform.svc"},
+		{"greptimedb[0].wal.brokerEndpoints[0]", func(v string) map[string]any {
+			return map[string]any{"wal": map[string]any{"provider": "kafka", "brokerEndpoints": []any{v + ":9092"}}}
+		}, "kafka-0.kafka"},
+	}
+	for _, k := range keys {
+		t.Run(k.key+"/valid", func(t *testing.T) {
+			accepted(t, k.cluster(k.valid))
+		})
+		for _, v := range append(hostileValues, k.valid+"$(id)", k.valid+";id", k.valid+"\n") {
+			t.Run(k.key+"/"+v, func(t *testing.T) {
+				cerr := rejected(t, k.cluster(v))
+				assert.Equal(t, []string{k.key}, cerr.Keys())
+			})
+		}
+	}
+	t.Run("etcd endpoint port", func(t *testing.T) {
+		for _, ep := range []string{"etcd:23x9", "etcd:$(id)", "etcd:0", "etcd:+2379"} {
+			cerr := rejected(t, map[string]any{"etcd": map[string]any{"endpoints": []any{ep}}})
+			assert.Equal(t, []string{"greptimedb[0].etcd.endpoints[0]"}, cerr.Keys(), ep)
+		}
+	})
 }

@@ -50,7 +50,7 @@ func TestStartupOrder(t *testing.T) {
 func TestNothingSerialisesBehindWorkloads(t *testing.T) {
 	res := objects.Run(t, config(t, []map[string]any{{"name": "metrics",
 		"datanode": map[string]any{"replicas": 2, "objectStorage": map[string]any{
-			"type": "S3", "bucket": "b", "accessKeyId": "id", "secretAccessKey": "key"}},
+			"type": "S3", "bucket": "bkt", "region": "us-east-1", "accessKeyId": "id", "secretAccessKey": "key"}},
 		"frontend": map[string]any{"replicas": 2},
 	}}, map[string]string{"networkPolicy": `{"enabled": true}`}))
 	checked := 0
@@ -135,7 +135,8 @@ func TestMaintenanceAroundDatanodeRollout(t *testing.T) {
 	for r, want := range map[*mockrun.Resource]string{on: "/admin/maintenance/enable", off: "/admin/maintenance/disable"} {
 		job := objects.Decode[batchv1.Job](t, r)
 		c := objects.OnlyContainer(t, job.Spec.Template.Spec)
-		assert.Contains(t, strings.Join(c.Command, " ")+" "+envValues(c), want)
+		assert.Equal(t, []string{"/bin/sh", "-c", greptimedb.MaintenanceScript}, c.Command)
+		assert.Equal(t, "http://"+fqdn("metrics-meta")+":4000"+want, objects.Env(t, c)[greptimedb.EnvMaintenanceURL].Value)
 		assert.Equal(t, corev1.RestartPolicyOnFailure, job.Spec.Template.Spec.RestartPolicy)
 		require.NotNil(t, job.Spec.ActiveDeadlineSeconds, "a bounded Job")
 		assert.Equal(t, "maintenance", job.Spec.Template.Labels["app.kubernetes.io/component"],
@@ -165,13 +166,4 @@ func TestMaintenanceAroundDatanodeRollout(t *testing.T) {
 		other, _ := jobs(runCluster(t, overrides))
 		assert.NotEqual(t, rollout(on), rollout(other), "a %s change is a rollout", name)
 	}
-}
-
-// envValues joins a container's plain environment values.
-func envValues(c corev1.Container) string {
-	var vs []string
-	for _, e := range c.Env {
-		vs = append(vs, e.Value)
-	}
-	return strings.Join(vs, " ")
 }

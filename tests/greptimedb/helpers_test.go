@@ -97,3 +97,17 @@ func rejected(t *testing.T, overrides map[string]any) *stacks.ConfigError {
 	require.NoError(t, err)
 	return objects.ConfigError(t, map[string]string{stacks.KeyKubeContext: "test", stacks.KeyGreptimeDB: string(raw)})
 }
+
+// accepted requires a cluster config (overrides on a cluster named metrics) to
+// load without a problem.
+func accepted(t *testing.T, overrides map[string]any) {
+	t.Helper()
+	c := map[string]any{"name": "metrics"}
+	for k, v := range overrides {
+		c[k] = v
+	}
+	raw, err := json.Marshal([]any{c})
+	require.NoError(t, err)
+	_, err = stacks.Load(stacks.MapLookup(map[string]string{stacks.KeyKubeContext: "test", stacks.KeyGreptimeDB: string(raw)}))
+	require.NoError(t, err)
+}

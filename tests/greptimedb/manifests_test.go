@@ -202,9 +202,9 @@ func TestMetaManifest(t *testing.T) {
 
 	wait := initContainer(t, dep, "wait-etcd")
 	assert.Equal(t, "busybox:1.37.0", wait.Image)
-	assert.Equal(t, []string{"/bin/sh", "-c",
-		"until wget -q -T 2 -O /dev/null http://" + fqdn("metrics-etcd-client") + ":2379/health; do echo waiting for etcd; sleep 2; done",
-	}, wait.Command)
+	assert.Equal(t, []string{"/bin/sh", "-c", greptimedb.WaitScript}, wait.Command)
+	assert.Equal(t, "http://"+fqdn("metrics-etcd-client")+":2379/health", objects.Env(t, wait)[greptimedb.EnvWaitURLs].Value)
+	assert.Equal(t, "etcd", objects.Env(t, wait)[greptimedb.EnvWaitFor].Value)
 	assertRestricted(t, dep, greptimedb.UID)
 
 	svc := objects.Service(t, res, "metrics-meta")
@@ -225,10 +225,9 @@ func TestMetaWithExternalEtcd(t *testing.T) {
 
 	dep := objects.Find(t, res, objects.DeploymentType, "metrics-meta")
 	wait := initContainer(t, dep, "wait-etcd")
-	require.Greater(t, len(wait.Command), 2, "the shell script is the third word")
-	assert.Equal(t, "until wget -q -T 2 -O /dev/null http://etcd-0.etcd.platform.svc:2379/health || "+
-		"wget -q -T 2 -O /dev/null http://etcd-1.etcd.platform.svc:2379/health; do echo waiting for etcd; sleep 2; done",
-		wait.Command[2])
+	assert.Equal(t, []string{"/bin/sh", "-c", greptimedb.WaitScript}, wait.Command, "the endpoints are in the environment, not the script")
+	assert.Equal(t, "http://etcd-0.etcd.platform.svc:2379/health http://etcd-1.etcd.platform.svc:2379/health",
+		objects.Env(t, wait)[greptimedb.EnvWaitURLs].Value)
 	assert.Empty(t, hasKind(res, res.DependsOn(dep), objects.StatefulSetType, objects.DeploymentType), "meta waits for no workload")
 }
 
@@ -253,13 +252,14 @@ func TestDatanodeManifest(t *testing.T) {
 
 	c := container(t, sts, "datanode")
 	assert.Equal(t, []string{"/bin/sh", "-c",
-		"exec greptime datanode start --node-id ${POD_NAME##*-}" +
-			" --metasrv-addrs " + fqdn("metrics-meta") + ":3002" +
-			" --rpc-bind-addr 0.0.0.0:4001 --rpc-server-addr ${POD_IP}:4001" +
+		`exec greptime datanode start --node-id "${POD_NAME##*-}"` +
+			` --metasrv-addrs "$METASRV_ADDRS"` +
+			` --rpc-bind-addr 0.0.0.0:4001 --rpc-server-addr "${POD_IP}:4001"` +
 			" --http-addr 0.0.0.0:4000 --config-file /etc/greptimedb/config/config.toml",
 	}, c.Command)
+	assert.Equal(t, fqdn("metrics-meta")+":3002", objects.Env(t, c)[greptimedb.EnvMetasrvAddrs].Value)
 	assert.Equal(t, map[string]int32{"rpc": 4001, "http": 4000}, objects.ContainerPorts(c))
-	assert.Equal(t, []string{"POD_IP", "POD_NAME", "POD_NAMESPACE"}, sortedKeys(objects.Env(t, c)), "no credentials with File storage")
+	assert.Equal(t, []string{greptimedb.EnvMetasrvAddrs, "POD_IP", "POD_NAME", "POD_NAMESPACE"}, sortedKeys(objects.Env(t, c)), "no credentials with File storage")
 	assertHealthProbes(t, c)
 	assert.Equal(t, map[string]string{"config": "/etc/greptimedb/config", "tmp": "/tmp", "data": "/data/greptimedb"}, objects.MountPaths(c))
 	assertConfigVolume(t, res, sts, "metrics-datanode-config")
@@ -387,9 +387,9 @@ func TestObjectStores(t *testing.T) {
 		},
 		{
 			name: "S3 with both keys from an existing Secret",
-			store: map[string]any{"type": "S3", "bucket": "tsdb", "secretRefs": map[string]any{
+			store: map[string]any{"type": "S3", "bucket": "tsdb", "region": "us-east-1", "secretRefs": map[string]any{
 				"accessKeyId": ref("s3-keys", "id"), "secretAccessKey": ref("s3-keys", "secret")}},
-			toml: map[string]any{"type": "S3", "data_home": "/data/greptimedb", "bucket": "tsdb"},
+			toml: map[string]any{"type": "S3", "data_home": "/data/greptimedb", "bucket": "tsdb", "region": "us-east-1"},
 			fromRef: map[string]string{
 				"GREPTIMEDB_DATANODE__STORAGE__ACCESS_KEY_ID": "s3-keys", "GREPTIMEDB_DATANODE__STORAGE__SECRET_ACCESS_KEY": "s3-keys"},
 			port: 443,
@@ -582,7 +582,7 @@ func TestProductionShape(t *testing.T) {
 	res := objects.Run(t, config(t, []map[string]any{{"name": "metrics",
 		"meta": map[string]any{"resources": map[string]any{"requests": map[string]any{"cpu": "300m", "memory": "300Mi"}}},
 		// The prod profile exports databases to S3.
-		"datanode": map[string]any{"objectStorage": map[string]any{"type": "S3", "bucket": "b", "accessKeyId": "AKID", "secretAccessKey": "SECRET"}}}},
+		"datanode": map[string]any{"objectStorage": map[string]any{"type": "S3", "bucket": "bkt", "region": "us-east-1", "accessKeyId": "AKID", "secretAccessKey": "SECRET"}}}},
 		map[string]string{"profile": "prod"}))
 	workloads := map[string]string{
 		"metrics-etcd": objects.StatefulSetType, "metrics-meta": objects.DeploymentType,
@@ -669,9 +669,8 @@ func assertHealthProbes(t *testing.T, c corev1.Container) {
 func assertWaitsForMeta(t *testing.T, w *mockrun.Resource) {
 	t.Helper()
 	wait := initContainer(t, w, "wait-meta")
-	assert.Equal(t, []string{"/bin/sh", "-c",
-		"until wget -q -T 2 -O /dev/null http://" + fqdn("metrics-meta") + ":4000/health; do echo waiting for meta; sleep 2; done",
-	}, wait.Command)
+	assert.Equal(t, []string{"/bin/sh", "-c", greptimedb.WaitScript}, wait.Command)
+	assert.Equal(t, "http://"+fqdn("metrics-meta")+":4000/health", objects.Env(t, wait)[greptimedb.EnvWaitURLs].Value)
 }
 
 // assertRestricted: the pod and every container pass Pod Security "restricted".
@@ -709,8 +708,9 @@ func sortedKeys[V any](m map[string]V) []string {
 // etcd snapshots with etcdctl to a volume of its own (kept like the data: protected
 // and retained) and rotates them, and a nightly CronJob exports each database to the
 // S3 bucket with COPY DATABASE through the frontends, authenticated with the user
-// file and given the S3 keys from the datanodes' Secret, never in its script. The
-// etcd members admit the snapshot pods; the frontends may reach the object store.
+// file. The S3 keys go to the frontends' environment from the datanodes' Secret:
+// never into the export's script, environment or SQL. The etcd members admit the
+// snapshot pods; the frontends may reach the object store.
 func TestBackups(t *testing.T) {
 	res := objects.Run(t, config(t, []map[string]any{{"name": "metrics",
 		"datanode": map[string]any{"objectStorage": map[string]any{"type": "S3", "bucket": "tsdb", "region": "eu-west-1",
@@ -727,9 +727,11 @@ func TestBackups(t *testing.T) {
 	pod := etcdBackup.Spec.JobTemplate.Spec.Template.Spec
 	snapshot := objects.InitContainer(t, pod, "snapshot")
 	assert.Equal(t, "quay.io/coreos/etcd:v3.5.21", snapshot.Image)
-	assert.Equal(t, []string{"/usr/local/bin/etcdctl", "--endpoints=http://metrics-etcd-client:2379", "snapshot", "save", "/backup/.incoming.db"}, snapshot.Command)
+	assert.Equal(t, []string{"/usr/local/bin/etcdctl", "--endpoints=http://" + fqdn("metrics-etcd-client") + ":2379",
+		"snapshot", "save", "/backup/.incoming.db"}, snapshot.Command)
 	rotate := objects.Container(t, pod, "rotate")
-	assert.Contains(t, rotate.Command[2], "tail -n +49", "keeps 48 snapshots")
+	assert.Equal(t, []string{"/bin/sh", "-c", etcd.RotateScript}, rotate.Command)
+	assert.Equal(t, "48", objects.Env(t, rotate)[etcd.EnvKeep].Value, "keeps 48 snapshots")
 	claim := objects.Find(t, res, objects.PVCType, "metrics-etcd-backup")
 	assert.True(t, claim.Protect, "the snapshots are protected like the data")
 	assert.True(t, claim.RetainOnDelete)
@@ -740,16 +742,26 @@ func TestBackups(t *testing.T) {
 	assert.Equal(t, "30 2 * * *", export.Spec.Schedule)
 	pod = export.Spec.JobTemplate.Spec.Template.Spec
 	c := objects.Container(t, pod, "export")
-	script := c.Command[2]
-	assert.Contains(t, script, "for db in public metrics_db; do")
-	assert.Contains(t, script, "COPY DATABASE $db TO 's3://tsdb/backups/metrics/$ts/$db/' WITH (FORMAT='parquet')")
-	assert.Contains(t, script, "REGION='eu-west-1'")
-	assert.Contains(t, script, "http://"+fqdn("metrics-frontend")+":4000/v1/sql")
-	assert.NotContains(t, script, "AKIDBACKUP")
-	assert.NotContains(t, script, "SECRETBACKUP")
+	assert.Equal(t, []string{"/bin/sh", "-c", greptimedb.DatabaseBackupScript}, c.Command, "no config value in the script")
 	env := objects.Env(t, c)
-	assert.Equal(t, "access-key-id", objects.SecretKeyRef(t, env[greptimedb.EnvAccessKeyID]).Key)
-	assert.Equal(t, "secret-access-key", objects.SecretKeyRef(t, env[greptimedb.EnvSecretAccessKey]).Key)
+	for name, want := range map[string]string{
+		greptimedb.EnvBackupDatabases: "public metrics_db",
+		greptimedb.EnvBackupBucket:    "tsdb",
+		greptimedb.EnvBackupPrefix:    "backups/metrics",
+		greptimedb.EnvBackupRegion:    "eu-west-1",
+		greptimedb.EnvFrontendHost:    fqdn("metrics-frontend"),
+		greptimedb.EnvFrontendPort:    "4000",
+		greptimedb.EnvUsersFile:       greptimedb.AuthFile,
+	} {
+		assert.Equal(t, want, env[name].Value, name)
+	}
+	for _, e := range env {
+		assert.Nil(t, e.ValueFrom, "the export holds no secret in its environment: %s", e.Name)
+	}
+	frontend := objects.Container(t, objects.PodTemplate(t, objects.Find(t, res, objects.DeploymentType, "metrics-frontend")).Spec, "frontend")
+	fenv := objects.Env(t, frontend)
+	assert.Equal(t, "access-key-id", objects.SecretKeyRef(t, fenv[greptimedb.EnvAWSAccessKeyID]).Key, "COPY reads the keys from the frontends' environment")
+	assert.Equal(t, "secret-access-key", objects.SecretKeyRef(t, fenv[greptimedb.EnvAWSSecretAccessKey]).Key)
 	assert.Equal(t, greptimedb.AuthDir, objects.MountsByPath(c)[greptimedb.AuthDir].MountPath)
 	assert.NotNil(t, objects.Volume(t, pod, "auth").Secret, "the frontends' user file")
 

@@ -67,7 +67,7 @@ func selector(app, component string) map[string]string {
 // on its ports and reaches only what it calls (plus DNS).
 func TestNetworkPolicies(t *testing.T) {
 	res := objects.Run(t, config(t, []map[string]any{{"name": "metrics", "datanode": map[string]any{"objectStorage": map[string]any{
-		"type": "S3", "bucket": "b", "endpoint": "http://minio.storage.svc:9000", "accessKeyId": "id", "secretAccessKey": "key"}},
+		"type": "S3", "bucket": "bkt", "region": "us-east-1", "endpoint": "http://minio.storage.svc:9000", "accessKeyId": "id", "secretAccessKey": "key"}},
 		"networkPolicy": map[string]any{"clientNamespaces": []string{"apps"}, "clientCidrs": []string{"10.0.0.0/8"}}}},
 		map[string]string{"networkPolicy": `{"enabled": true}`}))
 	etcdSel, meta, datanode, frontend := selector("etcd", "etcd"), selector("greptimedb", "meta"), selector("greptimedb", "datanode"), selector("greptimedb", "frontend")
@@ -164,7 +164,7 @@ func TestNetworkPoliciesKafkaAndWorkloadIdentity(t *testing.T) {
 		"name": "metrics",
 		"wal":  map[string]any{"provider": "kafka", "brokerEndpoints": []string{"kafka-0.kafka:9092", "kafka-1.kafka:9093", "kafka-2.kafka:9092"}},
 		"datanode": map[string]any{
-			"objectStorage":  map[string]any{"type": "Gcs", "bucket": "b"},
+			"objectStorage":  map[string]any{"type": "Gcs", "bucket": "bkt"},
 			"serviceAccount": map[string]any{"annotations": map[string]string{"iam.gke.io/gcp-service-account": "db@p.iam.gserviceaccount.com"}},
 		},
 	}}, isolated))

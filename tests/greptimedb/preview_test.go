@@ -39,7 +39,7 @@ func TestPreviewWithUnknownValues(t *testing.T) {
 		spec := dev.ClusterSpec
 		spec.AntiAffinity = kube.AntiAffinityPreferred
 		spec.Etcd.Replicas, spec.Meta.Replicas, spec.Datanode.Replicas, spec.Frontend.Replicas = 3, 2, 2, 2
-		spec.Datanode.ObjectStorage = greptimedb.ObjectStorage{Type: greptimedb.StorageS3, Bucket: "b", AccessKeyID: "id", SecretAccessKey: "key"}
+		spec.Datanode.ObjectStorage = greptimedb.ObjectStorage{Type: greptimedb.StorageS3, Bucket: "bkt", Region: "us-east-1", AccessKeyID: "id", SecretAccessKey: "key"}
 		spec.Frontend.Auth.Enabled = false
 		c, err := greptimedb.NewCluster(ctx, "metrics", &greptimedb.ClusterArgs{Spec: spec, Env: kube.Env{
 			Namespace: unknownNamespace, ClusterDomain: "cluster.local", Isolation: kube.Isolation{Enabled: true},

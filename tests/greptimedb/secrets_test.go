@@ -1,12 +1,21 @@
 package greptimedb_test
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"fmt"
+	"math/big"
+	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 
 	"tsdb-platform/components/greptimedb"
@@ -19,7 +28,7 @@ import (
 // only in secret-marked inputs and outputs, never in a ConfigMap or a literal env value.
 func TestSecretsStaySecret(t *testing.T) {
 	const keyID, secretKey = "AKIDSECRETVALUE", "S3SECRETVALUE"
-	objectStorage := fmt.Sprintf(`{"type":"S3","bucket":"b","accessKeyId":%q,"secretAccessKey":%q}`, keyID, secretKey)
+	objectStorage := fmt.Sprintf(`{"type":"S3","bucket":"bkt","region":"us-east-1","accessKeyId":%q,"secretAccessKey":%q}`, keyID, secretKey)
 	cfg := config(t, []map[string]any{{"name": "metrics"}}, nil)
 	cfg[stacks.KeyGreptimeDB] = `[{"name":"metrics","datanode":{"objectStorage":` + objectStorage + `}}]`
 	res := objects.Run(t, cfg, objects.SecretKeys(stacks.KeyGreptimeDB))
@@ -108,7 +117,7 @@ func TestChecksumFollowsConfig(t *testing.T) {
 	remote := map[string]any{
 		"wal": map[string]any{"provider": "kafka", "brokerEndpoints": []any{"kafka:9092"}},
 		"datanode": map[string]any{"objectStorage": map[string]any{
-			"type": "S3", "bucket": "b", "accessKeyId": "id", "secretAccessKey": "key"}},
+			"type": "S3", "bucket": "bkt", "region": "us-east-1", "accessKeyId": "id", "secretAccessKey": "key"}},
 	}
 	withFailover := map[string]any{"meta": map[string]any{"enableRegionFailover": true}}
 	for k, v := range remote {
@@ -120,7 +129,7 @@ func TestChecksumFollowsConfig(t *testing.T) {
 	assert.Equal(t, before["frontend"], failover["frontend"])
 
 	s3 := checksums(map[string]any{"datanode": map[string]any{"objectStorage": map[string]any{
-		"type": "S3", "bucket": "b", "accessKeyId": "id", "secretAccessKey": "key"}}})
+		"type": "S3", "bucket": "bkt", "region": "us-east-1", "accessKeyId": "id", "secretAccessKey": "key"}}})
 	assert.NotEqual(t, base["datanode"], s3["datanode"], "datanode's config changed")
 	assert.Equal(t, base["meta"], s3["meta"])
 
@@ -239,7 +248,7 @@ func TestEtcdTLS(t *testing.T) {
 	meta := objects.Deployment(t, res, "metrics-meta")
 	assert.Equal(t, "etcd-client", objects.Volume(t, meta.Spec.Template.Spec, "etcd-client-tls").Secret.SecretName)
 	wait := objects.InitContainer(t, meta.Spec.Template.Spec, "wait-etcd")
-	assert.Contains(t, wait.Command[2], "http://"+fqdn("metrics-etcd-client")+":8080/health")
+	assert.Equal(t, "http://"+fqdn("metrics-etcd-client")+":8080/health", objects.Env(t, wait)[greptimedb.EnvWaitURLs].Value)
 
 	for name, tc := range map[string]struct {
 		etcd map[string]any
@@ -254,4 +263,72 @@ func TestEtcdTLS(t *testing.T) {
 			assert.Equal(t, tc.keys, rejected(t, map[string]any{"etcd": tc.etcd}).Keys())
 		})
 	}
+}
+
+// TestEtcdSnapshotsWithTLS: with etcd TLS, the snapshot CronJob dials a name that
+// a server certificate with exactly the names the README requires is valid for
+// (etcdctl checks the host name), with the client certificate.
+func TestEtcdSnapshotsWithTLS(t *testing.T) {
+	res := runCluster(t, map[string]any{
+		"etcd": map[string]any{"replicas": 3, "tls": map[string]any{
+			"enabled": true, "serverSecretName": "etcd-server", "peerSecretName": "etcd-peer", "clientSecretName": "etcd-client"}},
+		"backup": map[string]any{"etcd": map[string]any{"enabled": true}},
+	})
+	cron := objects.Get[batchv1.CronJob](t, res, objects.CronJobType, "metrics-etcd-backup")
+	pod := cron.Spec.JobTemplate.Spec.Template.Spec
+	snapshot := objects.InitContainer(t, pod, "snapshot")
+	var endpoint string
+	for _, arg := range snapshot.Command {
+		if v, ok := strings.CutPrefix(arg, "--endpoints="); ok {
+			endpoint = v
+		}
+	}
+	u, err := url.Parse(endpoint)
+	require.NoError(t, err, "--endpoints=%s", endpoint)
+	assert.Equal(t, "https", u.Scheme)
+	assert.Contains(t, snapshot.Command, "--cert=/etc/etcd/tls/client/tls.crt")
+	assert.Equal(t, "etcd-client", objects.Volume(t, pod, "etcd-client-tls").Secret.SecretName)
+
+	// The server certificate as the README asks for it: the client Service's FQDN
+	// and the members' wildcard, nothing else.
+	ca, server := testCertificates(t, []string{
+		"metrics-etcd-client." + namespace + ".svc.cluster.local",
+		"*.metrics-etcd-peer." + namespace + ".svc.cluster.local",
+	})
+	roots := x509.NewCertPool()
+	roots.AddCert(ca)
+	_, err = server.Verify(x509.VerifyOptions{DNSName: u.Hostname(), Roots: roots})
+	assert.NoError(t, err, "etcdctl dials %s: the certificate must be valid for that name", u.Hostname())
+}
+
+// testCertificates makes a CA and a server certificate it signed for dnsNames.
+func testCertificates(t *testing.T, dnsNames []string) (ca, server *x509.Certificate) {
+	t.Helper()
+	key := func() *ecdsa.PrivateKey {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		require.NoError(t, err)
+		return k
+	}
+	caKey, serverKey := key(), key()
+	now := time.Now()
+	caTemplate := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "etcd-ca"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTemplate, caTemplate, &caKey.PublicKey, caKey)
+	require.NoError(t, err)
+	ca, err = x509.ParseCertificate(caDER)
+	require.NoError(t, err)
+	serverTemplate := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "etcd-server"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
+		DNSNames: dnsNames, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	serverDER, err := x509.CreateCertificate(rand.Reader, serverTemplate, ca, &serverKey.PublicKey, caKey)
+	require.NoError(t, err)
+	server, err = x509.ParseCertificate(serverDER)
+	require.NoError(t, err)
+	return ca, server
 }

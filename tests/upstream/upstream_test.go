@@ -217,8 +217,8 @@ func TestEveryStorageTypeWritesOnlyItsKeys(t *testing.T) {
 	for _, typ := range []string{"S3", "Gcs", "Azblob", "Oss"} {
 		t.Run(typ, func(t *testing.T) {
 			store := map[string]any{
-				"type": typ, "bucket": "b", "container": "c", "root": "r", "region": "eu-west-1",
-				"endpoint": "https://store.example.com", "accountName": "a", "scope": "s",
+				"type": typ, "bucket": "bkt", "container": "ctr", "root": "r", "region": "eu-west-1",
+				"endpoint": "https://store.example.com", "accountName": "acct", "scope": "s",
 				"secretRefs": map[string]any{
 					"S3":     map[string]any{"accessKeyId": ref("id"), "secretAccessKey": ref("secret")},
 					"Gcs":    map[string]any{"credential": ref("credential")},
