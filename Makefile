@@ -24,8 +24,14 @@ tools: ## Build the pinned etcd, kube-apiserver, controller-manager, scheduler a
 sim-cluster: tools ## Run the tests' simulated cluster in the foreground; kubeconfig in .sim/kubeconfig.
 	$(GO) run ./tests/cmd/simcluster
 
+.PHONY: busybox
+busybox: ## Install Debian's busybox (it runs the program's scripts in tests/scripts) when missing.
+	@command -v busybox >/dev/null || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends busybox; } || \
+		echo "busybox is not installed (apt-get install busybox): tests/scripts will skip"
+
 .PHONY: test
-test: tools ## Run every test: vet, unit and mock tests, the real API-server suite.
+test: tools busybox ## Run every test: vet, unit and mock tests, the real API-server suite.
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l . | tee /dev/stderr)" || { echo "gofmt: the files above need formatting"; exit 1; }
 	$(GO) test -count=1 ./...
