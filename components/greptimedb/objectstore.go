@@ -408,14 +408,23 @@ func (o ObjectStorage) secretInputs() []pulumi.StringInput {
 func (o ObjectStorage) credentialEnv(generated *corev1.Secret) corev1.EnvVarArray {
 	var env corev1.EnvVarArray
 	for _, c := range credentials[o.Type] {
-		switch {
-		case o.value(c.key) != "" && generated != nil:
-			env = append(env, kube.EnvFromSecret(c.env, generated.Metadata.Name().Elem(), c.secretKey))
-		case o.SecretRefs[c.key].IsSet():
-			env = append(env, kube.EnvFromSecretRef(c.env, o.SecretRefs[c.key]))
+		if v, ok := o.envFrom(c, c.env, generated); ok {
+			env = append(env, v)
 		}
 	}
 	return env
+}
+
+// envFrom is the variable name carrying the secret field c: from the generated
+// Secret when given by value, or from the referenced Secret; false when not given.
+func (o ObjectStorage) envFrom(c credential, name string, generated *corev1.Secret) (corev1.EnvVarArgs, bool) {
+	switch {
+	case o.value(c.key) != "" && generated != nil:
+		return kube.EnvFromSecret(name, generated.Metadata.Name().Elem(), c.secretKey), true
+	case o.SecretRefs[c.key].IsSet():
+		return kube.EnvFromSecretRef(name, o.SecretRefs[c.key]), true
+	}
+	return corev1.EnvVarArgs{}, false
 }
 
 // Environment variables that give the frontends the S3 keys for COPY DATABASE.
@@ -433,15 +442,13 @@ const (
 // s3KeyEnv are the frontends' AWS_* variables for the S3 keys, from the
 // datanodes' generated Secret (by value) or the referenced one.
 func (o ObjectStorage) s3KeyEnv(generated *corev1.Secret) corev1.EnvVarArray {
-	names := map[string]string{accessKeyID.env: EnvAWSAccessKeyID, secretAccessKey.env: EnvAWSSecretAccessKey}
 	var env corev1.EnvVarArray
-	for _, c := range credentials[StorageS3] {
-		c.env = names[c.env]
-		switch {
-		case o.value(c.key) != "" && generated != nil:
-			env = append(env, kube.EnvFromSecret(c.env, generated.Metadata.Name().Elem(), c.secretKey))
-		case o.SecretRefs[c.key].IsSet():
-			env = append(env, kube.EnvFromSecretRef(c.env, o.SecretRefs[c.key]))
+	for _, k := range []struct {
+		c    credential
+		name string
+	}{{accessKeyID, EnvAWSAccessKeyID}, {secretAccessKey, EnvAWSSecretAccessKey}} {
+		if v, ok := o.envFrom(k.c, k.name, generated); ok {
+			env = append(env, v)
 		}
 	}
 	return env

@@ -89,18 +89,11 @@ func hasKind(res *mockrun.Result, urns []string, types ...string) []string {
 // and requires its configuration to be rejected.
 func rejected(t *testing.T, overrides map[string]any) *stacks.ConfigError {
 	t.Helper()
-	c := map[string]any{"name": "metrics"}
-	for k, v := range overrides {
-		c[k] = v
-	}
-	raw, err := json.Marshal([]any{c})
-	require.NoError(t, err)
-	return objects.ConfigError(t, map[string]string{stacks.KeyKubeContext: "test", stacks.KeyGreptimeDB: string(raw)})
+	return objects.ConfigError(t, oneClusterConfig(t, overrides))
 }
 
-// accepted requires a cluster config (overrides on a cluster named metrics) to
-// load without a problem.
-func accepted(t *testing.T, overrides map[string]any) {
+// oneClusterConfig is a stack config with one GreptimeDB cluster, "metrics" with overrides.
+func oneClusterConfig(t *testing.T, overrides map[string]any) map[string]string {
 	t.Helper()
 	c := map[string]any{"name": "metrics"}
 	for k, v := range overrides {
@@ -108,6 +101,13 @@ func accepted(t *testing.T, overrides map[string]any) {
 	}
 	raw, err := json.Marshal([]any{c})
 	require.NoError(t, err)
-	_, err = stacks.Load(stacks.MapLookup(map[string]string{stacks.KeyKubeContext: "test", stacks.KeyGreptimeDB: string(raw)}))
+	return map[string]string{stacks.KeyKubeContext: "test", stacks.KeyGreptimeDB: string(raw)}
+}
+
+// accepted requires a cluster config (overrides on a cluster named metrics) to
+// load without a problem.
+func accepted(t *testing.T, overrides map[string]any) {
+	t.Helper()
+	_, err := stacks.Load(stacks.MapLookup(oneClusterConfig(t, overrides)))
 	require.NoError(t, err)
 }
