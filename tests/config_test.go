@@ -60,8 +60,8 @@ func TestStackFileOverridesProfile(t *testing.T) {
 	c := spec.GreptimeDB[0]
 	assert.Equal(t, 5, c.Etcd.Replicas, "stack file wins over the profile")
 	assert.Equal(t, 3, c.Meta.Replicas, "prod profile default kept")
-	assert.Equal(t, "3", c.Frontend.Resources.Limits.CPU, "nested override")
-	assert.Equal(t, "2Gi", c.Frontend.Resources.Limits.Memory, "sibling of a nested override keeps the profile value")
+	assert.EqualValues(t, "3", c.Frontend.Resources.Limits.CPU, "nested override")
+	assert.EqualValues(t, "2Gi", c.Frontend.Resources.Limits.Memory, "sibling of a nested override keeps the profile value")
 	assert.EqualValues(t, "required", c.AntiAffinity)
 	assert.True(t, spec.DataSafety.Protect)
 	assert.True(t, spec.NetworkPolicy.Enabled)

@@ -7,7 +7,9 @@ package kube
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"reflect"
 
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
@@ -101,8 +103,28 @@ type Resources struct {
 
 // Amounts is a CPU and memory pair of Kubernetes quantities.
 type Amounts struct {
-	CPU    string `json:"cpu"`
-	Memory string `json:"memory"`
+	CPU    Quantity `json:"cpu"`
+	Memory Quantity `json:"memory"`
+}
+
+// Quantity is a Kubernetes quantity as config gives it: a string ("500m",
+// "1Gi") or, as in a manifest, a bare number (`cpu: 2`, which
+// `pulumi config set --path ... 2` stores as a number).
+type Quantity string
+
+// UnmarshalJSON accepts a JSON string or number.
+func (q *Quantity) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		*q = Quantity(s)
+		return nil
+	}
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err != nil {
+		return &json.UnmarshalTypeError{Value: "non-quantity " + string(b), Type: reflect.TypeFor[string]()}
+	}
+	*q = Quantity(n.String())
+	return nil
 }
 
 // Args returns the container's resource requirements.
@@ -113,10 +135,10 @@ func (r Resources) Args() corev1.ResourceRequirementsArgs {
 func (a Amounts) stringMap() pulumi.StringMap {
 	m := pulumi.StringMap{}
 	if a.CPU != "" {
-		m["cpu"] = pulumi.String(a.CPU)
+		m["cpu"] = pulumi.String(string(a.CPU))
 	}
 	if a.Memory != "" {
-		m["memory"] = pulumi.String(a.Memory)
+		m["memory"] = pulumi.String(string(a.Memory))
 	}
 	if len(m) == 0 {
 		return nil

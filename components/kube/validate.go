@@ -82,12 +82,12 @@ func ValidateImage(image string, p *field.Path) field.ErrorList {
 func (r Resources) Validate(p *field.Path) field.ErrorList {
 	var errs field.ErrorList
 	req := [2]*resource.Quantity{
-		quantity(r.Requests.CPU, p.Child("requests", "cpu"), &errs),
-		quantity(r.Requests.Memory, p.Child("requests", "memory"), &errs),
+		quantity(string(r.Requests.CPU), p.Child("requests", "cpu"), &errs),
+		quantity(string(r.Requests.Memory), p.Child("requests", "memory"), &errs),
 	}
 	lim := [2]*resource.Quantity{
-		quantity(r.Limits.CPU, p.Child("limits", "cpu"), &errs),
-		quantity(r.Limits.Memory, p.Child("limits", "memory"), &errs),
+		quantity(string(r.Limits.CPU), p.Child("limits", "cpu"), &errs),
+		quantity(string(r.Limits.Memory), p.Child("limits", "memory"), &errs),
 	}
 	for i, name := range []string{"cpu", "memory"} {
 		if req[i] != nil && lim[i] != nil && lim[i].Cmp(*req[i]) < 0 {

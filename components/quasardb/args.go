@@ -94,7 +94,7 @@ func (s ClusterSpec) Validate(p *field.Path) field.ErrorList {
 	if s.Resources.Limits.Memory == "" {
 		errs = append(errs, field.Invalid(p.Child("resources", "limits", "memory"), nil,
 			"required: QuasarDB's memory limiter is set below the container's memory limit"))
-	} else if _, err := MemoryLimiterFor(s.Resources.Limits.Memory); err != nil {
+	} else if _, err := MemoryLimiterFor(string(s.Resources.Limits.Memory)); err != nil {
 		errs = append(errs, field.Invalid(p.Child("resources", "limits", "memory"), s.Resources.Limits.Memory, err.Error()))
 	}
 	errs = append(errs, s.Storage.Validate(p.Child("storage"))...)

@@ -62,7 +62,7 @@ func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pul
 	c := &Cluster{}
 	validate := func() field.ErrorList { return args.Validate(name) }
 	return kube.NewComponent(ctx, "quasardb", TypeToken, name, c, validate, func(k kube.Component) (pulumi.Map, error) {
-		limiter, err := MemoryLimiterFor(args.Spec.Resources.Limits.Memory)
+		limiter, err := MemoryLimiterFor(string(args.Spec.Resources.Limits.Memory))
 		if err != nil {
 			return nil, err
 		}

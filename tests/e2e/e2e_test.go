@@ -516,7 +516,7 @@ func (s *e2eStack) failedRolloutThenRevert(ctx context.Context, t *testing.T) {
 		assert.Equal(t, offA.UID, offB.UID, "maintenance was not turned off: the datanodes never became Ready")
 	}
 
-	s.setPath(ctx, t, cpuKey, c.Datanode.Resources.Requests.CPU)
+	s.setPath(ctx, t, cpuKey, string(c.Datanode.Resources.Requests.CPU))
 	start = time.Now()
 	_, err = s.stack.Up(ctx, optup.Message("e2e revert"))
 	require.NoError(t, err, "the revert")

@@ -12,6 +12,7 @@ import (
 	"tsdb-platform/components/kube"
 	"tsdb-platform/internal/mockrun"
 	"tsdb-platform/stacks"
+	"tsdb-platform/tests/objects"
 )
 
 // stacksProgram is the program under test.
@@ -31,6 +32,8 @@ func TestBadClusterConfig(t *testing.T) {
 		{"zero datanodes", map[string]any{"datanode": map[string]any{"replicas": 0}}, []string{"greptimedb[0].datanode.replicas"}},
 		{"no rollout timeout", map[string]any{"datanode": map[string]any{"rolloutTimeoutSeconds": 0}}, []string{"greptimedb[0].datanode.rolloutTimeoutSeconds"}},
 		{"zero frontends", map[string]any{"frontend": map[string]any{"replicas": 0}}, []string{"greptimedb[0].frontend.replicas"}},
+		{"cpu neither a number nor a string", map[string]any{"meta": map[string]any{"resources": map[string]any{"requests": map[string]any{"cpu": true}}}},
+			[]string{"greptimedb[0].meta.resources.requests.cpu"}},
 		{"bad cpu quantity", map[string]any{"meta": map[string]any{"resources": map[string]any{"requests": map[string]any{"cpu": "lots"}}}},
 			[]string{"greptimedb[0].meta.resources.requests.cpu"}},
 		{"bad storage size", map[string]any{"datanode": map[string]any{"storage": map[string]any{"size": "big"}}},
@@ -254,4 +257,16 @@ func TestHostileValuesAreRejected(t *testing.T) {
 			assert.Equal(t, []string{"greptimedb[0].etcd.endpoints[0]"}, cerr.Keys(), ep)
 		}
 	})
+}
+
+// TestQuantitiesAsNumbers: a CPU or memory amount may be a bare number, as in a
+// manifest and as `pulumi config set --path '...cpu' 2` stores it.
+func TestQuantitiesAsNumbers(t *testing.T) {
+	accepted(t, map[string]any{"datanode": map[string]any{"resources": map[string]any{
+		"requests": map[string]any{"cpu": 2, "memory": "1Gi"}, "limits": map[string]any{"cpu": 4.5, "memory": "2Gi"}}}})
+	res := runCluster(t, map[string]any{"datanode": map[string]any{"resources": map[string]any{
+		"requests": map[string]any{"cpu": 2, "memory": "1Gi"}, "limits": map[string]any{"cpu": 4.5, "memory": "2Gi"}}}})
+	c := container(t, objects.Find(t, res, objects.StatefulSetType, "metrics-datanode"), "datanode")
+	assert.Equal(t, "2", c.Resources.Requests.Cpu().String())
+	assert.Equal(t, "4500m", c.Resources.Limits.Cpu().String())
 }
