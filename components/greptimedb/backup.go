@@ -252,15 +252,9 @@ func (b *clusterBuilder) newDatabaseBackup(c *Cluster) error {
 		mounts = append(mounts, corev1.VolumeMountArgs{Name: pulumi.String("auth"), MountPath: pulumi.String(AuthDir), ReadOnly: pulumi.Bool(true)})
 	}
 	pod := kube.JobPod(UID)
-	pod.Containers = corev1.ContainerArray{corev1.ContainerArgs{
-		Name:            pulumi.String("export"),
-		Image:           pulumi.String(b.common.WaitImage),
-		Command:         pulumi.ToStringArray([]string{"/bin/sh", "-c", DatabaseBackupScript}),
-		Env:             b.databaseBackupEnv(auth != nil),
-		Resources:       smallResources(),
-		SecurityContext: kube.ContainerSecurityContext(),
-		VolumeMounts:    mounts,
-	}}
+	export := scriptContainer("export", b.common.WaitImage, DatabaseBackupScript, b.databaseBackupEnv(auth != nil))
+	export.VolumeMounts = mounts
+	pod.Containers = corev1.ContainerArray{export}
 	pod.Volumes = volumes
 	err := kube.NewCronJob(b.Ctx, name, id, b.common.Namespace, spec.Schedule, kube.JobSpec(id, pod, 2, databaseBackupDeadline), b.Parent)
 	if err != nil {

@@ -117,14 +117,21 @@ func waitContainer(name, image, what string, urls ...pulumi.StringInput) corev1.
 		}
 		return strings.Join(parts, " ")
 	}).(pulumi.StringOutput)
+	return scriptContainer(name, image, WaitScript, corev1.EnvVarArray{
+		corev1.EnvVarArgs{Name: pulumi.String(EnvWaitURLs), Value: joined},
+		corev1.EnvVarArgs{Name: pulumi.String(EnvWaitFor), Value: pulumi.String(what)},
+	})
+}
+
+// scriptContainer is a small helper container (a shell and wget) that runs the
+// fixed script with its values in env: the waits, the maintenance Jobs and the
+// database export.
+func scriptContainer(name, image, script string, env corev1.EnvVarArray) corev1.ContainerArgs {
 	return corev1.ContainerArgs{
-		Name:    pulumi.String(name),
-		Image:   pulumi.String(image),
-		Command: pulumi.ToStringArray([]string{"/bin/sh", "-c", WaitScript}),
-		Env: corev1.EnvVarArray{
-			corev1.EnvVarArgs{Name: pulumi.String(EnvWaitURLs), Value: joined},
-			corev1.EnvVarArgs{Name: pulumi.String(EnvWaitFor), Value: pulumi.String(what)},
-		},
+		Name:            pulumi.String(name),
+		Image:           pulumi.String(image),
+		Command:         pulumi.ToStringArray([]string{"/bin/sh", "-c", script}),
+		Env:             env,
 		Resources:       smallResources(),
 		SecurityContext: kube.ContainerSecurityContext(),
 	}

@@ -58,17 +58,10 @@ func maintenanceContainer(image, onOff string, url pulumi.StringInput) corev1.Co
 	if onOff == "on" {
 		settle = MaintenanceSettleSeconds
 	}
-	return corev1.ContainerArgs{
-		Name:    pulumi.String(MaintenanceComponent),
-		Image:   pulumi.String(image),
-		Command: pulumi.ToStringArray([]string{"/bin/sh", "-c", MaintenanceScript}),
-		Env: corev1.EnvVarArray{
-			corev1.EnvVarArgs{Name: pulumi.String(EnvMaintenanceURL), Value: url},
-			corev1.EnvVarArgs{Name: pulumi.String(EnvMaintenanceSettle), Value: pulumi.String(strconv.Itoa(settle))},
-		},
-		Resources:       smallResources(),
-		SecurityContext: kube.ContainerSecurityContext(),
-	}
+	return scriptContainer(MaintenanceComponent, image, MaintenanceScript, corev1.EnvVarArray{
+		corev1.EnvVarArgs{Name: pulumi.String(EnvMaintenanceURL), Value: url},
+		corev1.EnvVarArgs{Name: pulumi.String(EnvMaintenanceSettle), Value: pulumi.String(strconv.Itoa(settle))},
+	})
 }
 
 // Annotations on the maintenance Jobs' pod templates. A Job's pod template is
