@@ -82,7 +82,7 @@ type ClusterArgs struct {
 	AntiAffinity kube.AntiAffinityMode
 	// ClientPods select the pods allowed to reach the client port when
 	// isolation is enabled (GreptimeDB's meta pods).
-	ClientPods []pulumi.StringMap
+	ClientPods []map[string]string
 	// Token is the initial cluster token; empty derives one unique to the
 	// project, stack and cluster name.
 	Token string
@@ -369,11 +369,11 @@ func (b *builder) newStatefulSet(peer *corev1.Service) (*appsv1.StatefulSet, err
 // newNetworkPolicy lets the configured clients reach the client port and the
 // members reach each other's peer port; nothing else.
 func (b *builder) newNetworkPolicy() error {
-	members := kube.PodsPeer(b.id.Selector())
+	members := b.id.Peer()
 	var clients []kube.Flow
 	clientPods := b.args.ClientPods
 	if b.args.Backup.Enabled {
-		clientPods = append(clientPods, b.backupIdentity().Selector())
+		clientPods = append(clientPods, b.backupIdentity().SelectorLabels())
 	}
 	clientPorts := []int{ClientPort}
 	if b.args.Spec.TLS.Enabled {

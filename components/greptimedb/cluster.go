@@ -146,7 +146,7 @@ func (b *clusterBuilder) newEtcd(c *Cluster) (*MetaArgs, error) {
 		Env:          common.Env,
 		Instance:     b.Name,
 		AntiAffinity: common.AntiAffinity,
-		ClientPods:   []pulumi.StringMap{common.identity("meta").Selector()},
+		ClientPods:   []map[string]string{common.identity("meta").SelectorLabels()},
 		Backup:       b.spec.Backup.Etcd,
 		ShellImage:   common.WaitImage,
 	}, b.Parent)
@@ -161,7 +161,7 @@ func (b *clusterBuilder) newEtcd(c *Cluster) (*MetaArgs, error) {
 		meta.StorePorts = append(meta.StorePorts, etcd.MetricsPort)
 		meta.StoreHealthURLs = []pulumi.StringInput{etcd.HealthURL(etcdName, common.Namespace, common.ClusterDomain, t)}
 	}
-	meta.EtcdPods = etcd.Identity(b.Name).Selector()
+	meta.EtcdPods = etcd.Identity(b.Name).SelectorLabels()
 	meta.WaitFor = []pulumi.Resource{cluster.StatefulSet}
 	return meta, nil
 }

@@ -10,7 +10,6 @@ import (
 
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
-	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -357,6 +356,6 @@ func dataMount(volume string) corev1.VolumeMountArgs {
 }
 
 // peer selects the pods of another component of the same cluster.
-func (b part) peer(component string) networkingv1.NetworkPolicyPeerArgs {
-	return kube.PodsPeer(b.identity(component).Selector())
+func (b part) peer(component string) kube.Peer {
+	return b.identity(component).Peer()
 }

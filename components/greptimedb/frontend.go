@@ -316,7 +316,7 @@ func (b *frontendBuilder) newDeployment(f *Frontend, authFile pulumi.StringOutpu
 // frontends' ports; frontends reach meta and the datanodes.
 func (b *frontendBuilder) flows() (ingress, egress []kube.Flow, err error) {
 	clients := append(b.args.Clients.Peers(),
-		kube.PodsPeer(pulumi.StringMap{kube.LabelName: pulumi.String(App), kube.LabelInstance: pulumi.String(b.Cluster)}))
+		kube.PodsPeer(map[string]string{kube.LabelName: App, kube.LabelInstance: b.Cluster}))
 	ingress = []kube.Flow{{Peers: clients, Ports: []int{HTTPPort, GRPCPort, MySQLPort, PostgresPort}}}
 	egress = []kube.Flow{
 		kube.Allow([]int{MetaRPCPort, HTTPPort}, b.peer("meta")),

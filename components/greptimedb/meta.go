@@ -25,7 +25,7 @@ type MetaArgs struct {
 	StoreKeyPrefix string
 	// EtcdPods select the etcd members meta may reach when isolation is enabled;
 	// nil (external etcd) allows the store ports to any destination.
-	EtcdPods pulumi.StringMap
+	EtcdPods map[string]string
 	// StorePorts are the TCP ports of the store endpoints, for egress rules.
 	StorePorts []int
 	// StoreHealthURLs are polled by the init container until etcd answers;
@@ -250,9 +250,10 @@ func (b *metaBuilder) newDeployment(m *Meta) (*appsv1.Deployment, error) {
 // metrics port nor a way to push its metrics. Under isolation meta's metrics are
 // therefore not scraped (the part is unscraped: no annotations, PodMonitor or flow).
 func (b *metaBuilder) flows() (ingress, egress []kube.Flow, err error) {
-	self := kube.PodsPeer(b.id.Selector())
+	self := b.id.Peer()
 	ingress = []kube.Flow{
-		kube.Allow([]int{MetaRPCPort, HTTPPort}, b.peer("datanode"), b.peer("frontend"), self),
+		kube.Allow([]int{MetaRPCPort, HTTPPort}, b.peer("datanode"), b.peer("frontend")),
+		kube.Allow([]int{MetaRPCPort}, self),
 		kube.Allow([]int{HTTPPort}, b.peer(MaintenanceComponent)),
 	}
 	store := kube.Flow{Ports: b.args.StorePorts}

@@ -40,6 +40,6 @@ func (b *datanodeBuilder) newMaintenancePolicy() error {
 // against the object store), and nothing calls them.
 func (b *clusterBuilder) newDatabaseBackupPolicy() error {
 	id := b.common.identity("backup")
-	egress := []kube.Flow{kube.Allow([]int{HTTPPort}, kube.PodsPeer(b.common.identity("frontend").Selector()))}
+	egress := []kube.Flow{kube.Allow([]int{HTTPPort}, b.common.identity("frontend").Peer())}
 	return kube.NewJobNetworkPolicy(b.Ctx, DatabaseBackupName(b.Name), id, b.common.Namespace, egress, b.Parent)
 }

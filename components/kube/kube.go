@@ -57,12 +57,16 @@ type Identity struct {
 // Selector returns the labels that select the component's pods. They never change
 // over the life of a workload (a selector is immutable).
 func (id Identity) Selector() pulumi.StringMap {
-	return pulumi.StringMap{
-		LabelName:      pulumi.String(id.App),
-		LabelInstance:  pulumi.String(id.Instance),
-		LabelComponent: pulumi.String(id.Component),
-	}
+	return pulumi.ToStringMap(id.SelectorLabels())
 }
+
+// SelectorLabels are the Selector as plain data.
+func (id Identity) SelectorLabels() map[string]string {
+	return map[string]string{LabelName: id.App, LabelInstance: id.Instance, LabelComponent: id.Component}
+}
+
+// Peer is the component's pods as one side of a network flow.
+func (id Identity) Peer() Peer { return PodsPeer(id.SelectorLabels()) }
 
 // Labels returns the recommended labels for the component's objects and pods.
 func (id Identity) Labels() pulumi.StringMap {

@@ -188,7 +188,7 @@ func (b *builder) setEndpoints(c *Cluster) {
 // carries node-to-node cluster control messages, and clients are redirected to the
 // nodes' client ports.
 func (b *builder) newNetworkPolicy() error {
-	peers := kube.Allow([]int{ClientPort, ControlPort}, kube.PodsPeer(b.id.Selector()))
+	peers := kube.Allow([]int{ClientPort, ControlPort}, b.id.Peer())
 	ingress := []kube.Flow{peers}
 	if b.spec.Exporter.Enabled {
 		ingress = append(ingress, b.args.Monitoring.ScrapeFlows(exporterScrape)...)

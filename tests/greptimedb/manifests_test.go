@@ -766,7 +766,7 @@ func TestBackups(t *testing.T) {
 	assert.NotNil(t, objects.Volume(t, pod, "auth").Secret, "the frontends' user file")
 
 	etcdPolicy := objects.NetworkPolicy(t, res, "metrics-etcd")
-	assert.Contains(t, ingressRules(t, etcdPolicy), rule{pods: []map[string]string{selector("etcd", "backup")}, ports: []int32{2379}})
+	assert.Contains(t, ingressRules(t, etcdPolicy), rule{pods: []map[string]string{selector("etcd", "backup"), selector("greptimedb", "meta")}, ports: []int32{2379}})
 	frontendPolicy := objects.NetworkPolicy(t, res, "metrics-frontend")
 	assert.Contains(t, egressRules(t, frontendPolicy), rule{ports: []int32{443}}, "COPY DATABASE writes to S3 from the frontends")
 

@@ -264,7 +264,7 @@ func TestNetworkPolicy(t *testing.T) {
 		}
 		return out
 	}
-	assert.Equal(t, []networkingv1.NetworkPolicyIngressRule{
+	assert.ElementsMatch(t, []networkingv1.NetworkPolicyIngressRule{
 		{From: peers, Ports: tcp(2836, 2837)},
 		{
 			From: []networkingv1.NetworkPolicyPeer{
