@@ -2,9 +2,12 @@ package stacks_test
 
 import (
 	"errors"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
+	"tsdb-platform/components/kube"
 	"tsdb-platform/stacks"
 )
 
@@ -101,6 +104,59 @@ func TestSecretValueShowsAsSecret(t *testing.T) {
 	for _, leaked := range []string{"987654321", "AKID-VALUE-42"} {
 		if strings.Contains(err.Error(), leaked) {
 			t.Errorf("the error echoes a secret value %s:\n%v", leaked, err)
+		}
+	}
+}
+
+// formerlySecretNames are the JSON names the stack once held to be secret by
+// name alone. Every field by one of these names must carry the secret tag.
+var formerlySecretNames = []string{"license", "clusterPrivateKey", "userList", "accessKeyId", "secretAccessKey",
+	"accessKeySecret", "accountKey", "sasToken", "credential"}
+
+// TestSecretFieldsAreTagged walks every struct type reachable from the stack's
+// config type and fails on a field by one of the formerly secret names that
+// lacks the secret tag: no secret lost its masking when the names went.
+func TestSecretFieldsAreTagged(t *testing.T) {
+	found := map[string]int{}
+	seen := map[reflect.Type]bool{}
+	var walk func(reflect.Type)
+	walk = func(typ reflect.Type) {
+		switch typ.Kind() {
+		case reflect.Pointer, reflect.Slice, reflect.Array:
+			walk(typ.Elem())
+			return
+		case reflect.Map:
+			walk(typ.Key())
+			walk(typ.Elem())
+			return
+		case reflect.Struct:
+		default:
+			return
+		}
+		if seen[typ] {
+			return
+		}
+		seen[typ] = true
+		for i := range typ.NumField() {
+			f := typ.Field(i)
+			walk(f.Type)
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name == "" && !f.Anonymous {
+				name = f.Name
+			}
+			if !slices.Contains(formerlySecretNames, name) {
+				continue
+			}
+			found[name]++
+			if f.Tag.Get(kube.SecretTag) != "true" {
+				t.Errorf("%s.%s (config key %q) holds a secret but is not tagged `%s:\"true\"`", typ, f.Name, name, kube.SecretTag)
+			}
+		}
+	}
+	walk(reflect.TypeFor[stacks.Spec]())
+	for _, name := range formerlySecretNames {
+		if found[name] == 0 {
+			t.Errorf("no field named %q is reachable from stacks.Spec; the walk missed it", name)
 		}
 	}
 }
