@@ -122,31 +122,11 @@ func parentKey(key string) string {
 	return ""
 }
 
-// IsSecretField reports whether a config field holds a secret whose value is never
-// echoed back and only ever reaches resources as a Pulumi secret.
-func IsSecretField(name string) bool {
-	switch name {
-	case "license", "clusterPrivateKey", "userList", "accessKeyId", "secretAccessKey",
-		"accessKeySecret", "accountKey", "sasToken", "credential":
-		return true
-	}
-	return false
-}
-
-// isSecretKey reports whether a config path names a secret value.
-func isSecretKey(key string) bool {
-	last := key
-	if i := strings.LastIndex(key, "."); i >= 0 {
-		last = key[i+1:]
-	}
-	return IsSecretField(last)
-}
-
 func displayValue(key string, value any) string {
 	if value == nil {
 		return ""
 	}
-	if isSecretKey(key) {
+	if IsSecretKey(key) {
 		return "[secret]"
 	}
 	switch v := value.(type) {

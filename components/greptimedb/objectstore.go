@@ -54,12 +54,12 @@ type ObjectStorage struct {
 	// Secrets: S3 accessKeyId and secretAccessKey; Oss accessKeyId and
 	// accessKeySecret; Azblob accountKey or sasToken; Gcs credential (the
 	// service account key JSON, base64).
-	AccessKeyID     string `json:"accessKeyId"`
-	SecretAccessKey string `json:"secretAccessKey"`
-	AccessKeySecret string `json:"accessKeySecret"`
-	AccountKey      string `json:"accountKey"`
-	SASToken        string `json:"sasToken"`
-	Credential      string `json:"credential"`
+	AccessKeyID     string `json:"accessKeyId" secret:"true"`
+	SecretAccessKey string `json:"secretAccessKey" secret:"true"`
+	AccessKeySecret string `json:"accessKeySecret" secret:"true"`
+	AccountKey      string `json:"accountKey" secret:"true"`
+	SASToken        string `json:"sasToken" secret:"true"`
+	Credential      string `json:"credential" secret:"true"`
 	// SecretRefs name existing Secrets that hold secret fields instead, by the
 	// field's key ("accessKeyId": {name, key}); a field is set one way or the other.
 	SecretRefs map[string]kube.SecretRef `json:"secretRefs"`

@@ -56,3 +56,11 @@ func ValidateSecretInput(value string, ref SecretRef, required bool, p, refPath 
 func EnvFromSecretRef(name string, ref SecretRef) corev1.EnvVarArgs {
 	return EnvFromSecret(name, pulumi.String(ref.Name), ref.Key)
 }
+
+// SecretTag is the struct tag (`secret:"true"`) that marks a spec field holding a
+// secret value given in config (a license, a private key, a credential). It
+// promises two things: the value is never echoed in an error (a rejected value
+// shows as "[secret]"), and it reaches resources only as a Pulumi secret (through
+// a Secret, never a ConfigMap or an env literal). The stack reads the tag to
+// tell which config keys are secret.
+const SecretTag = "secret"

@@ -34,7 +34,7 @@ type ClusterSpec struct {
 	Replication int `json:"replication"`
 	// License is the license key, a secret. Empty runs the community edition
 	// (at most CommunityMaxNodes nodes).
-	License string `json:"license"`
+	License string `json:"license" secret:"true"`
 	// RequireLicense rejects a cluster without a license (the prod profile sets it).
 	RequireLicense bool `json:"requireLicense"`
 	// Security turns on QuasarDB's encrypted, authenticated cluster mode.
@@ -62,8 +62,8 @@ type SecuritySpec struct {
 	Enabled bool `json:"enabled"`
 	// ClusterPrivateKey (the private key file's contents) and UserList (the user
 	// list file, JSON) are secrets.
-	ClusterPrivateKey string `json:"clusterPrivateKey"`
-	UserList          string `json:"userList"`
+	ClusterPrivateKey string `json:"clusterPrivateKey" secret:"true"`
+	UserList          string `json:"userList" secret:"true"`
 	// ClusterPublicKey is handed to clients; it is not a secret and is exported.
 	ClusterPublicKey string `json:"clusterPublicKey"`
 }

@@ -97,8 +97,7 @@ func setOperatorValues(sc *StackConfig) error {
 		if !p.Unset {
 			continue
 		}
-		field := p.Key[strings.LastIndexAny(p.Key, ".[")+1:]
-		set := Setting{Key: p.Key, Value: TestSecret("operator:"+p.Key, 48), Secret: stacks.IsSecretField(field)}
+		set := Setting{Key: p.Key, Value: TestSecret("operator:"+p.Key, 48), Secret: stacks.IsSecretKey(p.Key)}
 		if err := SetPath(sc.Config, set.Key, set.Value); err != nil {
 			return err
 		}

@@ -31,8 +31,8 @@ const (
 // --env-prefix defaults), by the component label of the program's objects and
 // by the subcommand of `greptime <subcommand> start`.
 var (
-	envComponentOfLabel = map[string]string{"meta": "METASRV", "datanode": "DATANODE", "frontend": "FRONTEND"}
-	envComponentOfCmd   = map[string]string{"metasrv": "METASRV", "datanode": "DATANODE", "frontend": "FRONTEND"}
+	envComponentOfLabel = map[string]string{"meta": "METASRV", "datanode": "DATANODE", "frontend": "FRONTEND", "flownode": "FLOWNODE"}
+	envComponentOfCmd   = map[string]string{"metasrv": "METASRV", "datanode": "DATANODE", "frontend": "FRONTEND", "flownode": "FLOWNODE"}
 )
 
 // Checker checks a stack's objects against the lists and counts, per list
@@ -50,7 +50,7 @@ func NewChecker(lists *Lists) *Checker {
 
 // greptimeConfig is a GreptimeDB ConfigMap's config file, flattened.
 type greptimeConfig struct {
-	component string // METASRV, DATANODE or FRONTEND
+	component string // METASRV, DATANODE, FRONTEND or FLOWNODE
 	values    map[string]string
 }
 
@@ -186,7 +186,7 @@ func (c *Checker) checkGreptimeEnv(name, runs string, cfg *greptimeConfig, repor
 	}
 	list := c.Lists.Keys[component]
 	if list == nil || rest == "" {
-		report("environment variable %s names no GreptimeDB component with a key list (GREPTIMEDB_METASRV__, _DATANODE__, _FRONTEND__)", name)
+		report("environment variable %s names no GreptimeDB component with a key list (GREPTIMEDB_METASRV__, _DATANODE__, _FRONTEND__, _FLOWNODE__)", name)
 		return
 	}
 	if runs != "" && runs != component {

@@ -100,7 +100,7 @@ func (l *FlagList) Allowed(subcommand, flag string) bool {
 
 // Lists are every upstream list, by binary.
 type Lists struct {
-	// Keys by GreptimeDB component as its env prefix names it: METASRV, DATANODE, FRONTEND.
+	// Keys by GreptimeDB component as its env prefix names it: METASRV, DATANODE, FRONTEND, FLOWNODE.
 	Keys map[string]*KeyList
 	// Flags of greptime, etcd, etcdctl and qdb-prometheus-exporter.
 	Flags map[string]*FlagList
@@ -132,7 +132,7 @@ func Load(root string) (*Lists, error) {
 			Greptime: GreptimeVersion, Etcd: EtcdVersion, Etcdctl: EtcdVersion, Exporter: ExporterVersion,
 		},
 	}
-	for component, name := range map[string]string{"METASRV": "metasrv", "DATANODE": "datanode", "FRONTEND": "frontend"} {
+	for component, name := range map[string]string{"METASRV": "metasrv", "DATANODE": "datanode", "FRONTEND": "frontend", "FLOWNODE": "flownode"} {
 		kl, err := loadKeys(root, fmt.Sprintf("greptimedb-%s-%s.keys", GreptimeVersion, name))
 		if err != nil {
 			return nil, err
