@@ -85,7 +85,7 @@ func (s ClusterSpec) validateBackup(p *field.Path) field.ErrorList {
 }
 
 // DatabaseBackupName names the database export CronJob.
-func DatabaseBackupName(cluster string) string { return cluster + "-backup" }
+func DatabaseBackupName(cluster string) string { return objectName(cluster, KindBackup) }
 
 // databaseBackupDeadline bounds one export run (the CronJob's Jobs), and
 // requestTimeout one COPY request. The frontends answer a COPY only once it is
@@ -221,7 +221,7 @@ func (b *clusterBuilder) databaseBackupEnv(withUsers bool) corev1.EnvVarArray {
 		return corev1.EnvVarArgs{Name: pulumi.String(name), Value: pulumi.String(value)}
 	}
 	env := corev1.EnvVarArray{
-		corev1.EnvVarArgs{Name: pulumi.String(EnvFrontendHost), Value: b.common.fqdn(FrontendName(b.Name))},
+		corev1.EnvVarArgs{Name: pulumi.String(EnvFrontendHost), Value: kube.ServiceFQDN(b.objectName(KindFrontend), b.env.Namespace, b.env.ClusterDomain)},
 		plain(EnvFrontendPort, strconv.Itoa(HTTPPort)),
 		plain(EnvBackupBucket, o.Bucket),
 		plain(EnvBackupPrefix, d.Prefix),
@@ -238,27 +238,34 @@ func (b *clusterBuilder) databaseBackupEnv(withUsers bool) corev1.EnvVarArray {
 }
 
 // newDatabaseBackup creates the CronJob that exports the databases through the
-// frontends, with their user file. It holds no object-store key.
-func (b *clusterBuilder) newDatabaseBackup(c *Cluster) error {
+// frontends, with their user file (from users, the frontends' generated
+// Secret, or the referenced one), and the policy that lets it reach them. It
+// holds no object-store key.
+func (b *clusterBuilder) newDatabaseBackup(users *corev1.Secret) error {
 	spec := b.spec.Backup.Database
-	id := b.common.identity("backup")
-	name := DatabaseBackupName(b.Name)
+	id := b.identity(KindBackup)
+	name := b.objectName(KindBackup)
 
 	volumes := corev1.VolumeArray{kube.EmptyDir("tmp", "16Mi")}
 	mounts := corev1.VolumeMountArray{corev1.VolumeMountArgs{Name: pulumi.String("tmp"), MountPath: pulumi.String(TmpDir)}}
-	auth := c.Frontend.authVolume()
+	auth := usersVolume(b.spec.Frontend.Auth, users)
 	if auth != nil {
 		volumes = append(volumes, *auth)
 		mounts = append(mounts, corev1.VolumeMountArgs{Name: pulumi.String("auth"), MountPath: pulumi.String(AuthDir), ReadOnly: pulumi.Bool(true)})
 	}
 	pod := kube.JobPod(UID)
-	export := scriptContainer("export", b.common.WaitImage, DatabaseBackupScript, b.databaseBackupEnv(auth != nil))
+	export := scriptContainer("export", b.spec.WaitImage, DatabaseBackupScript, b.databaseBackupEnv(auth != nil))
 	export.VolumeMounts = mounts
 	pod.Containers = corev1.ContainerArray{export}
 	pod.Volumes = volumes
-	err := kube.NewCronJob(b.Ctx, name, id, b.common.Namespace, spec.Schedule, kube.JobSpec(id, pod, 2, databaseBackupDeadline), b.Parent)
+	err := kube.NewCronJob(b.Ctx, name, id, b.env.Namespace, spec.Schedule, kube.JobSpec(id, pod, 2, databaseBackupDeadline), b.Parent)
 	if err != nil {
 		return fmt.Errorf("backup cronjob: %w", err)
 	}
-	return nil
+	if !b.env.Isolation.Enabled {
+		return nil
+	}
+	// The export posts to the frontends' SQL API (the frontends run COPY
+	// against the object store), and nothing calls it.
+	return kube.NewJobNetworkPolicy(b.Ctx, name, id, b.env.Namespace, b.egress(KindBackup), b.Parent)
 }

@@ -2,6 +2,8 @@ package greptimedb
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -13,10 +15,170 @@ import (
 // ClusterType is the cluster component's type token.
 const ClusterType = "tsdb:greptimedb:Cluster"
 
+// The spec types are a GreptimeDB cluster's whole configuration: plain data
+// with the JSON names of the stack config keys. The stack decodes its config
+// straight into them (the environment profiles supply every default; the
+// components have none), and Validate is the one place each rule lives: the
+// stack loader and NewCluster both call it; the components it composes trust it.
+
+// ClusterSpec is one GreptimeDB cluster: etcd, meta, datanodes and frontends.
+type ClusterSpec struct {
+	Shared
+	Etcd     EtcdSpec     `json:"etcd"`
+	Meta     MetaSpec     `json:"meta"`
+	Datanode DatanodeSpec `json:"datanode"`
+	Frontend FrontendSpec `json:"frontend"`
+	// Backup is the cluster's scheduled backups: etcd snapshots and database exports.
+	Backup BackupSpec `json:"backup"`
+	// NetworkPolicy is who may reach the frontends' client ports under isolation.
+	NetworkPolicy kube.ClientAccess `json:"networkPolicy"`
+}
+
+// Shared is the configuration every component of one cluster uses.
+type Shared struct {
+	// Image is the GreptimeDB image of meta, datanodes and frontends.
+	Image string `json:"image"`
+	// WaitImage is the small image (a shell and wget) of the init containers that
+	// wait until a component's dependency answers.
+	WaitImage string `json:"waitImage"`
+	// AntiAffinity spreads each component's pods over nodes.
+	AntiAffinity kube.AntiAffinityMode `json:"antiAffinity"`
+	// Logging is the log level and format of meta, datanodes and frontends.
+	Logging Logging `json:"logging"`
+	// WAL is where datanodes write ahead; meta must know it too.
+	WAL WAL `json:"wal"`
+}
+
+// Logging is GreptimeDB's [logging] level and log_format.
+type Logging struct {
+	// Level is one of LogLevels.
+	Level string `json:"level"`
+	// Format is one of LogFormats.
+	Format string `json:"format"`
+}
+
+// LogLevels and LogFormats list the values GreptimeDB v1.1.4 accepts in [logging].
+var (
+	LogLevels  = []string{"error", "warn", "info", "debug", "trace"}
+	LogFormats = []string{"text", "json"}
+)
+
+// WALProvider is where the write-ahead log lives, as GreptimeDB v1.1.4 spells it
+// (config/datanode.example.toml [wal]).
+type WALProvider string
+
+// WAL providers.
+const (
+	// WALRaftEngine keeps the WAL on each datanode's volume.
+	WALRaftEngine WALProvider = "raft_engine"
+	// WALKafka keeps the WAL in Kafka topics, so another datanode can replay a
+	// region's WAL: metasrv's region failover needs it.
+	WALKafka WALProvider = "kafka"
+)
+
+// WAL is the write-ahead log's provider and, for Kafka, its brokers.
+type WAL struct {
+	Provider WALProvider `json:"provider"`
+	// BrokerEndpoints are the Kafka brokers ("host:port"), required with kafka.
+	BrokerEndpoints []string `json:"brokerEndpoints"`
+	// AllowProviderChange lets the stack change the provider of a running
+	// cluster: the datanodes do not replay the old WAL, so unflushed writes are
+	// lost. The stack's topology guard reads it; the component does not.
+	AllowProviderChange bool `json:"allowProviderChange"`
+}
+
+// Remote reports whether the WAL lives outside the datanodes (Kafka).
+func (w WAL) Remote() bool { return w.Provider == WALKafka }
+
+// Validate reports every problem of the cluster's spec, each at its key under p.
+func (s ClusterSpec) Validate(p *field.Path) field.ErrorList {
+	errs := s.Shared.Validate(p)
+	errs = append(errs, s.Etcd.Validate(p.Child("etcd"))...)
+	errs = append(errs, s.Meta.Validate(p.Child("meta"))...)
+	errs = append(errs, s.validateFailover(p)...)
+	errs = append(errs, s.Datanode.Validate(p.Child("datanode"))...)
+	errs = append(errs, s.Frontend.Validate(p.Child("frontend"))...)
+	errs = append(errs, s.NetworkPolicy.Validate(p.Child("networkPolicy"))...)
+	return append(errs, s.validateBackup(p)...)
+}
+
+// Validate checks every component's shared configuration.
+func (s Shared) Validate(p *field.Path) field.ErrorList {
+	errs := kube.ValidateImage(s.Image, p.Child("image"))
+	errs = append(errs, kube.ValidateImage(s.WaitImage, p.Child("waitImage"))...)
+	errs = append(errs, s.AntiAffinity.Validate(p.Child("antiAffinity"))...)
+	errs = append(errs, s.WAL.Validate(p.Child("wal"))...)
+	return append(errs, s.Logging.Validate(p.Child("logging"))...)
+}
+
+// Validate checks the log level and format.
+func (l Logging) Validate(p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	if !slices.Contains(LogLevels, l.Level) {
+		errs = append(errs, field.Invalid(p.Child("level"), l.Level, "allowed: "+strings.Join(LogLevels, ", ")))
+	}
+	if !slices.Contains(LogFormats, l.Format) {
+		errs = append(errs, field.Invalid(p.Child("format"), l.Format, "allowed: "+strings.Join(LogFormats, ", ")))
+	}
+	return errs
+}
+
+// Validate checks the WAL provider and, for Kafka, its brokers.
+func (w WAL) Validate(p *field.Path) field.ErrorList {
+	switch w.Provider {
+	case WALRaftEngine:
+		return nil
+	case WALKafka:
+	default:
+		return field.ErrorList{field.Invalid(p.Child("provider"), string(w.Provider),
+			fmt.Sprintf("allowed: %s (on each datanode's volume), %s (remote)", WALRaftEngine, WALKafka))}
+	}
+	var errs field.ErrorList
+	if len(w.BrokerEndpoints) == 0 {
+		errs = append(errs, field.Invalid(p.Child("brokerEndpoints"), nil, fmt.Sprintf("required with the kafka WAL: "+
+			"`pulumi config set --path '%s' kafka-0.kafka:9092`", p.Child("brokerEndpoints").Index(0))))
+	}
+	for i, ep := range w.BrokerEndpoints {
+		errs = append(errs, kube.ValidateHostPort(ep, "kafka-0.kafka.example.svc:9092", p.Child("brokerEndpoints").Index(i))...)
+	}
+	return errs
+}
+
+// validateFailover checks what metasrv's region failover depends on: it replays
+// a failed datanode's regions elsewhere, so it needs a WAL that outlives the
+// datanode (kafka) and data that every datanode can read (object storage).
+// GreptimeDB v1.1.4's metasrv refuses to start otherwise
+// (src/meta-srv/src/metasrv/builder.rs: "Region failover is not supported in
+// the local WAL implementation!"; config/metasrv.example.toml).
+func (s ClusterSpec) validateFailover(p *field.Path) field.ErrorList {
+	if !s.Meta.EnableRegionFailover || s.WAL.Provider != WALKafka && s.WAL.Provider != WALRaftEngine {
+		return nil // an unknown provider is reported at wal.provider
+	}
+	failover := p.Child("meta", "enableRegionFailover")
+	if s.WAL.Provider != WALKafka {
+		return field.ErrorList{field.Invalid(failover, true, fmt.Sprintf("region failover needs a remote WAL, or metasrv refuses to start; "+
+			"set %s to %s (with %s), or enableRegionFailover to false",
+			p.Child("wal", "provider"), WALKafka, p.Child("wal", "brokerEndpoints")))}
+	}
+	if s.Datanode.ObjectStorage.Type == StorageFile {
+		return field.ErrorList{field.Invalid(failover, true, fmt.Sprintf("region failover needs shared storage that every datanode reads; "+
+			"set %s to %s, or enableRegionFailover to false", p.Child("datanode", "objectStorage", "type"), StorageS3))}
+	}
+	return nil
+}
+
 // ClusterArgs configures a whole GreptimeDB cluster: its spec, and where it deploys.
 type ClusterArgs struct {
 	Spec ClusterSpec
 	kube.Env
+}
+
+// Validate reports every problem of the arguments for a cluster named name.
+func (a *ClusterArgs) Validate(name string) field.ErrorList {
+	if a == nil {
+		return field.ErrorList{field.Required(nil, "args are required")}
+	}
+	return a.Env.ValidateComponent(name, a.Spec.Validate(nil))
 }
 
 // Cluster is a deployed GreptimeDB cluster and its client endpoints.
@@ -38,18 +200,10 @@ type Cluster struct {
 	Password pulumi.StringOutput
 }
 
-// Validate reports every problem of the arguments for a cluster named name.
-func (a *ClusterArgs) Validate(name string) field.ErrorList {
-	if a == nil {
-		return field.ErrorList{field.Required(nil, "args are required")}
-	}
-	return a.Env.ValidateComponent(name, a.Spec.Validate(nil))
-}
-
-// NewCluster creates a GreptimeDB cluster: etcd (unless external), meta,
-// datanodes and frontends. Each component's workload waits for the previous
-// component's workload (pulumi.DependsOn on the workload only); ConfigMaps,
-// Secrets and Services are created right away.
+// NewCluster creates a GreptimeDB cluster: the components of the table, each
+// after the workload it starts after (pulumi.DependsOn on that workload only);
+// ConfigMaps, Secrets and Services are created right away. The arguments are
+// validated first: nothing is registered when they are wrong.
 //
 // The waits name the previous workload itself, never its component: the SDK
 // expands DependsOn(component) to the children registered at that instant, and
@@ -59,7 +213,7 @@ func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pul
 	c := &Cluster{}
 	validate := func() field.ErrorList { return args.Validate(name) }
 	return kube.NewComponent(ctx, "greptimedb cluster", ClusterType, name, c, validate, func(k kube.Component) (pulumi.Map, error) {
-		b := &clusterBuilder{Component: k, spec: args.Spec, common: Common{Cluster: name, Env: args.Env, Shared: args.Spec.Shared}}
+		b := &clusterBuilder{Component: k, env: args.Env, wiring: newWiring(name, args.Spec), workloads: map[Kind]pulumi.Resource{}}
 		return b.build(c)
 	}, opts...)
 }
@@ -67,53 +221,57 @@ func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pul
 // clusterBuilder creates the cluster's components, in startup order.
 type clusterBuilder struct {
 	kube.Component
-	spec   ClusterSpec
-	common Common
+	env kube.Env
+	wiring
+	// workloads are the components' workloads created so far, which the next
+	// ones start after.
+	workloads map[Kind]pulumi.Resource
 }
+
+// part is the builder of one component of the cluster, a child of the cluster.
+func (b *clusterBuilder) part(k kube.Component, kind Kind) part {
+	return newPart(k, b.env, b.wiring, kind)
+}
+
+// after is the workload component k starts after, as the table says (none
+// when that component is not deployed).
+func (b *clusterBuilder) after(k Kind) []pulumi.Resource {
+	if r, ok := b.workloads[b.row(k).after]; ok {
+		return []pulumi.Resource{r}
+	}
+	return nil
+}
+
+// childName is the Pulumi name of the cluster's component k.
+func (b *clusterBuilder) childName(k Kind) string { return objectName(b.Name, k) }
 
 // build creates the components and returns the cluster's outputs.
 func (b *clusterBuilder) build(c *Cluster) (pulumi.Map, error) {
-	metaArgs, err := b.newEtcd(c)
-	if err != nil {
-		return nil, err
-	}
-	if c.Meta, err = NewMeta(b.Ctx, b.Name+"-meta", metaArgs, b.Parent); err != nil {
-		return nil, err
-	}
-	// Datanodes and frontends reach meta by its Service's name, and each starts
-	// after the workload before it.
-	meta := func(after pulumi.Resource) MetaClient {
-		return MetaClient{Address: c.Meta.Address, HealthURL: c.Meta.HealthURL, WaitFor: []pulumi.Resource{after}}
-	}
-	datanode := &DatanodeArgs{Common: b.common, Spec: b.spec.Datanode, Meta: meta(c.Meta.Deployment)}
-	if c.Datanode, err = NewDatanode(b.Ctx, b.Name+"-datanode", datanode, b.Parent); err != nil {
-		return nil, err
-	}
-	frontend := &FrontendArgs{Common: b.common, Spec: b.spec.Frontend, Meta: meta(c.Datanode.StatefulSet), Clients: b.spec.NetworkPolicy}
-	if b.spec.Backup.Database.Enabled {
-		// COPY DATABASE runs in the frontends: they write to the object store.
-		port, err := objectStorePort(b.spec.Datanode.ObjectStorage.Endpoint)
-		if err != nil {
-			return nil, fmt.Errorf("datanode.objectStorage.endpoint: %w", err)
-		}
-		frontend.ObjectStorePort = port
-		o := b.spec.Datanode.ObjectStorage
-		frontend.ExportEnv, frontend.ExportSecrets = o.s3KeyEnv(c.Datanode.Secret), o.secretInputs()
-	}
-	if c.Frontend, err = NewFrontend(b.Ctx, b.Name+"-frontend", frontend, b.Parent); err != nil {
-		return nil, err
-	}
-	if b.spec.Backup.Database.Enabled {
-		if err := b.newDatabaseBackup(c); err != nil {
+	var err error
+	if b.spec.Etcd.Deployed() {
+		if c.Etcd, err = b.newEtcd(); err != nil {
 			return nil, err
 		}
-		if b.common.Isolation.Enabled {
-			if err := b.newDatabaseBackupPolicy(); err != nil {
-				return nil, err
-			}
+		b.workloads[KindEtcd] = c.Etcd.StatefulSet
+	}
+	if c.Meta, err = newMeta(b, b.Parent); err != nil {
+		return nil, err
+	}
+	b.workloads[KindMeta] = c.Meta.Deployment
+	if c.Datanode, err = newDatanode(b, b.Parent); err != nil {
+		return nil, err
+	}
+	b.workloads[KindDatanode] = c.Datanode.StatefulSet
+	if c.Frontend, err = newFrontend(b, c.Datanode.Secret, b.Parent); err != nil {
+		return nil, err
+	}
+	b.workloads[KindFrontend] = c.Frontend.Deployment
+	if b.spec.Backup.Database.Enabled {
+		if err := b.newDatabaseBackup(c.Frontend.AuthSecret); err != nil {
+			return nil, err
 		}
 	}
-	if m := b.common.Monitoring; m.Enabled && m.Dashboards {
+	if m := b.env.Monitoring; m.Enabled && m.Dashboards {
 		if err := b.newDashboard(); err != nil {
 			return nil, err
 		}
@@ -122,46 +280,4 @@ func (b *clusterBuilder) build(c *Cluster) (pulumi.Map, error) {
 	c.HTTPEndpoint, c.GRPCEndpoint, c.MySQLEndpoint, c.PostgresEndpoint = f.HTTPEndpoint, f.GRPCEndpoint, f.MySQLEndpoint, f.PostgresEndpoint
 	c.Username, c.Password = f.Username, f.Password
 	return f.endpointOutputs(), nil
-}
-
-// newEtcd deploys the cluster's etcd (unless external endpoints are given) and
-// returns meta's arguments, which point at it and wait for it.
-func (b *clusterBuilder) newEtcd(c *Cluster) (*MetaArgs, error) {
-	common := b.common
-	meta := &MetaArgs{Common: common, Spec: b.spec.Meta, StoreKeyPrefix: b.Name}
-	if !b.spec.Etcd.Deployed() {
-		for _, ep := range b.spec.Etcd.Endpoints {
-			port, err := kube.HostPort(ep)
-			if err != nil {
-				return nil, fmt.Errorf("etcd.endpoints: %w", err)
-			}
-			meta.StoreAddrs = append(meta.StoreAddrs, pulumi.String(ep))
-			meta.StorePorts = append(meta.StorePorts, port)
-		}
-		return meta, nil
-	}
-	etcdName := EtcdName(b.Name)
-	cluster, err := etcd.NewCluster(b.Ctx, etcdName, &etcd.ClusterArgs{
-		Spec:         b.spec.Etcd.Spec,
-		Env:          common.Env,
-		Instance:     b.Name,
-		AntiAffinity: common.AntiAffinity,
-		ClientPods:   []map[string]string{common.identity("meta").SelectorLabels()},
-		Backup:       b.spec.Backup.Etcd,
-		ShellImage:   common.WaitImage,
-	}, b.Parent)
-	if err != nil {
-		return nil, err
-	}
-	c.Etcd = cluster
-	meta.StoreAddrs = []pulumi.StringInput{etcd.ClientAddress(etcdName, common.Namespace, common.ClusterDomain)}
-	meta.StorePorts = []int{etcd.ClientPort}
-	if t := b.spec.Etcd.TLS; t.Enabled {
-		meta.StoreTLS = t
-		meta.StorePorts = append(meta.StorePorts, etcd.MetricsPort)
-		meta.StoreHealthURLs = []pulumi.StringInput{etcd.HealthURL(etcdName, common.Namespace, common.ClusterDomain, t)}
-	}
-	meta.EtcdPods = etcd.Identity(b.Name).SelectorLabels()
-	meta.WaitFor = []pulumi.Resource{cluster.StatefulSet}
-	return meta, nil
 }

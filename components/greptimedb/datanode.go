@@ -1,6 +1,7 @@
 package greptimedb
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
 
@@ -8,6 +9,7 @@ import (
 	batchv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/batch/v1"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"tsdb-platform/components/kube"
@@ -19,12 +21,52 @@ const DatanodeType = "tsdb:greptimedb:Datanode"
 // DataVolume names the datanodes' volume claim template.
 const DataVolume = "data"
 
-// DatanodeArgs configures GreptimeDB's datanodes.
-type DatanodeArgs struct {
-	Common
-	Spec DatanodeSpec
-	// Meta is the metasrv the datanodes register with; the StatefulSet starts after Meta.WaitFor.
-	Meta MetaClient
+// DatanodeSpec is GreptimeDB's datanodes.
+type DatanodeSpec struct {
+	Replicas  int            `json:"replicas"`
+	Resources kube.Resources `json:"resources"`
+	// Storage is the per-pod volume for the WAL and (with File storage) the data.
+	Storage kube.Storage `json:"storage"`
+	// ObjectStorage is where region data lives.
+	ObjectStorage ObjectStorage `json:"objectStorage"`
+	// ServiceAccount, when it has annotations, gives the datanodes their own
+	// ServiceAccount: workload identity (EKS IRSA's eks.amazonaws.com/role-arn,
+	// GKE's iam.gke.io/gcp-service-account) then supplies the object store's
+	// credentials, and the static keys are not needed.
+	ServiceAccount ServiceAccountSpec `json:"serviceAccount"`
+	// RolloutTimeoutSeconds bounds how long `pulumi up` waits for the datanodes
+	// to be Ready after a change (pulumi.com/timeoutSeconds on the StatefulSet;
+	// the provider's own default is 600, pulumi-kubernetes v4.32.0
+	// provider/pkg/await/statefulset.go). A datanode replaying a long WAL may
+	// need more; when it runs out, the deploy fails and metasrv stays in
+	// maintenance until the next successful one.
+	RolloutTimeoutSeconds int `json:"rolloutTimeoutSeconds"`
+	// AllowScaleDown lets the stack lower the replica count of running
+	// datanodes, after their regions were migrated off the removed ordinals
+	// (their regions and local WAL go offline otherwise). The stack's topology
+	// guard reads it; the component does not.
+	AllowScaleDown bool `json:"allowScaleDown"`
+}
+
+// ServiceAccountSpec is a workload's own ServiceAccount.
+type ServiceAccountSpec struct {
+	// Annotations of the ServiceAccount; none means the namespace's default account.
+	Annotations map[string]string `json:"annotations"`
+}
+
+// Enabled reports whether the workload gets its own ServiceAccount.
+func (s ServiceAccountSpec) Enabled() bool { return len(s.Annotations) > 0 }
+
+// Validate checks the datanodes' size, volume and object storage.
+func (d DatanodeSpec) Validate(p *field.Path) field.ErrorList {
+	errs := kube.ValidateReplicas(d.Replicas, p.Child("replicas"))
+	errs = append(errs, d.Resources.Validate(p.Child("resources"))...)
+	errs = append(errs, d.Storage.Validate(p.Child("storage"))...)
+	if d.RolloutTimeoutSeconds < 1 || d.RolloutTimeoutSeconds > 86400 {
+		errs = append(errs, field.Invalid(p.Child("rolloutTimeoutSeconds"), d.RolloutTimeoutSeconds, "must be between 1 and 86400 seconds"))
+	}
+	errs = append(errs, apivalidation.ValidateAnnotations(d.ServiceAccount.Annotations, p.Child("serviceAccount", "annotations"))...)
+	return append(errs, d.ObjectStorage.validate(p.Child("objectStorage"), d.ServiceAccount)...)
 }
 
 // Datanode is the deployed datanodes.
@@ -46,6 +88,9 @@ type Datanode struct {
 	Config pulumi.StringOutput
 }
 
+// datanodePorts are the datanodes' gRPC and HTTP ports.
+var datanodePorts = []kube.Port{{Name: "rpc", Number: GRPCPort}, {Name: "http", Number: HTTPPort}}
+
 type datanodeConfig struct {
 	WAL     walConfig     `toml:"wal"`
 	Storage storageConfig `toml:"storage"`
@@ -58,117 +103,6 @@ type walConfig struct {
 	BrokerEndpoints []string `toml:"broker_endpoints,omitempty"`
 }
 
-// Validate reports every problem of the arguments.
-func (a *DatanodeArgs) Validate() field.ErrorList {
-	if a == nil {
-		return field.ErrorList{field.Required(nil, "args are required")}
-	}
-	return a.Meta.validate(a.Common, a.Spec.Validate(field.NewPath("datanode")))
-}
-
-// NewDatanode creates the datanodes of a cluster: a ConfigMap, a headless
-// Service, the credentials Secret for S3, and a StatefulSet with a PVC per pod
-// that starts after args.WaitFor.
-func NewDatanode(ctx *pulumi.Context, name string, args *DatanodeArgs, opts ...pulumi.ResourceOption) (*Datanode, error) {
-	d := &Datanode{}
-	return kube.NewComponent(ctx, "datanode", DatanodeType, name, d, args.Validate, func(k kube.Component) (pulumi.Map, error) {
-		b := &datanodeBuilder{part: newPart(k, args.Common, "datanode", DatanodeName(args.Cluster)), args: args}
-		return b.build(d)
-	}, opts...)
-}
-
-// datanodeBuilder creates the datanodes' children.
-type datanodeBuilder struct {
-	part
-	args *DatanodeArgs
-}
-
-// build creates the children and returns the component's outputs.
-func (b *datanodeBuilder) build(d *Datanode) (pulumi.Map, error) {
-	store := b.args.Spec.ObjectStorage
-	// The datanodes' config depends on no output: render it once, for the
-	// ConfigMap and for the rollout's checksum.
-	config, err := kube.RenderTOML(newDatanodeConfig(store, b.WAL, b.logging()))
-	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
-	}
-	d.Config = pulumi.String(config).ToStringOutput()
-	if d.ConfigMap, err = b.newConfigMap(d.Config); err != nil {
-		return nil, err
-	}
-	if len(store.byValue()) > 0 {
-		if d.Secret, err = b.newObjectStorageSecret(); err != nil {
-			return nil, err
-		}
-	}
-	if b.args.Spec.ServiceAccount.Enabled() {
-		if d.ServiceAccount, err = b.newServiceAccount(); err != nil {
-			return nil, err
-		}
-	}
-	if d.Service, err = b.newService(nil, &corev1.ServiceSpecArgs{ClusterIP: pulumi.String("None"), Ports: kube.ServicePorts(datanodePorts...)}); err != nil {
-		return nil, err
-	}
-	rollout, err := b.rolloutChecksum(config)
-	if err != nil {
-		return nil, err
-	}
-	if d.MaintenanceOn, err = b.newMaintenanceOn(rollout, b.args.Meta.WaitFor); err != nil {
-		return nil, err
-	}
-	if d.StatefulSet, err = b.newStatefulSet(d); err != nil {
-		return nil, err
-	}
-	if d.MaintenanceOff, err = b.newMaintenanceOff(d.MaintenanceOn, rollout, []pulumi.Resource{d.StatefulSet}); err != nil {
-		return nil, err
-	}
-	if err := b.finish(b.args.Spec.Replicas, b.flows); err != nil {
-		return nil, err
-	}
-	if b.Isolation.Enabled {
-		if err := b.newMaintenancePolicy(); err != nil {
-			return nil, err
-		}
-	}
-	return pulumi.Map{"statefulSet": d.StatefulSet.Metadata.Name(), "service": d.Service.Metadata.Name()}, nil
-}
-
-// datanodePorts are the datanodes' gRPC and HTTP ports.
-var datanodePorts = []kube.Port{{Name: "rpc", Number: GRPCPort}, {Name: "http", Number: HTTPPort}}
-
-// newServiceAccount is the datanodes' own account with the configured
-// annotations, which the cloud's workload identity maps to an IAM role.
-func (b *datanodeBuilder) newServiceAccount() (*corev1.ServiceAccount, error) {
-	meta := b.id.ObjectMeta(b.objName, b.Namespace)
-	meta.Annotations = pulumi.ToStringMap(b.args.Spec.ServiceAccount.Annotations)
-	sa, err := corev1.NewServiceAccount(b.Ctx, b.objName, &corev1.ServiceAccountArgs{Metadata: meta}, b.Parent)
-	if err != nil {
-		return nil, fmt.Errorf("service account: %w", err)
-	}
-	return sa, nil
-}
-
-// newObjectStorageSecret holds the S3 keys the datanodes read from their environment.
-func (b *datanodeBuilder) newObjectStorageSecret() (*corev1.Secret, error) {
-	secret, err := corev1.NewSecret(b.Ctx, b.Name+"-object-storage", &corev1.SecretArgs{
-		Metadata:   b.id.AutoNamedMeta(b.Namespace),
-		Type:       pulumi.String("Opaque"),
-		StringData: b.args.Spec.ObjectStorage.secretData(),
-	}, b.Parent)
-	if err != nil {
-		return nil, fmt.Errorf("object storage secret: %w", err)
-	}
-	return secret, nil
-}
-
-func newDatanodeConfig(o ObjectStorage, w WAL, logging loggingConfig) datanodeConfig {
-	return datanodeConfig{
-		WAL:     newWALConfig(w),
-		Storage: newStorageConfig(o),
-		Logging: logging,
-	}
-}
-
 // newWALConfig is the datanode's [wal]: on its volume, or in Kafka.
 func newWALConfig(w WAL) walConfig {
 	if w.Remote() {
@@ -176,9 +110,6 @@ func newWALConfig(w WAL) walConfig {
 	}
 	return walConfig{Provider: string(WALRaftEngine), Dir: DataHome + "/wal"}
 }
-
-// EnvMetasrvAddrs carries meta's host:port into the datanode's command line.
-const EnvMetasrvAddrs = "METASRV_ADDRS"
 
 // DatanodeScript is the datanode's shell command line: --node-id is the pod's
 // StatefulSet ordinal (the hostname's suffix after the last '-'), and meta's
@@ -191,23 +122,113 @@ var DatanodeScript = "exec greptime datanode start" +
 	fmt.Sprintf(" --http-addr 0.0.0.0:%d", HTTPPort) +
 	" --config-file " + ConfigFile
 
-func datanodeEnv(store ObjectStorage, secret *corev1.Secret) corev1.EnvVarArray {
-	return append(podEnv(), store.credentialEnv(secret)...)
+// newDatanode creates the cluster's datanodes: a ConfigMap, a headless
+// Service, the credentials Secret for S3, the maintenance Jobs around their
+// rollouts, and a StatefulSet with a PVC per pod that starts after meta.
+func newDatanode(c *clusterBuilder, opts ...pulumi.ResourceOption) (*Datanode, error) {
+	d := &Datanode{}
+	return kube.NewComponent(c.Ctx, "datanode", DatanodeType, c.childName(KindDatanode), d, nil, func(k kube.Component) (pulumi.Map, error) {
+		b := &datanodeBuilder{part: c.part(k, KindDatanode), after: c.after(KindDatanode)}
+		return b.build(d)
+	}, opts...)
+}
+
+// datanodeBuilder creates the datanodes' children.
+type datanodeBuilder struct {
+	part
+	after []pulumi.Resource
+}
+
+// build creates the children and returns the component's outputs.
+func (b *datanodeBuilder) build(d *Datanode) (pulumi.Map, error) {
+	spec := b.spec.Datanode
+	store := spec.ObjectStorage
+	// The datanodes' config depends on no output: render it once, for the
+	// ConfigMap and for the rollout's checksum.
+	config, err := kube.RenderTOML(datanodeConfig{WAL: newWALConfig(b.spec.WAL), Storage: newStorageConfig(store), Logging: b.logging()})
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	d.Config = pulumi.String(config).ToStringOutput()
+	if d.ConfigMap, err = b.newConfigMap(d.Config); err != nil {
+		return nil, err
+	}
+	if len(store.byValue()) > 0 {
+		// The S3 keys the datanodes read from their environment.
+		if d.Secret, err = b.NewSecret(b.Name+"-object-storage", store.secretData()); err != nil {
+			return nil, err
+		}
+	}
+	if spec.ServiceAccount.Enabled() {
+		if d.ServiceAccount, err = b.newServiceAccount(); err != nil {
+			return nil, err
+		}
+	}
+	if d.Service, err = b.newService(nil, &corev1.ServiceSpecArgs{ClusterIP: pulumi.String("None")}); err != nil {
+		return nil, err
+	}
+	rollout, err := b.rolloutChecksum(config)
+	if err != nil {
+		return nil, err
+	}
+	if d.MaintenanceOn, err = b.newMaintenanceOn(rollout, b.after); err != nil {
+		return nil, err
+	}
+	if d.StatefulSet, err = b.newStatefulSet(d); err != nil {
+		return nil, err
+	}
+	if d.MaintenanceOff, err = b.newMaintenanceOff(d.MaintenanceOn, rollout, []pulumi.Resource{d.StatefulSet}); err != nil {
+		return nil, err
+	}
+	if err := b.finish(spec.Replicas, nil, b.externalEgress()); err != nil {
+		return nil, err
+	}
+	if err := b.NewJobPolicy(b.objectName(KindMaintenance), b.identity(KindMaintenance), b.wiring.egress(KindMaintenance)); err != nil {
+		return nil, err
+	}
+	return pulumi.Map{"statefulSet": d.StatefulSet.Metadata.Name(), "service": d.Service.Metadata.Name()}, nil
+}
+
+// externalEgress: beyond the table, the datanodes reach the Kafka brokers (the WAL)
+// and, with object storage, the object store and their cloud identity's
+// endpoints, all outside the cluster at addresses the program cannot know.
+func (b *datanodeBuilder) externalEgress() []kube.Flow {
+	egress := b.spec.WAL.brokerEgress()
+	if o := b.spec.Datanode.ObjectStorage; o.Type != StorageFile {
+		if port, err := objectStorePort(o.Endpoint); err == nil {
+			egress = append(egress, kube.Allow([]int{port}))
+		}
+	}
+	if b.spec.Datanode.ServiceAccount.Enabled() {
+		egress = append(egress, kube.WorkloadIdentityEgress()...)
+	}
+	return egress
+}
+
+// newServiceAccount is the datanodes' own account with the configured
+// annotations, which the cloud's workload identity maps to an IAM role.
+func (b *datanodeBuilder) newServiceAccount() (*corev1.ServiceAccount, error) {
+	meta := b.ID.ObjectMeta(b.objName, b.Namespace)
+	meta.Annotations = pulumi.ToStringMap(b.spec.Datanode.ServiceAccount.Annotations)
+	sa, err := corev1.NewServiceAccount(b.Ctx, b.objName, &corev1.ServiceAccountArgs{Metadata: meta}, b.Parent)
+	if err != nil {
+		return nil, fmt.Errorf("service account: %w", err)
+	}
+	return sa, nil
 }
 
 func (b *datanodeBuilder) newStatefulSet(d *Datanode) (*appsv1.StatefulSet, error) {
-	spec := b.args.Spec
-	main := b.container(datanodePorts, spec.Resources, dataMount(DataVolume))
+	spec := b.spec.Datanode
+	main := b.container(spec.Resources, dataMount(DataVolume))
 	main.Command = pulumi.ToStringArray([]string{"/bin/sh", "-c", DatanodeScript})
-	main.Env = append(datanodeEnv(spec.ObjectStorage, d.Secret),
-		corev1.EnvVarArgs{Name: pulumi.String(EnvMetasrvAddrs), Value: b.args.Meta.Address})
-	volumes := corev1.VolumeArray{
-		configVolume(d.ConfigMap.Metadata.Name().Elem()),
-		kube.EmptyDir("tmp", "1Gi"),
+	main.Env = append(append(main.Env.(corev1.EnvVarArray), spec.ObjectStorage.credentialEnv(d.Secret)...),
+		corev1.EnvVarArgs{Name: pulumi.String(EnvMetasrvAddrs), Value: b.metaAddress()})
+	var serviceAccount pulumi.StringInput
+	if d.ServiceAccount != nil {
+		serviceAccount = d.ServiceAccount.Metadata.Name().Elem()
 	}
-	opts := b.DataSafety.StatefulSetOptions(b.Parent)
-	opts = append(opts, kube.DependsOn(append(b.args.Meta.WaitFor, d.MaintenanceOn))...)
-	meta := b.id.ObjectMeta(b.objName, b.Namespace)
+	opts := b.StatefulSetOptions(kube.DependsOn(append(b.after, d.MaintenanceOn))...)
+	meta := b.ID.ObjectMeta(b.objName, b.Namespace)
 	meta.Annotations = pulumi.StringMap{kube.AnnotationTimeoutSeconds: pulumi.String(strconv.Itoa(spec.RolloutTimeoutSeconds))}
 	sts, err := appsv1.NewStatefulSet(b.Ctx, b.objName, &appsv1.StatefulSetArgs{
 		Metadata: meta,
@@ -215,16 +236,11 @@ func (b *datanodeBuilder) newStatefulSet(d *Datanode) (*appsv1.StatefulSet, erro
 			Replicas:                             pulumi.Int(spec.Replicas),
 			ServiceName:                          d.Service.Metadata.Name().Elem(),
 			PodManagementPolicy:                  pulumi.String("Parallel"),
-			Selector:                             b.id.LabelSelector(),
+			Selector:                             b.ID.LabelSelector(),
 			PersistentVolumeClaimRetentionPolicy: kube.RetainClaims(),
-			Template: b.podTemplate(podAnnotations(d.Config, spec.ObjectStorage.secretInputs()...),
-				waitContainer("wait-meta", b.WaitImage, "meta", b.args.Meta.HealthURL), main, volumes,
-				func(pod *corev1.PodSpecArgs) {
-					if d.ServiceAccount != nil {
-						pod.ServiceAccountName = d.ServiceAccount.Metadata.Name().Elem()
-					}
-				}),
-			VolumeClaimTemplates: corev1.PersistentVolumeClaimTypeArray{spec.Storage.VolumeClaimTemplate(DataVolume, b.id)},
+			Template: b.podTemplate(podAnnotations(d.Config, spec.ObjectStorage.secretInputs()...), main,
+				volumes(d.ConfigMap.Metadata.Name().Elem()), serviceAccount),
+			VolumeClaimTemplates: corev1.PersistentVolumeClaimTypeArray{spec.Storage.VolumeClaimTemplate(DataVolume, b.ID)},
 		},
 	}, opts...)
 	if err != nil {
@@ -233,31 +249,117 @@ func (b *datanodeBuilder) newStatefulSet(d *Datanode) (*appsv1.StatefulSet, erro
 	return sts, nil
 }
 
-// flows: frontends and meta reach the datanodes' gRPC port; datanodes reach
-// meta, the Kafka brokers (the WAL) and, with object storage, the object store
-// and their cloud identity's endpoints.
-func (b *datanodeBuilder) flows() (ingress, egress []kube.Flow, err error) {
-	if !b.Isolation.Enabled {
-		return nil, nil, nil
+// datanodePanels are the datanodes' dashboard series.
+func datanodePanels(pods string) []kube.Panel {
+	return []kube.Panel{
+		{Title: "Datanode: write buffer", Unit: "bytes", Expr: fmt.Sprintf(`sum by (pod) (greptime_mito_write_buffer_bytes{%s})`, pods)},
+		{Title: "Datanode: write stalls", Unit: "short", Expr: fmt.Sprintf(`sum by (pod) (greptime_mito_write_stalling_count{%s})`, pods)},
+		{Title: "Datanode: flush failures/s", Unit: "short", Expr: fmt.Sprintf(`sum(rate(greptime_mito_flush_failure_total{%s}[$__rate_interval]))`, pods)},
 	}
-	meta := b.peer("meta")
-	ingress = []kube.Flow{kube.Allow([]int{GRPCPort}, b.peer("frontend"), meta)}
-	egress = []kube.Flow{kube.Allow([]int{MetaRPCPort, HTTPPort}, meta)}
-	kafka, err := b.WAL.brokerEgress()
+}
+
+// Maintenance mode around datanode rollouts, as the GreptimeDB operator does it:
+// while metasrv is in maintenance mode it does not migrate regions or fail them
+// over, so a rolling restart of the datanodes does not set off region
+// migrations mid-upgrade.
+//
+// metasrv v1.1.4 serves POST /admin/maintenance/enable and /disable on its HTTP
+// port (src/meta-srv/src/service/admin.rs, admin_axum_router).
+const (
+	MaintenancePath = "/admin/maintenance"
+	// maintenanceDeadline bounds each Job: metasrv answers within seconds once up.
+	maintenanceDeadline = 600
+	// MaintenanceSettleSeconds is how long the maintenance-on Job waits after
+	// metasrv accepted the request. The leader reads the flag through a cache
+	// with a 10 s time-to-live (GreptimeDB v1.1.4,
+	// src/common/meta/src/key/runtime_switch.rs, CACHE_TTL), and a replica that
+	// is not the leader may have answered: only after the TTL has passed is
+	// maintenance certain to be in effect on the leader, so the datanode rollout,
+	// which waits for this Job, starts after that.
+	MaintenanceSettleSeconds = 11
+	// RolloutAnnotation, on the maintenance Jobs' pod templates, carries the
+	// rollout's checksum: the "on" Job runs again for every rollout, and for a
+	// revert to an earlier one. A Job's pod template is immutable, so the
+	// provider replaces the Job (deleting it first, as its name stays)
+	// whenever an annotation changes, and the new Job runs.
+	RolloutAnnotation = "tsdb-platform/rollout"
+	// EnableRunAnnotation on the "off" Job carries the uid of the "on" Job it
+	// closes: whenever maintenance was turned on again, it is turned off again.
+	// Without it, a rollout A→B that failed after "on" ran, reverted to A,
+	// would find "off" for A unchanged, run nothing and leave metasrv in
+	// maintenance (failover off) after a successful `pulumi up`.
+	EnableRunAnnotation = "tsdb-platform/maintenance-on-uid"
+)
+
+// MaintenanceScript POSTs to $MAINTENANCE_URL until metasrv accepts, then
+// waits $MAINTENANCE_SETTLE_SECONDS.
+const MaintenanceScript = `until wget -q -T 5 -O - --post-data '' "$MAINTENANCE_URL"; do echo waiting for meta; sleep 2; done
+if [ "$MAINTENANCE_SETTLE_SECONDS" -gt 0 ]; then
+  echo "waiting ${MAINTENANCE_SETTLE_SECONDS}s for metasrv's leader to see the change"
+  sleep "$MAINTENANCE_SETTLE_SECONDS"
+fi`
+
+// MaintenanceJobName names the Job that turns metasrv's maintenance mode on
+// ("on") or off ("off") around the cluster's datanode rollouts.
+func MaintenanceJobName(cluster, onOff string) string {
+	return fmt.Sprintf("%s-%s-%s", cluster, KindMaintenance, onOff)
+}
+
+// rolloutChecksum identifies a datanode rollout: what changes the pod template
+// apart from secrets (image, the rendered config, resources, service account).
+// A changed checksum replaces the "on" Job, so the Jobs run once per rollout; a
+// replica count change is no rollout and keeps them. Secret data is left out so
+// that no hash of a credential ends up in an object.
+func (b *datanodeBuilder) rolloutChecksum(config string) (string, error) {
+	pod, err := json.Marshal(struct {
+		Resources      kube.Resources
+		ServiceAccount ServiceAccountSpec
+	}{b.spec.Datanode.Resources, b.spec.Datanode.ServiceAccount})
 	if err != nil {
-		return nil, nil, err
+		return "", err
 	}
-	egress = append(egress, kafka...)
-	if o := b.args.Spec.ObjectStorage; o.Type != StorageFile {
-		port, err := objectStorePort(o.Endpoint)
-		if err != nil {
-			return nil, nil, fmt.Errorf("objectStorage.endpoint: %w", err)
-		}
-		// The object store is outside the cluster at addresses the program cannot know.
-		egress = append(egress, kube.Allow([]int{port}))
+	return kube.Checksum(b.spec.Image, b.spec.WaitImage, config, string(pod))[:8], nil
+}
+
+// newMaintenanceOn creates the Job that turns maintenance mode on before the
+// rollout whose checksum is rollout, after the resources in after.
+func (b *datanodeBuilder) newMaintenanceOn(rollout string, after []pulumi.Resource) (*batchv1.Job, error) {
+	return b.newMaintenanceJob("on", pulumi.StringMap{RolloutAnnotation: pulumi.String(rollout)}, after)
+}
+
+// newMaintenanceOff creates the Job that turns maintenance mode off after the
+// datanodes rolled: a new one for every run of on.
+func (b *datanodeBuilder) newMaintenanceOff(on *batchv1.Job, rollout string, after []pulumi.Resource) (*batchv1.Job, error) {
+	return b.newMaintenanceJob("off", pulumi.StringMap{
+		RolloutAnnotation:   pulumi.String(rollout),
+		EnableRunAnnotation: on.Metadata.Uid().Elem(),
+	}, after)
+}
+
+// newMaintenanceJob creates the Job that turns metasrv's maintenance mode on or
+// off: "on" then waits out the leader's cache. It retries until metasrv
+// answers, within maintenanceDeadline.
+func (b *datanodeBuilder) newMaintenanceJob(onOff string, annotations pulumi.StringMap, after []pulumi.Resource) (*batchv1.Job, error) {
+	action, settle := "disable", 0
+	if onOff == "on" {
+		action, settle = "enable", MaintenanceSettleSeconds
 	}
-	if b.args.Spec.ServiceAccount.Enabled() {
-		egress = append(egress, kube.WorkloadIdentityEgress()...)
+	url := pulumi.Sprintf("http://%s:%d%s/%s", b.fqdn(b.objectName(KindMeta)), HTTPPort, MaintenancePath, action)
+	id := b.identity(KindMaintenance)
+	name := MaintenanceJobName(b.cluster, onOff)
+	pod := kube.JobPod(UID)
+	pod.Containers = corev1.ContainerArray{scriptContainer(string(KindMaintenance), b.spec.WaitImage, MaintenanceScript, corev1.EnvVarArray{
+		corev1.EnvVarArgs{Name: pulumi.String(EnvMaintenanceURL), Value: url},
+		corev1.EnvVarArgs{Name: pulumi.String(EnvMaintenanceSettle), Value: pulumi.String(strconv.Itoa(settle))},
+	})}
+	spec := kube.JobSpec(id, pod, 3, maintenanceDeadline)
+	spec.Template = &corev1.PodTemplateSpecArgs{Metadata: id.PodMeta(annotations), Spec: pod}
+	job, err := batchv1.NewJob(b.Ctx, name, &batchv1.JobArgs{
+		Metadata: id.ObjectMeta(name, b.Namespace),
+		Spec:     spec,
+	}, append([]pulumi.ResourceOption{b.Parent}, kube.DependsOn(after)...)...)
+	if err != nil {
+		return nil, fmt.Errorf("maintenance %s job: %w", onOff, err)
 	}
-	return ingress, egress, nil
+	return job, nil
 }

@@ -3,11 +3,15 @@ package greptimedb
 import (
 	"fmt"
 	"strconv"
+	"strings"
 
+	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
+	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"
 	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	"github.com/pulumi/pulumi-random/sdk/v4/go/random"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"tsdb-platform/components/kube"
@@ -15,6 +19,243 @@ import (
 
 // FrontendType is the frontend component's type token.
 const FrontendType = "tsdb:greptimedb:Frontend"
+
+// ServiceType is the type of the frontends' Service.
+type ServiceType string
+
+// Service types.
+const (
+	ServiceClusterIP    ServiceType = "ClusterIP"
+	ServiceNodePort     ServiceType = "NodePort"
+	ServiceLoadBalancer ServiceType = "LoadBalancer"
+)
+
+// FrontendSpec is GreptimeDB's frontends, the client entry point.
+type FrontendSpec struct {
+	Replicas    int            `json:"replicas"`
+	Resources   kube.Resources `json:"resources"`
+	ServiceType ServiceType    `json:"serviceType"`
+	// LoadBalancer says whether `pulumi up` waits for a LoadBalancer Service's address.
+	LoadBalancer LoadBalancerSpec `json:"loadBalancer"`
+	Auth         AuthSpec         `json:"auth"`
+	// TLS secures the MySQL, PostgreSQL and gRPC servers.
+	TLS FrontendTLSSpec `json:"tls"`
+}
+
+// LoadBalancerSpec says how `pulumi up` treats a LoadBalancer frontend Service.
+type LoadBalancerSpec struct {
+	// WaitForAddress makes the deploy wait until the cluster's load-balancer
+	// controller gives the Service an address, and fail after TimeoutSeconds.
+	// When false the Service is reported created at once (pulumi.com/skipAwait),
+	// as clusters without a load-balancer controller (kind, bare metal) never
+	// give it one; the frontends' readiness is awaited through their Deployment.
+	WaitForAddress bool `json:"waitForAddress"`
+	// TimeoutSeconds bounds the wait for the address (1 to 3600).
+	TimeoutSeconds int `json:"timeoutSeconds"`
+}
+
+// AuthSpec is the frontends' static user authentication.
+type AuthSpec struct {
+	// Enabled turns on authentication with a generated password.
+	Enabled bool `json:"enabled"`
+	// Username is the user the generated password belongs to.
+	Username string `json:"username"`
+	// UsersSecretRef names an existing Secret key holding the user file
+	// ("user=password" lines) instead: no password is generated, and the
+	// frontends watch the mounted file, so edits to the Secret apply without a
+	// restart (watch_file_user_provider, v1.1.4 src/auth/src/common.rs).
+	UsersSecretRef kube.SecretRef `json:"usersSecretRef"`
+}
+
+// Validate checks the frontends' size, Service and authentication.
+func (f FrontendSpec) Validate(p *field.Path) field.ErrorList {
+	errs := kube.ValidateReplicas(f.Replicas, p.Child("replicas"))
+	errs = append(errs, f.Resources.Validate(p.Child("resources"))...)
+	switch f.ServiceType {
+	case ServiceClusterIP, ServiceNodePort, ServiceLoadBalancer:
+	default:
+		errs = append(errs, field.Invalid(p.Child("serviceType"), string(f.ServiceType), fmt.Sprintf("allowed: %s, %s, %s",
+			ServiceClusterIP, ServiceNodePort, ServiceLoadBalancer)))
+	}
+	lb := f.LoadBalancer
+	if lb.TimeoutSeconds < 1 || lb.TimeoutSeconds > 3600 {
+		errs = append(errs, field.Invalid(p.Child("loadBalancer", "timeoutSeconds"), lb.TimeoutSeconds, "must be between 1 and 3600 seconds"))
+	}
+	if lb.WaitForAddress && f.ServiceType != ServiceLoadBalancer {
+		errs = append(errs, field.Invalid(p.Child("loadBalancer", "waitForAddress"), lb.WaitForAddress, fmt.Sprintf(
+			"only a LoadBalancer Service gets an address; set %s to %s or waitForAddress to false",
+			p.Child("serviceType"), ServiceLoadBalancer)))
+	}
+	errs = append(errs, f.TLS.Validate(p.Child("tls"))...)
+	errs = append(errs, f.Auth.UsersSecretRef.Validate(p.Child("auth", "usersSecretRef"))...)
+	if f.Auth.UsersSecretRef.IsSet() && !f.Auth.Enabled {
+		errs = append(errs, field.Invalid(p.Child("auth", "usersSecretRef"), nil, fmt.Sprintf(
+			"authentication is off; set %s to true, or unset usersSecretRef", p.Child("auth", "enabled"))))
+	}
+	if f.Auth.Enabled && !f.Auth.UsersSecretRef.IsSet() && !ValidUsername(f.Auth.Username) {
+		errs = append(errs, field.Invalid(p.Child("auth", "username"), f.Auth.Username,
+			"required when auth is enabled; letters, digits, '-' and '_' only (no '=', ':' or spaces)"))
+	}
+	return errs
+}
+
+// ValidUsername reports whether u can own a line of the static user provider's file
+// ("user=password"): letters, digits, '-' and '_', at least one.
+func ValidUsername(u string) bool {
+	if u == "" {
+		return false
+	}
+	for _, r := range u {
+		if !(r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+// FrontendTLSSpec is TLS on the frontends' MySQL, PostgreSQL and gRPC servers,
+// from an existing kubernetes.io/tls Secret or a cert-manager Certificate.
+// GreptimeDB v1.1.4 serves HTTP without TLS (config/frontend.example.toml has
+// [mysql.tls], [postgres.tls] and [grpc.tls], no [http.tls]): put HTTP clients
+// behind an ingress or a mesh.
+type FrontendTLSSpec struct {
+	Enabled bool `json:"enabled"`
+	// SecretName is an existing Secret with tls.crt and tls.key.
+	SecretName string `json:"secretName"`
+	// CertManager has cert-manager issue the certificate instead.
+	CertManager CertManagerSpec `json:"certManager"`
+}
+
+// CertManagerSpec is the cert-manager Certificate the program creates.
+type CertManagerSpec struct {
+	// IssuerName and IssuerKind (Issuer or ClusterIssuer) sign the certificate.
+	IssuerName string `json:"issuerName"`
+	IssuerKind string `json:"issuerKind"`
+	// DNSNames are added to the frontend Service's in-cluster names (e.g. the
+	// load balancer's hostname).
+	DNSNames []string `json:"dnsNames"`
+}
+
+// TLS modes of GreptimeDB's servers (src/servers/src/tls.rs TlsMode, snake_case).
+const tlsModeRequire = "require"
+
+// Paths of the frontends' certificate.
+const (
+	TLSDir      = "/etc/greptimedb/tls"
+	TLSCertPath = TLSDir + "/tls.crt"
+	TLSKeyPath  = TLSDir + "/tls.key"
+)
+
+// CertificateType is the type token of a cert-manager Certificate.
+const CertificateType = "kubernetes:cert-manager.io/v1:Certificate"
+
+// Validate checks that TLS has exactly one source of its certificate.
+func (t FrontendTLSSpec) Validate(p *field.Path) field.ErrorList {
+	if !t.Enabled {
+		return nil
+	}
+	var errs field.ErrorList
+	cm := t.CertManager
+	switch {
+	case t.SecretName == "" && cm.IssuerName == "":
+		errs = append(errs, field.Invalid(p.Child("enabled"), true, fmt.Sprintf(
+			"TLS needs a certificate: set %s to an existing kubernetes.io/tls Secret, or %s to a cert-manager issuer",
+			p.Child("secretName"), p.Child("certManager", "issuerName"))))
+	case t.SecretName != "" && cm.IssuerName != "":
+		errs = append(errs, field.Invalid(p.Child("secretName"), t.SecretName, fmt.Sprintf(
+			"%s is also set: take the certificate from the Secret or from cert-manager, not both", p.Child("certManager", "issuerName"))))
+	}
+	if t.SecretName != "" {
+		if msgs := validation.IsDNS1123Subdomain(t.SecretName); len(msgs) > 0 {
+			errs = append(errs, field.Invalid(p.Child("secretName"), t.SecretName, "not a Secret name: "+strings.Join(msgs, "; ")))
+		}
+	}
+	if cm.IssuerName != "" && cm.IssuerKind != "Issuer" && cm.IssuerKind != "ClusterIssuer" {
+		errs = append(errs, field.Invalid(p.Child("certManager", "issuerKind"), cm.IssuerKind, "allowed: Issuer, ClusterIssuer"))
+	}
+	for i, n := range cm.DNSNames {
+		if msgs := validation.IsWildcardDNS1123Subdomain(n); len(msgs) > 0 && len(validation.IsDNS1123Subdomain(n)) > 0 {
+			errs = append(errs, field.Invalid(p.Child("certManager", "dnsNames").Index(i), n, "not a DNS name"))
+		}
+	}
+	return errs
+}
+
+// tlsSection is a server's [<server>.tls] table.
+type tlsSection struct {
+	TLS tlsConfig `toml:"tls"`
+}
+
+type tlsConfig struct {
+	Mode     string `toml:"mode"`
+	CertPath string `toml:"cert_path"`
+	KeyPath  string `toml:"key_path"`
+	// Watch reloads a renewed certificate (MySQL and PostgreSQL; gRPC cannot yet).
+	Watch bool `toml:"watch"`
+}
+
+func newTLSSection(watch bool) *tlsSection {
+	return &tlsSection{TLS: tlsConfig{Mode: tlsModeRequire, CertPath: TLSCertPath, KeyPath: TLSKeyPath, Watch: watch}}
+}
+
+// tlsSecretName is the Secret holding the frontends' certificate.
+func (b *frontendBuilder) tlsSecretName() string {
+	if t := b.spec.Frontend.TLS; t.SecretName != "" {
+		return t.SecretName
+	}
+	return b.objName + "-tls"
+}
+
+// newCertificate asks cert-manager for the frontends' certificate, for the
+// Service's in-cluster names and the configured ones.
+func (b *frontendBuilder) newCertificate() error {
+	cm := b.spec.Frontend.TLS.CertManager
+	svc := b.objName
+	dnsNames := pulumi.StringArray{
+		pulumi.String(svc),
+		pulumi.Sprintf("%s.%s", svc, b.Namespace),
+		pulumi.Sprintf("%s.%s.svc", svc, b.Namespace),
+		b.fqdn(svc),
+	}
+	for _, n := range cm.DNSNames {
+		dnsNames = append(dnsNames, pulumi.String(n))
+	}
+	name := b.objName + "-tls"
+	_, err := apiextensions.NewCustomResource(b.Ctx, name, &apiextensions.CustomResourceArgs{
+		ApiVersion: pulumi.String("cert-manager.io/v1"),
+		Kind:       pulumi.String("Certificate"),
+		Metadata:   b.ID.ObjectMeta(name, b.Namespace),
+		OtherFields: kubernetes.UntypedArgs{"spec": pulumi.Map{
+			"secretName": pulumi.String(b.tlsSecretName()),
+			"dnsNames":   dnsNames,
+			"issuerRef": pulumi.Map{
+				"name":  pulumi.String(cm.IssuerName),
+				"kind":  pulumi.String(cm.IssuerKind),
+				"group": pulumi.String("cert-manager.io"),
+			},
+			"privateKey": pulumi.Map{"rotationPolicy": pulumi.String("Always")},
+		}},
+	}, b.Parent)
+	if err != nil {
+		return fmt.Errorf("certificate: %w", err)
+	}
+	return nil
+}
+
+// tlsVolume mounts the certificate's Secret, readable by the pod's group only.
+func (b *frontendBuilder) tlsVolume() corev1.VolumeArgs {
+	return corev1.VolumeArgs{
+		Name: pulumi.String("tls"),
+		Secret: &corev1.SecretVolumeSourceArgs{
+			SecretName: pulumi.String(b.tlsSecretName()),
+			Items: corev1.KeyToPathArray{
+				corev1.KeyToPathArgs{Key: pulumi.String("tls.crt"), Path: pulumi.String("tls.crt")},
+				corev1.KeyToPathArgs{Key: pulumi.String("tls.key"), Path: pulumi.String("tls.key")},
+			},
+			DefaultMode: pulumi.Int(0o440),
+		},
+	}
+}
 
 // Static user provider file: mounted read-only from the auth Secret.
 const (
@@ -25,29 +266,9 @@ const (
 	// WatchUserProvider reads the user file from an existing Secret and reloads
 	// it when the Secret changes.
 	WatchUserProvider = "watch_file_user_provider:" + AuthFile
+	// PasswordLength is the length of the generated password.
+	PasswordLength = 32
 )
-
-// PasswordLength is the length of the generated password.
-const PasswordLength = 32
-
-// FrontendArgs configures GreptimeDB's frontends.
-type FrontendArgs struct {
-	Common
-	Spec FrontendSpec
-	// Meta is the metasrv the frontends ask for routes; the Deployment starts
-	// after Meta.WaitFor (the datanodes).
-	Meta MetaClient
-	// ObjectStorePort, when not 0, lets the frontends reach the object store
-	// (they write database exports there).
-	ObjectStorePort int
-	// Clients may reach the client ports under isolation.
-	Clients kube.ClientAccess
-	// ExportEnv is the frontends' extra environment for database exports (the
-	// object store's keys), and ExportSecrets its secret values, which roll the
-	// frontends when they change.
-	ExportEnv     corev1.EnvVarArray
-	ExportSecrets []pulumi.StringInput
-}
 
 // Frontend is the deployed frontends, the cluster's client entry point.
 type Frontend struct {
@@ -59,9 +280,7 @@ type Frontend struct {
 	// AuthSecret holds the static user provider file (nil without auth, or with
 	// the users in an existing Secret).
 	AuthSecret *corev1.Secret
-	// usersRef is the existing Secret key holding the user file, if any.
-	usersRef kube.SecretRef
-	Config   pulumi.StringOutput
+	Config     pulumi.StringOutput
 
 	// In-cluster endpoints of the frontend Service.
 	HTTPEndpoint     pulumi.StringOutput
@@ -75,6 +294,12 @@ type Frontend struct {
 	Password pulumi.StringOutput
 }
 
+// frontendPorts are the frontends' client ports.
+var frontendPorts = []kube.Port{
+	{Name: "http", Number: HTTPPort}, {Name: "grpc", Number: GRPCPort},
+	{Name: "mysql", Number: MySQLPort}, {Name: "postgres", Number: PostgresPort},
+}
+
 type frontendConfig struct {
 	Logging loggingConfig `toml:"logging"`
 	// TLS on the client-facing servers (nil without TLS).
@@ -83,20 +308,14 @@ type frontendConfig struct {
 	GRPC     *tlsSection `toml:"grpc,omitempty"`
 }
 
-// Validate reports every problem of the arguments.
-func (a *FrontendArgs) Validate() field.ErrorList {
-	if a == nil {
-		return field.ErrorList{field.Required(nil, "args are required")}
-	}
-	return a.Meta.validate(a.Common, a.Spec.Validate(field.NewPath("frontend")))
-}
-
-// NewFrontend creates the frontends of a cluster: a ConfigMap, the auth Secret
-// with a generated password, a Service and a Deployment that starts after args.WaitFor.
-func NewFrontend(ctx *pulumi.Context, name string, args *FrontendArgs, opts ...pulumi.ResourceOption) (*Frontend, error) {
+// newFrontend creates the cluster's frontends: a ConfigMap, the auth Secret
+// with a generated password, a Service and a Deployment that starts after the
+// datanodes. objectStoreSecret is the datanodes' generated S3 keys, which the
+// frontends read for database exports.
+func newFrontend(c *clusterBuilder, objectStoreSecret *corev1.Secret, opts ...pulumi.ResourceOption) (*Frontend, error) {
 	f := &Frontend{}
-	return kube.NewComponent(ctx, "frontend", FrontendType, name, f, args.Validate, func(k kube.Component) (pulumi.Map, error) {
-		b := &frontendBuilder{part: newPart(k, args.Common, "frontend", FrontendName(args.Cluster)), args: args}
+	return kube.NewComponent(c.Ctx, "frontend", FrontendType, c.childName(KindFrontend), f, nil, func(k kube.Component) (pulumi.Map, error) {
+		b := &frontendBuilder{part: c.part(k, KindFrontend), after: c.after(KindFrontend), objectStoreSecret: objectStoreSecret}
 		return b.build(f)
 	}, opts...)
 }
@@ -104,12 +323,13 @@ func NewFrontend(ctx *pulumi.Context, name string, args *FrontendArgs, opts ...p
 // frontendBuilder creates the frontends' children.
 type frontendBuilder struct {
 	part
-	args *FrontendArgs
+	after             []pulumi.Resource
+	objectStoreSecret *corev1.Secret
 }
 
 // build creates the children and returns the component's outputs.
 func (b *frontendBuilder) build(f *Frontend) (pulumi.Map, error) {
-	spec := b.args.Spec
+	spec := b.spec.Frontend
 	f.Config = renderConfig(func([]string) any {
 		c := frontendConfig{Logging: b.logging()}
 		if spec.TLS.Enabled {
@@ -127,18 +347,17 @@ func (b *frontendBuilder) build(f *Frontend) (pulumi.Map, error) {
 	switch {
 	case spec.Auth.UsersSecretRef.IsSet():
 		// The users and their passwords live in the referenced Secret.
-		f.usersRef = spec.Auth.UsersSecretRef
 		f.Username = pulumi.String(spec.Auth.Username).ToStringOutput()
 	case spec.Auth.Enabled:
 		if authFile, err = b.newAuth(f); err != nil {
 			return nil, err
 		}
 	}
-	serviceMeta := b.id.ObjectMeta(b.objName, b.Namespace)
+	var serviceAnnotations pulumi.StringMap
 	if spec.ServiceType == ServiceLoadBalancer {
-		serviceMeta.Annotations = loadBalancerAwait(spec.LoadBalancer)
+		serviceAnnotations = loadBalancerAwait(spec.LoadBalancer)
 	}
-	if f.Service, err = b.newService(serviceMeta, &corev1.ServiceSpecArgs{Type: pulumi.String(string(spec.ServiceType)), Ports: kube.ServicePorts(frontendPorts...)}); err != nil {
+	if f.Service, err = b.newService(serviceAnnotations, &corev1.ServiceSpecArgs{Type: pulumi.String(string(spec.ServiceType))}); err != nil {
 		return nil, err
 	}
 	if spec.TLS.Enabled && spec.TLS.CertManager.IssuerName != "" {
@@ -149,22 +368,16 @@ func (b *frontendBuilder) build(f *Frontend) (pulumi.Map, error) {
 	if f.Deployment, err = b.newDeployment(f, authFile); err != nil {
 		return nil, err
 	}
-	if err := b.finish(spec.Replicas, b.flows); err != nil {
+	if err := b.finish(spec.Replicas, b.clientIngress(), b.exportEgress()); err != nil {
 		return nil, err
 	}
-	host := kube.ServiceFQDN(b.objName, b.Namespace, b.ClusterDomain)
+	host := b.fqdn(b.objName)
 	f.HTTPEndpoint = pulumi.Sprintf("http://%s:%d", host, HTTPPort)
 	f.GRPCEndpoint = pulumi.Sprintf("%s:%d", host, GRPCPort)
 	f.MySQLEndpoint = pulumi.Sprintf("%s:%d", host, MySQLPort)
 	f.PostgresEndpoint = pulumi.Sprintf("%s:%d", host, PostgresPort)
 	f.ExternalAddress = f.Service.Status.LoadBalancer().Ingress().ApplyT(externalAddress).(pulumi.StringOutput)
 	return f.endpointOutputs(), nil
-}
-
-// frontendPorts are the frontends' client ports.
-var frontendPorts = []kube.Port{
-	{Name: "http", Number: HTTPPort}, {Name: "grpc", Number: GRPCPort},
-	{Name: "mysql", Number: MySQLPort}, {Name: "postgres", Number: PostgresPort},
 }
 
 // endpointOutputs are the client endpoints and credentials, as the frontend and
@@ -205,7 +418,7 @@ func externalAddress(ingress []corev1.LoadBalancerIngress) string {
 // newAuth generates the password and stores the static user provider file in a
 // Secret. It returns the file's content (secret) for the pods' checksum.
 func (b *frontendBuilder) newAuth(f *Frontend) (pulumi.StringOutput, error) {
-	username := b.args.Spec.Auth.Username
+	username := b.spec.Frontend.Auth.Username
 	pw, err := random.NewRandomPassword(b.Ctx, b.Name+"-password", &random.RandomPasswordArgs{
 		Length:  pulumi.Int(PasswordLength),
 		Special: pulumi.Bool(false),
@@ -216,36 +429,32 @@ func (b *frontendBuilder) newAuth(f *Frontend) (pulumi.StringOutput, error) {
 	f.Username = pulumi.String(username).ToStringOutput()
 	f.Password = kube.Secret(pw.Result)
 	file := kube.Secret(pulumi.Sprintf("%s=%s\n", username, f.Password))
-	f.AuthSecret, err = corev1.NewSecret(b.Ctx, b.Name+"-auth", &corev1.SecretArgs{
-		Metadata:   b.id.AutoNamedMeta(b.Namespace),
-		Type:       pulumi.String("Opaque"),
-		StringData: pulumi.StringMap{AuthKey: file},
-	}, b.Parent)
-	if err != nil {
-		return pulumi.StringOutput{}, fmt.Errorf("auth secret: %w", err)
+	if f.AuthSecret, err = b.NewSecret(b.Name+"-auth", pulumi.StringMap{AuthKey: file}); err != nil {
+		return pulumi.StringOutput{}, err
 	}
 	return file, nil
 }
 
-// authVolume is the volume holding the user file at AuthKey: the generated
+// usersVolume is the volume holding the user file at AuthKey: the generated
 // Secret, or the referenced key; nil without authentication. Readable by the
-// pod's group (fsGroup) only.
-func (f *Frontend) authVolume() *corev1.VolumeArgs {
+// pod's group (fsGroup) only. The frontends and the database export mount it.
+func usersVolume(auth AuthSpec, generated *corev1.Secret) *corev1.VolumeArgs {
 	source := &corev1.SecretVolumeSourceArgs{DefaultMode: pulumi.Int(0o440)}
 	switch {
-	case f.AuthSecret != nil:
-		source.SecretName = f.AuthSecret.Metadata.Name().Elem()
-	case f.usersRef.IsSet():
-		source.SecretName = pulumi.String(f.usersRef.Name)
-		source.Items = corev1.KeyToPathArray{corev1.KeyToPathArgs{Key: pulumi.String(f.usersRef.Key), Path: pulumi.String(AuthKey)}}
+	case generated != nil:
+		source.SecretName = generated.Metadata.Name().Elem()
+	case auth.UsersSecretRef.IsSet():
+		ref := auth.UsersSecretRef
+		source.SecretName = pulumi.String(ref.Name)
+		source.Items = corev1.KeyToPathArray{corev1.KeyToPathArgs{Key: pulumi.String(ref.Key), Path: pulumi.String(AuthKey)}}
 	default:
 		return nil
 	}
 	return &corev1.VolumeArgs{Name: pulumi.String("auth"), Secret: source}
 }
 
-// FrontendArgsLine is the frontend's command line after the image's entrypoint.
-func FrontendArgsLine(metaAddress, userProvider string) []string {
+// frontendArgsLine is the frontend's command line after the image's entrypoint.
+func frontendArgsLine(metaAddress, userProvider string) []string {
 	line := []string{
 		"frontend", "start",
 		"--rpc-bind-addr", fmt.Sprintf("0.0.0.0:%d", GRPCPort),
@@ -263,7 +472,7 @@ func FrontendArgsLine(metaAddress, userProvider string) []string {
 }
 
 func (b *frontendBuilder) newDeployment(f *Frontend, authFile pulumi.StringOutput) (*appsv1.Deployment, error) {
-	spec := b.args.Spec
+	spec := b.spec.Frontend
 	provider := ""
 	switch {
 	case spec.Auth.UsersSecretRef.IsSet():
@@ -271,60 +480,79 @@ func (b *frontendBuilder) newDeployment(f *Frontend, authFile pulumi.StringOutpu
 	case spec.Auth.Enabled:
 		provider = UserProvider
 	}
-	line := b.args.Meta.Address.ToStringOutput().ApplyT(func(addr string) []string {
-		return FrontendArgsLine(addr, provider)
+	line := b.metaAddress().ApplyT(func(addr string) []string {
+		return frontendArgsLine(addr, provider)
 	}).(pulumi.StringArrayOutput)
 	mounts := corev1.VolumeMountArray{dataMount("data")}
-	volumes := corev1.VolumeArray{
-		configVolume(f.ConfigMap.Metadata.Name().Elem()),
-		kube.EmptyDir("tmp", "1Gi"),
-		kube.EmptyDir("data", "1Gi"),
-	}
+	vols := volumes(f.ConfigMap.Metadata.Name().Elem(), kube.EmptyDir("data", "1Gi"))
 	var secrets []pulumi.StringInput
 	if f.AuthSecret != nil {
 		secrets = append(secrets, authFile)
 	}
-	annotations := podAnnotations(f.Config, append(secrets, b.args.ExportSecrets...)...)
-	if auth := f.authVolume(); auth != nil {
+	exportEnv, exportSecrets := b.exportEnv()
+	annotations := podAnnotations(f.Config, append(secrets, exportSecrets...)...)
+	if auth := usersVolume(spec.Auth, f.AuthSecret); auth != nil {
 		mounts = append(mounts, corev1.VolumeMountArgs{Name: pulumi.String("auth"), MountPath: pulumi.String(AuthDir), ReadOnly: pulumi.Bool(true)})
-		volumes = append(volumes, *auth)
+		vols = append(vols, *auth)
 	}
 	if spec.TLS.Enabled {
 		mounts = append(mounts, corev1.VolumeMountArgs{Name: pulumi.String("tls"), MountPath: pulumi.String(TLSDir), ReadOnly: pulumi.Bool(true)})
-		volumes = append(volumes, b.tlsVolume())
+		vols = append(vols, b.tlsVolume())
 	}
-	main := b.container(frontendPorts, spec.Resources, mounts...)
+	main := b.container(spec.Resources, mounts...)
 	main.Args = line
-	main.Env = append(main.Env.(corev1.EnvVarArray), b.args.ExportEnv...)
-	opts := append([]pulumi.ResourceOption{b.Parent}, kube.DependsOn(b.args.Meta.WaitFor)...)
+	main.Env = append(main.Env.(corev1.EnvVarArray), exportEnv...)
 	dep, err := appsv1.NewDeployment(b.Ctx, b.objName, &appsv1.DeploymentArgs{
-		Metadata: b.id.ObjectMeta(b.objName, b.Namespace),
+		Metadata: b.ID.ObjectMeta(b.objName, b.Namespace),
 		Spec: &appsv1.DeploymentSpecArgs{
 			Replicas: pulumi.Int(spec.Replicas),
-			Selector: b.id.LabelSelector(),
-			Template: b.podTemplate(annotations,
-				waitContainer("wait-meta", b.WaitImage, "meta", b.args.Meta.HealthURL), main, volumes),
+			Selector: b.ID.LabelSelector(),
+			Template: b.podTemplate(annotations, main, vols, nil),
 		},
-	}, opts...)
+	}, append([]pulumi.ResourceOption{b.Parent}, kube.DependsOn(b.after)...)...)
 	if err != nil {
 		return nil, fmt.Errorf("deployment: %w", err)
 	}
 	return dep, nil
 }
 
-// flows: the configured clients (and the cluster's own pods) reach the
-// frontends' ports; frontends reach meta and the datanodes.
-func (b *frontendBuilder) flows() (ingress, egress []kube.Flow, err error) {
-	clients := append(b.args.Clients.Peers(),
-		kube.PodsPeer(map[string]string{kube.LabelName: App, kube.LabelInstance: b.Cluster}))
-	ingress = []kube.Flow{{Peers: clients, Ports: []int{HTTPPort, GRPCPort, MySQLPort, PostgresPort}}}
-	egress = []kube.Flow{
-		kube.Allow([]int{MetaRPCPort, HTTPPort}, b.peer("meta")),
-		kube.Allow([]int{GRPCPort}, b.peer("datanode")),
+// exportEnv is the frontends' extra environment for database exports (COPY
+// DATABASE runs in the frontends, which write to the object store with its
+// keys), and its secret values, which roll the frontends when they change.
+func (b *frontendBuilder) exportEnv() (corev1.EnvVarArray, []pulumi.StringInput) {
+	if !b.spec.Backup.Database.Enabled {
+		return nil, nil
 	}
-	if p := b.args.ObjectStorePort; p != 0 {
-		// The object store is outside the cluster at addresses the program cannot know.
-		egress = append(egress, kube.Allow([]int{p}))
+	o := b.spec.Datanode.ObjectStorage
+	return o.s3KeyEnv(b.objectStoreSecret), o.secretInputs()
+}
+
+// clientIngress: the frontends are the cluster's entry point (clusterClients
+// in the table): the configured clients and every pod of the cluster reach
+// every client port.
+func (b *frontendBuilder) clientIngress() []kube.Flow {
+	clients := append(b.spec.NetworkPolicy.Peers(), kube.PodsPeer(map[string]string{kube.LabelName: App, kube.LabelInstance: b.cluster}))
+	return []kube.Flow{{Peers: clients, Ports: []int{HTTPPort, GRPCPort, MySQLPort, PostgresPort}}}
+}
+
+// exportEgress: with database exports, the frontends reach the object store,
+// outside the cluster at addresses the program cannot know.
+func (b *frontendBuilder) exportEgress() []kube.Flow {
+	if !b.spec.Backup.Database.Enabled {
+		return nil
 	}
-	return ingress, egress, nil
+	port, err := objectStorePort(b.spec.Datanode.ObjectStorage.Endpoint)
+	if err != nil {
+		return nil
+	}
+	return []kube.Flow{kube.Allow([]int{port})}
+}
+
+// frontendPanels are the frontends' dashboard series.
+func frontendPanels(pods string) []kube.Panel {
+	return []kube.Panel{
+		{Title: "Frontend: ingested rows/s", Unit: "short", Expr: fmt.Sprintf(`sum(rate(greptime_table_operator_ingest_rows{%s}[$__rate_interval]))`, pods)},
+		{Title: "Frontend: HTTP p99 latency", Unit: "s", Expr: fmt.Sprintf(`histogram_quantile(0.99, sum by (le) (rate(greptime_servers_http_requests_elapsed_bucket{%s}[$__rate_interval])))`, pods)},
+		{Title: "Frontend: errors/s", Unit: "short", Expr: fmt.Sprintf(`sum(rate(greptime_servers_error{%s}[$__rate_interval]))`, pods)},
+	}
 }

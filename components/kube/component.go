@@ -33,7 +33,9 @@ type Component struct {
 }
 
 // NewComponent registers resource, a component named name, and builds its children:
-//   - problems found by validate are reported before anything is registered;
+//   - problems found by validate are reported before anything is registered (a
+//     public constructor validates its arguments; an inner one, whose arguments
+//     its caller validated, passes nil);
 //   - build creates the children (with c.Parent) and returns the outputs to register;
 //   - every error is wrapped once, with what ("meta") and the component's name.
 //
@@ -42,6 +44,9 @@ func NewComponent[T pulumi.ComponentResource](ctx *pulumi.Context, what, typeTok
 	validate func() field.ErrorList, build func(c Component) (pulumi.Map, error), opts ...pulumi.ResourceOption,
 ) (T, error) {
 	var none T
+	if validate == nil {
+		validate = func() field.ErrorList { return nil }
+	}
 	if errs := validate(); len(errs) > 0 {
 		return none, fmt.Errorf("%s %q: %w", what, name, errs.ToAggregate())
 	}

@@ -111,20 +111,19 @@ func TestBadClusterConfig(t *testing.T) {
 	}
 }
 
-// TestComponentsValidateArgs: the components reject bad arguments themselves,
-// naming the component and the field, before registering anything.
+// TestComponentsValidateArgs: the public constructors reject bad arguments
+// themselves, naming the component and the field, before registering anything.
 func TestComponentsValidateArgs(t *testing.T) {
 	ns := pulumi.String("ns")
 	dev, err := stacks.GreptimeDBDefaults(stacks.ProfileDev)
 	require.NoError(t, err)
 	env := kube.Env{Namespace: ns, ClusterDomain: "cluster.local"}
-	common := greptimedb.Common{Cluster: "c", Env: env, Shared: dev.Shared}
 	evenEtcd := dev.Etcd.Spec
 	evenEtcd.Replicas = 4
-	tape := dev.Datanode
-	tape.ObjectStorage.Type = "Tape"
-	noFrontends := dev.Frontend
-	noFrontends.Replicas = 0
+	tape := dev.ClusterSpec
+	tape.Datanode.ObjectStorage.Type = "Tape"
+	noFrontends := dev.ClusterSpec
+	noFrontends.Frontend.Replicas = 0
 	twoMembers := dev.ClusterSpec
 	twoMembers.Etcd.Replicas = 2
 	cases := []struct {
@@ -136,26 +135,22 @@ func TestComponentsValidateArgs(t *testing.T) {
 			_, err := etcd.NewCluster(ctx, "e", &etcd.ClusterArgs{Spec: evenEtcd, Env: env, Instance: "c", AntiAffinity: kube.AntiAffinityNone})
 			return err
 		}, []string{`etcd "e"`, "replicas: Invalid value: 4"}},
-		{"meta without store", func(ctx *pulumi.Context) error {
-			_, err := greptimedb.NewMeta(ctx, "m", &greptimedb.MetaArgs{Common: common, Spec: dev.Meta, StoreKeyPrefix: "c"})
+		{"cluster with unknown datanode storage", func(ctx *pulumi.Context) error {
+			_, err := greptimedb.NewCluster(ctx, "c", &greptimedb.ClusterArgs{Spec: tape, Env: env})
 			return err
-		}, []string{`meta "m"`, "storeAddrs"}},
-		{"datanode with unknown storage", func(ctx *pulumi.Context) error {
-			_, err := greptimedb.NewDatanode(ctx, "d", &greptimedb.DatanodeArgs{Common: common, Spec: tape, Meta: greptimedb.MetaClient{Address: ns, HealthURL: ns}})
+		}, []string{`greptimedb cluster "c"`, `datanode.objectStorage.type: Invalid value: "Tape"`}},
+		{"cluster without frontends", func(ctx *pulumi.Context) error {
+			_, err := greptimedb.NewCluster(ctx, "c", &greptimedb.ClusterArgs{Spec: noFrontends, Env: env})
 			return err
-		}, []string{`datanode "d"`, `datanode.objectStorage.type: Invalid value: "Tape"`}},
-		{"frontend with zero replicas", func(ctx *pulumi.Context) error {
-			_, err := greptimedb.NewFrontend(ctx, "f", &greptimedb.FrontendArgs{Common: common, Spec: noFrontends, Meta: greptimedb.MetaClient{Address: ns, HealthURL: ns}})
-			return err
-		}, []string{`frontend "f"`, "frontend.replicas: Invalid value: 0"}},
+		}, []string{`greptimedb cluster "c"`, "frontend.replicas: Invalid value: 0"}},
 		{"cluster with even etcd", func(ctx *pulumi.Context) error {
 			_, err := greptimedb.NewCluster(ctx, "c", &greptimedb.ClusterArgs{Spec: twoMembers, Env: env})
 			return err
 		}, []string{`greptimedb cluster "c"`, "etcd.replicas: Invalid value: 2"}},
 		{"nil args", func(ctx *pulumi.Context) error {
-			_, err := greptimedb.NewFrontend(ctx, "f", nil)
+			_, err := greptimedb.NewCluster(ctx, "c", nil)
 			return err
-		}, []string{`frontend "f"`, "args are required"}},
+		}, []string{`greptimedb cluster "c"`, "args are required"}},
 		// The components have no defaults of their own: an empty spec is rejected
 		// key by key, never silently filled in (the profiles hold every default).
 		{"cluster with an empty spec", func(ctx *pulumi.Context) error {

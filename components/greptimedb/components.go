@@ -1,0 +1,205 @@
+package greptimedb
+
+import (
+	"tsdb-platform/components/etcd"
+	"tsdb-platform/components/kube"
+)
+
+// Kind is one component of a GreptimeDB cluster: its
+// app.kubernetes.io/component label and the suffix of its objects' names.
+type Kind string
+
+// The cluster's components, and the Jobs that run beside them.
+const (
+	KindEtcd     Kind = "etcd"
+	KindMeta     Kind = "meta"
+	KindDatanode Kind = "datanode"
+	KindFrontend Kind = "frontend"
+	KindFlownode Kind = "flownode"
+	// KindMaintenance is the Jobs that turn metasrv's maintenance mode on and
+	// off around a datanode rollout.
+	KindMaintenance Kind = "maintenance"
+	// KindBackup is the CronJob that exports databases.
+	KindBackup Kind = "backup"
+)
+
+// component is one row of the cluster's wiring: everything another component,
+// a NetworkPolicy, a wait, the startup order, the dashboard or the plan needs
+// to know about a component. Nothing else names a component.
+type component struct {
+	kind Kind
+	// ports are what its pods listen on (by name: the Service's and the
+	// container's port names).
+	ports []kube.Port
+	// deployed reports whether the cluster runs it.
+	deployed func(s ClusterSpec) bool
+	// calls are the components it calls, on which of their ports.
+	calls func(s ClusterSpec) []call
+	// clusterClients means every pod of the cluster may call it on every port
+	// (the frontends, the cluster's entry point), so its callers in the cluster
+	// need no rule of their own.
+	clusterClients bool
+	// waitsFor is the component whose health its init container polls before
+	// it starts ("" for none).
+	waitsFor Kind
+	// after is the component whose workload is ready before its own is created
+	// (DependsOn), so that `pulumi up` starts the cluster in order.
+	after Kind
+	// panels are its dashboard series, for the PromQL selector of its pods.
+	panels func(pods string) []kube.Panel
+}
+
+// call is one component calling another on ports.
+type call struct {
+	to    Kind
+	ports []int
+}
+
+// components are the cluster's components in startup order: etcd, meta, the
+// datanodes, the frontends, then the flownodes; then the Jobs.
+func components() []component {
+	always := func(ClusterSpec) bool { return true }
+	callMeta := call{to: KindMeta, ports: []int{MetaRPCPort, HTTPPort}}
+	callDatanodes := call{to: KindDatanode, ports: []int{GRPCPort}}
+	return []component{
+		{
+			kind:     KindEtcd,
+			ports:    []kube.Port{{Name: "client", Number: etcd.ClientPort}, {Name: "peer", Number: etcd.PeerPort}, {Name: "metrics", Number: etcd.MetricsPort}},
+			deployed: func(s ClusterSpec) bool { return s.Etcd.Deployed() },
+			panels:   etcdPanels,
+		},
+		{
+			kind:     KindMeta,
+			ports:    metaPorts,
+			deployed: always,
+			calls: func(s ClusterSpec) []call {
+				calls := []call{{to: KindMeta, ports: []int{MetaRPCPort}}, callDatanodes}
+				if s.Etcd.Deployed() {
+					calls = append(calls, call{to: KindEtcd, ports: storePorts(s.Etcd)})
+				}
+				return calls
+			},
+			waitsFor: KindEtcd,
+			after:    KindEtcd,
+			panels:   metaPanels,
+		},
+		{
+			kind:     KindDatanode,
+			ports:    datanodePorts,
+			deployed: always,
+			calls:    func(ClusterSpec) []call { return []call{callMeta} },
+			waitsFor: KindMeta,
+			after:    KindMeta,
+			panels:   datanodePanels,
+		},
+		{
+			kind:           KindFrontend,
+			ports:          frontendPorts,
+			deployed:       always,
+			calls:          func(ClusterSpec) []call { return []call{callMeta, callDatanodes} },
+			clusterClients: true,
+			waitsFor:       KindMeta,
+			after:          KindDatanode,
+			panels:         frontendPanels,
+		},
+		{
+			kind:     KindMaintenance,
+			deployed: always,
+			calls:    func(ClusterSpec) []call { return []call{{to: KindMeta, ports: []int{HTTPPort}}} },
+		},
+		{
+			kind:     KindBackup,
+			deployed: func(s ClusterSpec) bool { return s.Backup.Database.Enabled },
+			calls:    func(ClusterSpec) []call { return []call{{to: KindFrontend, ports: []int{HTTPPort}}} },
+		},
+	}
+}
+
+// wiring is the components table applied to one cluster: its name and spec.
+type wiring struct {
+	cluster string
+	spec    ClusterSpec
+	rows    []component
+}
+
+func newWiring(cluster string, spec ClusterSpec) wiring {
+	var rows []component
+	for _, c := range components() {
+		if c.deployed(spec) {
+			rows = append(rows, c)
+		}
+	}
+	return wiring{cluster: cluster, spec: spec, rows: rows}
+}
+
+// row is the component of kind k (the zero component, which calls nothing,
+// for a kind the table lacks).
+func (w wiring) row(k Kind) component {
+	for _, c := range components() {
+		if c.kind == k {
+			return c
+		}
+	}
+	return component{kind: k}
+}
+
+// objectName names the component's workload and Service (and the Jobs' objects).
+func (w wiring) objectName(k Kind) string { return objectName(w.cluster, k) }
+
+func objectName(cluster string, k Kind) string { return cluster + "-" + string(k) }
+
+// identity is the labels of the component's pods.
+func (w wiring) identity(k Kind) kube.Identity {
+	if k == KindEtcd {
+		return etcd.Identity(w.cluster)
+	}
+	return kube.Identity{App: App, Instance: w.cluster, Component: string(k)}
+}
+
+// ingress are the flows into k's pods from the components that call it.
+func (w wiring) ingress(k Kind) []kube.Flow {
+	if w.row(k).clusterClients {
+		return nil
+	}
+	var flows []kube.Flow
+	for _, from := range w.rows {
+		if from.calls == nil {
+			continue
+		}
+		for _, c := range from.calls(w.spec) {
+			if c.to == k {
+				flows = append(flows, kube.Allow(c.ports, w.identity(from.kind).Peer()))
+			}
+		}
+	}
+	return flows
+}
+
+// egress are the flows from k's pods to the components it calls.
+func (w wiring) egress(k Kind) []kube.Flow {
+	r := w.row(k)
+	if r.calls == nil {
+		return nil
+	}
+	var flows []kube.Flow
+	for _, c := range r.calls(w.spec) {
+		flows = append(flows, kube.Allow(c.ports, w.identity(c.to).Peer()))
+	}
+	return flows
+}
+
+// callers are the labels of the pods that call k.
+func (w wiring) callers(k Kind) []map[string]string {
+	var out []map[string]string
+	for _, from := range w.rows {
+		if from.calls == nil {
+			continue
+		}
+		for _, c := range from.calls(w.spec) {
+			if c.to == k {
+				out = append(out, w.identity(from.kind).SelectorLabels())
+			}
+		}
+	}
+	return out
+}
