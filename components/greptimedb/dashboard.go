@@ -19,9 +19,8 @@ const DashboardKey = "greptimedb.json"
 // every pod's memory and CPU.
 func dashboardPanels(w wiring) []kube.Panel {
 	var panels []kube.Panel
-	rows := components()
-	for i := len(rows) - 1; i >= 0; i-- {
-		if r := rows[i]; r.panels != nil {
+	for i := len(w.rows) - 1; i >= 0; i-- {
+		if r := w.rows[i]; r.panels != nil {
 			panels = append(panels, r.panels(fmt.Sprintf(`namespace="$namespace", pod=~"%s-.*"`, w.objectName(r.kind)))...)
 		}
 	}
