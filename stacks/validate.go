@@ -38,6 +38,7 @@ func validate(spec *Spec, ps *problems) {
 		key := field.NewPath(KeyGreptimeDB).Index(i)
 		checkName(key, c.Name)
 		ps.addAll(c.ClusterSpec.Validate(key))
+		ps.addAll(c.ClusterSpec.ValidateIn(spec.NetworkPolicy, key))
 	}
 	for i, c := range spec.QuasarDB {
 		key := field.NewPath(KeyQuasarDB).Index(i)

@@ -178,7 +178,30 @@ func (a *ClusterArgs) Validate(name string) field.ErrorList {
 	if a == nil {
 		return field.ErrorList{field.Required(nil, "args are required")}
 	}
-	return a.Env.ValidateComponent(name, a.Spec.Validate(nil))
+	errs := a.Env.ValidateComponent(name, a.Spec.Validate(nil))
+	return append(errs, a.Spec.ValidateIn(a.Env.Isolation, nil)...)
+}
+
+// ValidateIn reports the problems of the spec that depend on the stack around
+// the cluster (isolation is whether its pods are isolated by NetworkPolicies).
+// The frontends' internal gRPC port skips authentication: with authentication
+// on, only the components that call it may reach it, which only isolation
+// ensures.
+func (s ClusterSpec) ValidateIn(isolation kube.Isolation, p *field.Path) field.ErrorList {
+	w := newWiring("", s)
+	if !s.Frontend.Auth.Enabled || isolation.Enabled || !w.calls(KindFrontend, InternalGRPCPort) {
+		return nil
+	}
+	var callers []string
+	for _, l := range w.links() {
+		if l.to == KindFrontend && slices.Contains(l.ports, InternalGRPCPort) {
+			callers = append(callers, string(l.from))
+		}
+	}
+	return field.ErrorList{field.Invalid(p.Child("frontend", "auth", "enabled"), true, fmt.Sprintf(
+		"the %s call the frontends on their internal gRPC port %d, which skips authentication (GreptimeDB v1.1.4): "+
+			"any pod could query the cluster without a password; set networkPolicy.enabled to true so that only they reach it, "+
+			"or turn them off", strings.Join(callers, ", "), InternalGRPCPort))}
 }
 
 // Cluster is a deployed GreptimeDB cluster and its client endpoints.
@@ -247,25 +270,16 @@ func (b *clusterBuilder) childName(k Kind) string { return objectName(b.Name, k)
 
 // build creates the components and returns the cluster's outputs.
 func (b *clusterBuilder) build(c *Cluster) (pulumi.Map, error) {
-	var err error
-	if b.spec.Etcd.Deployed() {
-		if c.Etcd, err = b.newEtcd(); err != nil {
+	for _, r := range b.rows {
+		if r.build == nil {
+			continue
+		}
+		workload, err := r.build(b, c)
+		if err != nil {
 			return nil, err
 		}
-		b.workloads[KindEtcd] = c.Etcd.StatefulSet
+		b.workloads[r.kind] = workload
 	}
-	if c.Meta, err = newMeta(b, b.Parent); err != nil {
-		return nil, err
-	}
-	b.workloads[KindMeta] = c.Meta.Deployment
-	if c.Datanode, err = newDatanode(b, b.Parent); err != nil {
-		return nil, err
-	}
-	b.workloads[KindDatanode] = c.Datanode.StatefulSet
-	if c.Frontend, err = newFrontend(b, c.Datanode.Secret, b.Parent); err != nil {
-		return nil, err
-	}
-	b.workloads[KindFrontend] = c.Frontend.Deployment
 	if b.spec.Backup.Database.Enabled {
 		if err := b.newDatabaseBackup(c.Frontend.AuthSecret); err != nil {
 			return nil, err

@@ -1,6 +1,10 @@
 package greptimedb
 
 import (
+	"slices"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
 	"tsdb-platform/components/etcd"
 	"tsdb-platform/components/kube"
 )
@@ -35,10 +39,14 @@ type component struct {
 	deployed func(s ClusterSpec) bool
 	// calls are the components it calls, on which of their ports.
 	calls func(s ClusterSpec) []call
-	// clusterClients means every pod of the cluster may call it on every port
-	// (the frontends, the cluster's entry point), so its callers in the cluster
-	// need no rule of their own.
-	clusterClients bool
+	// calledBy are the components that call it, on which of its ports: a new
+	// component declares here who calls it, so the callers' rows stay as
+	// they are.
+	calledBy []call
+	// clientPorts, when set, may be reached by every pod of the cluster (the
+	// frontends, the cluster's entry point): its callers in the cluster need a
+	// rule only for its other ports.
+	clientPorts []int
 	// waitsFor is the component whose health its init container polls before
 	// it starts ("" for none).
 	waitsFor Kind
@@ -47,12 +55,21 @@ type component struct {
 	after Kind
 	// panels are its dashboard series, for the PromQL selector of its pods.
 	panels func(pods string) []kube.Panel
+	// build creates the component in the cluster and returns its workload,
+	// which the components after it start after.
+	build func(b *clusterBuilder, c *Cluster) (pulumi.Resource, error)
 }
 
-// call is one component calling another on ports.
+// call is one component calling another (to; in calledBy, the caller) on ports.
 type call struct {
 	to    Kind
 	ports []int
+}
+
+// link is one component (from) calling another (to) on ports.
+type link struct {
+	from, to Kind
+	ports    []int
 }
 
 // components are the cluster's components in startup order: etcd, meta, the
@@ -67,6 +84,14 @@ func components() []component {
 			ports:    []kube.Port{{Name: "client", Number: etcd.ClientPort}, {Name: "peer", Number: etcd.PeerPort}, {Name: "metrics", Number: etcd.MetricsPort}},
 			deployed: func(s ClusterSpec) bool { return s.Etcd.Deployed() },
 			panels:   etcdPanels,
+			build: func(b *clusterBuilder, c *Cluster) (pulumi.Resource, error) {
+				e, err := b.newEtcd()
+				if err != nil {
+					return nil, err
+				}
+				c.Etcd = e
+				return e.StatefulSet, nil
+			},
 		},
 		{
 			kind:     KindMeta,
@@ -82,6 +107,14 @@ func components() []component {
 			waitsFor: KindEtcd,
 			after:    KindEtcd,
 			panels:   metaPanels,
+			build: func(b *clusterBuilder, c *Cluster) (pulumi.Resource, error) {
+				m, err := newMeta(b, b.Parent)
+				if err != nil {
+					return nil, err
+				}
+				c.Meta = m
+				return m.Deployment, nil
+			},
 		},
 		{
 			kind:     KindDatanode,
@@ -91,16 +124,32 @@ func components() []component {
 			waitsFor: KindMeta,
 			after:    KindMeta,
 			panels:   datanodePanels,
+			build: func(b *clusterBuilder, c *Cluster) (pulumi.Resource, error) {
+				d, err := newDatanode(b, b.Parent)
+				if err != nil {
+					return nil, err
+				}
+				c.Datanode = d
+				return d.StatefulSet, nil
+			},
 		},
 		{
-			kind:           KindFrontend,
-			ports:          frontendPorts,
-			deployed:       always,
-			calls:          func(ClusterSpec) []call { return []call{callMeta, callDatanodes} },
-			clusterClients: true,
-			waitsFor:       KindMeta,
-			after:          KindDatanode,
-			panels:         frontendPanels,
+			kind:        KindFrontend,
+			ports:       frontendPorts,
+			deployed:    always,
+			calls:       func(ClusterSpec) []call { return []call{callMeta, callDatanodes} },
+			clientPorts: []int{HTTPPort, GRPCPort, MySQLPort, PostgresPort},
+			waitsFor:    KindMeta,
+			after:       KindDatanode,
+			panels:      frontendPanels,
+			build: func(b *clusterBuilder, c *Cluster) (pulumi.Resource, error) {
+				f, err := newFrontend(b, c.Datanode.Secret, b.Parent)
+				if err != nil {
+					return nil, err
+				}
+				c.Frontend = f
+				return f.Deployment, nil
+			},
 		},
 		{
 			kind:     KindMaintenance,
@@ -156,20 +205,43 @@ func (w wiring) identity(k Kind) kube.Identity {
 	return kube.Identity{App: App, Instance: w.cluster, Component: string(k)}
 }
 
-// ingress are the flows into k's pods from the components that call it.
-func (w wiring) ingress(k Kind) []kube.Flow {
-	if w.row(k).clusterClients {
-		return nil
+// links are every call between the cluster's deployed components, from both
+// sides of the table: the callers' calls and the callees' calledBy.
+func (w wiring) links() []link {
+	deployed := map[Kind]bool{}
+	for _, r := range w.rows {
+		deployed[r.kind] = true
 	}
+	var out []link
+	for _, r := range w.rows {
+		if r.calls != nil {
+			for _, c := range r.calls(w.spec) {
+				if deployed[c.to] {
+					out = append(out, link{from: r.kind, to: c.to, ports: c.ports})
+				}
+			}
+		}
+		for _, c := range r.calledBy {
+			if deployed[c.to] {
+				out = append(out, link{from: c.to, to: r.kind, ports: c.ports})
+			}
+		}
+	}
+	return out
+}
+
+// ingress are the flows into k's pods from the components that call it (on
+// ports that are not its clientPorts, which every pod of the cluster reaches).
+func (w wiring) ingress(k Kind) []kube.Flow {
+	client := w.row(k).clientPorts
 	var flows []kube.Flow
-	for _, from := range w.rows {
-		if from.calls == nil {
+	for _, l := range w.links() {
+		if l.to != k {
 			continue
 		}
-		for _, c := range from.calls(w.spec) {
-			if c.to == k {
-				flows = append(flows, kube.Allow(c.ports, w.identity(from.kind).Peer()))
-			}
+		ports := slices.DeleteFunc(slices.Clone(l.ports), func(p int) bool { return slices.Contains(client, p) })
+		if len(ports) > 0 {
+			flows = append(flows, kube.Allow(ports, w.identity(l.from).Peer()))
 		}
 	}
 	return flows
@@ -177,13 +249,11 @@ func (w wiring) ingress(k Kind) []kube.Flow {
 
 // egress are the flows from k's pods to the components it calls.
 func (w wiring) egress(k Kind) []kube.Flow {
-	r := w.row(k)
-	if r.calls == nil {
-		return nil
-	}
 	var flows []kube.Flow
-	for _, c := range r.calls(w.spec) {
-		flows = append(flows, kube.Allow(c.ports, w.identity(c.to).Peer()))
+	for _, l := range w.links() {
+		if l.from == k {
+			flows = append(flows, kube.Allow(l.ports, w.identity(l.to).Peer()))
+		}
 	}
 	return flows
 }
@@ -191,15 +261,20 @@ func (w wiring) egress(k Kind) []kube.Flow {
 // callers are the labels of the pods that call k.
 func (w wiring) callers(k Kind) []map[string]string {
 	var out []map[string]string
-	for _, from := range w.rows {
-		if from.calls == nil {
-			continue
-		}
-		for _, c := range from.calls(w.spec) {
-			if c.to == k {
-				out = append(out, w.identity(from.kind).SelectorLabels())
-			}
+	for _, l := range w.links() {
+		if l.to == k {
+			out = append(out, w.identity(l.from).SelectorLabels())
 		}
 	}
 	return out
+}
+
+// calls reports whether a deployed component calls k on port.
+func (w wiring) calls(k Kind, port int) bool {
+	for _, l := range w.links() {
+		if l.to == k && slices.Contains(l.ports, port) {
+			return true
+		}
+	}
+	return false
 }

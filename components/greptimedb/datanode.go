@@ -111,16 +111,9 @@ func newWALConfig(w WAL) walConfig {
 	return walConfig{Provider: string(WALRaftEngine), Dir: DataHome + "/wal"}
 }
 
-// DatanodeScript is the datanode's shell command line: --node-id is the pod's
-// StatefulSet ordinal (the hostname's suffix after the last '-'), and meta's
-// address comes from the environment.
-var DatanodeScript = "exec greptime datanode start" +
-	` --node-id "${POD_NAME##*-}"` +
-	` --metasrv-addrs "$` + EnvMetasrvAddrs + `"` +
-	fmt.Sprintf(" --rpc-bind-addr 0.0.0.0:%d", GRPCPort) +
-	fmt.Sprintf(` --rpc-server-addr "${POD_IP}:%d"`, GRPCPort) +
-	fmt.Sprintf(" --http-addr 0.0.0.0:%d", HTTPPort) +
-	" --config-file " + ConfigFile
+// DatanodeScript is the datanode's shell command line: its node id is the
+// pod's StatefulSet ordinal.
+var DatanodeScript = ordinalNodeScript(KindDatanode)
 
 // newDatanode creates the cluster's datanodes: a ConfigMap, a headless
 // Service, the credentials Secret for S3, the maintenance Jobs around their

@@ -294,6 +294,15 @@ type Frontend struct {
 	Password pulumi.StringOutput
 }
 
+// InternalGRPCPort is the frontends' internal gRPC server (GreptimeDB v1.1.4
+// `--internal-grpc-bind-addr`, src/cmd/src/frontend.rs). It skips
+// authentication (src/frontend/src/server.rs: no user provider for the
+// internal server), and the frontends advertise it to metasrv in place of
+// their gRPC port (src/frontend/src/heartbeat.rs, frontend_peer_addr). It is
+// opened only when a component of the cluster calls it (in the components
+// table), and is in no Service: its callers find the pods through metasrv.
+const InternalGRPCPort = 4010
+
 // frontendPorts are the frontends' client ports.
 var frontendPorts = []kube.Port{
 	{Name: "http", Number: HTTPPort}, {Name: "grpc", Number: GRPCPort},
@@ -480,8 +489,15 @@ func (b *frontendBuilder) newDeployment(f *Frontend, authFile pulumi.StringOutpu
 	case spec.Auth.Enabled:
 		provider = UserProvider
 	}
+	internal := b.internalGRPC()
 	line := b.metaAddress().ApplyT(func(addr string) []string {
-		return frontendArgsLine(addr, provider)
+		line := frontendArgsLine(addr, provider)
+		if internal {
+			line = append(line,
+				"--internal-grpc-bind-addr", fmt.Sprintf("0.0.0.0:%d", InternalGRPCPort),
+				"--internal-grpc-server-addr", fmt.Sprintf("$(POD_IP):%d", InternalGRPCPort))
+		}
+		return line
 	}).(pulumi.StringArrayOutput)
 	mounts := corev1.VolumeMountArray{dataMount("data")}
 	vols := volumes(f.ConfigMap.Metadata.Name().Elem(), kube.EmptyDir("data", "1Gi"))
@@ -501,6 +517,9 @@ func (b *frontendBuilder) newDeployment(f *Frontend, authFile pulumi.StringOutpu
 	}
 	main := b.container(spec.Resources, mounts...)
 	main.Args = line
+	if b.internalGRPC() {
+		main.Ports = append(main.Ports.(corev1.ContainerPortArray), kube.ContainerPort("grpc-internal", InternalGRPCPort))
+	}
 	main.Env = append(main.Env.(corev1.EnvVarArray), exportEnv...)
 	dep, err := appsv1.NewDeployment(b.Ctx, b.objName, &appsv1.DeploymentArgs{
 		Metadata: b.ID.ObjectMeta(b.objName, b.Namespace),
@@ -515,6 +534,10 @@ func (b *frontendBuilder) newDeployment(f *Frontend, authFile pulumi.StringOutpu
 	}
 	return dep, nil
 }
+
+// internalGRPC reports whether the frontends open InternalGRPCPort: a
+// component of the cluster calls it.
+func (b *frontendBuilder) internalGRPC() bool { return b.calls(KindFrontend, InternalGRPCPort) }
 
 // exportEnv is the frontends' extra environment for database exports (COPY
 // DATABASE runs in the frontends, which write to the object store with its

@@ -10,6 +10,7 @@
 package greptimedb
 
 import (
+	"fmt"
 	"strings"
 
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
@@ -70,6 +71,20 @@ const (
 const WaitScript = `set -f
 up() { for u in $WAIT_URLS; do wget -q -T 2 -O /dev/null "$u" && return 0; done; return 1; }
 until up; do echo "waiting for $WAIT_FOR"; sleep 2; done`
+
+// ordinalNodeScript is the shell command line of a node that is numbered by
+// its pod's StatefulSet ordinal (the hostname's suffix after the last '-'):
+// `greptime <kind> start` with that --node-id, meta's address from the
+// environment, and the gRPC and HTTP addresses.
+func ordinalNodeScript(k Kind) string {
+	return "exec greptime " + string(k) + " start" +
+		` --node-id "${POD_NAME##*-}"` +
+		` --metasrv-addrs "$` + EnvMetasrvAddrs + `"` +
+		fmt.Sprintf(" --rpc-bind-addr 0.0.0.0:%d", GRPCPort) +
+		fmt.Sprintf(` --rpc-server-addr "${POD_IP}:%d"`, GRPCPort) +
+		fmt.Sprintf(" --http-addr 0.0.0.0:%d", HTTPPort) +
+		" --config-file " + ConfigFile
+}
 
 // part builds one component of a cluster: each component's builder embeds it.
 type part struct {
