@@ -75,7 +75,7 @@ func BackupName(name string) string { return name + "-backup" }
 
 // backupIdentity is the labels of the backup pods: not the members'.
 func (b *builder) backupIdentity() kube.Identity {
-	id := b.id
+	id := b.ID
 	id.Component = BackupComponent
 	return id
 }
@@ -87,19 +87,19 @@ func (b *builder) newBackup() error {
 	id := b.backupIdentity()
 	name := BackupName(b.Name)
 	claim := spec.Storage.VolumeClaimTemplate(name, id)
-	meta := id.ObjectMeta(name, b.args.Namespace)
+	meta := id.ObjectMeta(name, b.Namespace)
 	// Not awaited: with a WaitForFirstConsumer storage class the claim binds only
 	// when the first backup runs.
 	meta.Annotations = pulumi.StringMap{kube.AnnotationSkipAwait: pulumi.String("true")}
 	pvc, err := corev1.NewPersistentVolumeClaim(b.Ctx, name, &corev1.PersistentVolumeClaimArgs{
 		Metadata: meta,
 		Spec:     claim.Spec,
-	}, append(b.args.DataSafety.StatefulOptions(), b.Parent)...)
+	}, append(b.DataSafety.StatefulOptions(), b.Parent)...)
 	if err != nil {
 		return fmt.Errorf("backup volume: %w", err)
 	}
 	tls := b.args.Spec.TLS
-	snapshotCmd := pulumi.StringArray{pulumi.String("/usr/local/bin/etcdctl"), SnapshotEndpointFlag(b.Name, b.args.Namespace, b.args.ClusterDomain, tls)}
+	snapshotCmd := pulumi.StringArray{pulumi.String("/usr/local/bin/etcdctl"), SnapshotEndpointFlag(b.Name, b.Namespace, b.ClusterDomain, tls)}
 	if tls.Enabled {
 		snapshotCmd = append(snapshotCmd, pulumi.ToStringArray([]string{
 			"--cacert=" + TLSClientDir + "/ca.crt", "--cert=" + TLSClientDir + "/tls.crt", "--key=" + TLSClientDir + "/tls.key"})...)
@@ -140,7 +140,7 @@ func (b *builder) newBackup() error {
 			ClaimName: pvc.Metadata.Name().Elem(),
 		},
 	}}, ClientCertVolumes(tls)...)
-	err = kube.NewCronJob(b.Ctx, name, id, b.args.Namespace, spec.Schedule, kube.JobSpec(id, pod, 2, 3600), b.Parent)
+	err = kube.NewCronJob(b.Ctx, name, id, b.Namespace, spec.Schedule, kube.JobSpec(id, pod, 2, 3600), b.Parent)
 	if err != nil {
 		return fmt.Errorf("backup cronjob: %w", err)
 	}

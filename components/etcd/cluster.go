@@ -182,7 +182,7 @@ func Args(name string, replicas int, domain, token string) []string {
 // certificate flags, then GreptimeDB's tuning.
 func (b *builder) memberArgs() []string {
 	t := b.args.Spec.TLS
-	args := bootstrapFlags(b.Name, b.args.Spec.Replicas, b.args.ClusterDomain, b.token, t.Scheme())
+	args := bootstrapFlags(b.Name, b.args.Spec.Replicas, b.ClusterDomain, b.token, t.Scheme())
 	args = append(args, tlsFlags(t)...)
 	return append(args, greptimeTuning...)
 }
@@ -192,7 +192,11 @@ func (b *builder) memberArgs() []string {
 func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pulumi.ResourceOption) (*Cluster, error) {
 	c := &Cluster{}
 	return kube.NewComponent(ctx, "etcd", Type, name, c, args.Validate, func(k kube.Component) (pulumi.Map, error) {
-		b := &builder{Component: k, args: args, id: Identity(args.Instance), token: args.Token}
+		b := &builder{
+			Workload: kube.Workload{Component: k, Env: args.Env, ID: Identity(args.Instance), Scrape: &metricsScrape},
+			args:     args,
+			token:    args.Token,
+		}
 		if b.token == "" {
 			b.token = fmt.Sprintf("%s-%s-%s", ctx.Project(), ctx.Stack(), name)
 		}
@@ -202,9 +206,8 @@ func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pul
 
 // builder creates the cluster's children.
 type builder struct {
-	kube.Component
+	kube.Workload
 	args  *ClusterArgs
-	id    kube.Identity
 	token string
 }
 
@@ -220,28 +223,19 @@ func (b *builder) build(c *Cluster) (pulumi.Map, error) {
 	if c.StatefulSet, err = b.newStatefulSet(c.PeerService); err != nil {
 		return nil, err
 	}
-	if _, err := kube.NewPodDisruptionBudget(b.Ctx, b.Name, b.id, b.args.Namespace, b.args.Spec.Replicas, b.Parent); err != nil {
+	ingress, egress := b.flows()
+	if err := b.Finish(b.Name, b.args.Spec.Replicas, ingress, egress); err != nil {
 		return nil, err
-	}
-	if b.args.Isolation.Enabled {
-		if err := b.newNetworkPolicy(); err != nil {
-			return nil, err
-		}
 	}
 	if b.args.Backup.Enabled {
 		if err := b.newBackup(); err != nil {
 			return nil, err
 		}
-		if b.args.Isolation.Enabled {
-			if err := b.newBackupPolicy(); err != nil {
-				return nil, err
-			}
+		if err := b.newBackupPolicy(); err != nil {
+			return nil, err
 		}
 	}
-	if err := b.args.Monitoring.NewPodMonitor(b.Ctx, b.Name, b.id, b.args.Namespace, metricsScrape, b.Parent); err != nil {
-		return nil, err
-	}
-	c.ClientEndpoint = ClientAddress(b.Name, b.args.Namespace, b.args.ClusterDomain)
+	c.ClientEndpoint = ClientAddress(b.Name, b.Namespace, b.ClusterDomain)
 	return pulumi.Map{"clientEndpoint": c.ClientEndpoint, "statefulSet": c.StatefulSet.Metadata.Name()}, nil
 }
 
@@ -267,7 +261,7 @@ func servicePorts() corev1.ServicePortArray {
 // newPeerService creates the headless Service. It publishes not-ready addresses:
 // a member becomes ready only once it has reached its peers by these names.
 func (b *builder) newPeerService() (*corev1.Service, error) {
-	return b.newService(PeerServiceName(b.Name), &corev1.ServiceSpecArgs{
+	return b.NewService(PeerServiceName(b.Name), nil, &corev1.ServiceSpecArgs{
 		ClusterIP:                pulumi.String("None"),
 		PublishNotReadyAddresses: pulumi.Bool(true),
 		Ports:                    servicePorts(),
@@ -281,22 +275,10 @@ func (b *builder) newClientService() (*corev1.Service, error) {
 		// The plain health endpoint, for the clients' waits.
 		ports = append(ports, corev1.ServicePortArgs{Name: pulumi.String("metrics"), Port: pulumi.Int(MetricsPort), TargetPort: pulumi.String("metrics")})
 	}
-	return b.newService(ClientServiceName(b.Name), &corev1.ServiceSpecArgs{
+	return b.NewService(ClientServiceName(b.Name), nil, &corev1.ServiceSpecArgs{
 		Type:  pulumi.String("ClusterIP"),
 		Ports: ports,
 	})
-}
-
-func (b *builder) newService(name string, spec *corev1.ServiceSpecArgs) (*corev1.Service, error) {
-	spec.Selector = b.id.Selector()
-	svc, err := corev1.NewService(b.Ctx, name, &corev1.ServiceArgs{
-		Metadata: b.id.ObjectMeta(name, b.args.Namespace),
-		Spec:     spec,
-	}, b.Parent)
-	if err != nil {
-		return nil, fmt.Errorf("service %q: %w", name, err)
-	}
-	return svc, nil
 }
 
 func httpProbe(path string, period, failures int) *corev1.ProbeArgs {
@@ -334,10 +316,9 @@ func (b *builder) container() corev1.ContainerArgs {
 }
 
 func (b *builder) newStatefulSet(peer *corev1.Service) (*appsv1.StatefulSet, error) {
-	id := b.id
-	opts := b.args.DataSafety.StatefulSetOptions(b.Parent)
+	id := b.ID
 	sts, err := appsv1.NewStatefulSet(b.Ctx, b.Name, &appsv1.StatefulSetArgs{
-		Metadata: id.ObjectMeta(b.Name, b.args.Namespace),
+		Metadata: id.ObjectMeta(b.Name, b.Namespace),
 		Spec: &appsv1.StatefulSetSpecArgs{
 			Replicas:    pulumi.Int(b.args.Spec.Replicas),
 			ServiceName: peer.Metadata.Name().Elem(),
@@ -345,31 +326,26 @@ func (b *builder) newStatefulSet(peer *corev1.Service) (*appsv1.StatefulSet, err
 			PodManagementPolicy:                  pulumi.String("Parallel"),
 			Selector:                             id.LabelSelector(),
 			PersistentVolumeClaimRetentionPolicy: kube.RetainClaims(),
-			Template: &corev1.PodTemplateSpecArgs{
-				Metadata: id.PodMeta(b.args.Monitoring.PodAnnotations(metricsScrape)),
-				Spec: &corev1.PodSpecArgs{
-					// etcd never calls the Kubernetes API.
-					AutomountServiceAccountToken:  pulumi.Bool(false),
-					SecurityContext:               kube.PodSecurityContext(UID),
-					Affinity:                      kube.AntiAffinity(b.args.AntiAffinity, id.Selector()),
-					TerminationGracePeriodSeconds: pulumi.Int(30),
-					Containers:                    corev1.ContainerArray{b.container()},
-					Volumes:                       b.memberVolumes(),
-				},
-			},
+			Template: b.PodTemplate(kube.Pod{
+				UID:                           UID,
+				AntiAffinity:                  b.args.AntiAffinity,
+				Containers:                    []corev1.ContainerArgs{b.container()},
+				Volumes:                       b.memberVolumes(),
+				TerminationGracePeriodSeconds: 30,
+			}),
 			VolumeClaimTemplates: corev1.PersistentVolumeClaimTypeArray{b.args.Spec.Storage.VolumeClaimTemplate(DataVolume, id)},
 		},
-	}, opts...)
+	}, b.StatefulSetOptions()...)
 	if err != nil {
 		return nil, fmt.Errorf("statefulset: %w", err)
 	}
 	return sts, nil
 }
 
-// newNetworkPolicy lets the configured clients reach the client port and the
-// members reach each other's peer port; nothing else.
-func (b *builder) newNetworkPolicy() error {
-	members := b.id.Peer()
+// flows let the configured clients reach the client port and the members
+// reach each other's peer port; nothing else (but the scrape, which Finish adds).
+func (b *builder) flows() (ingress, egress []kube.Flow) {
+	members := b.ID.Peer()
 	var clients []kube.Flow
 	clientPods := b.args.ClientPods
 	if b.args.Backup.Enabled {
@@ -382,9 +358,7 @@ func (b *builder) newNetworkPolicy() error {
 	for _, sel := range clientPods {
 		clients = append(clients, kube.Allow(clientPorts, kube.PodsPeer(sel)))
 	}
-	ingress := append([]kube.Flow{kube.Allow([]int{PeerPort}, members)}, clients...)
-	ingress = append(ingress, b.args.Monitoring.ScrapeFlows(metricsScrape)...)
-	egress := []kube.Flow{kube.Allow([]int{PeerPort}, members)}
-	_, err := kube.NewNetworkPolicy(b.Ctx, b.Name, b.id, b.args.Namespace, ingress, egress, b.Parent)
-	return err
+	ingress = append([]kube.Flow{kube.Allow([]int{PeerPort}, members)}, clients...)
+	egress = []kube.Flow{kube.Allow([]int{PeerPort}, members)}
+	return ingress, egress
 }
