@@ -110,14 +110,7 @@ func (b *builder) exporterVolumes(publicKey *corev1.ConfigMap) corev1.VolumeArra
 
 // newPublicKeyConfigMap holds the cluster's public key (not a secret) for the exporter.
 func (b *builder) newPublicKeyConfigMap() (*corev1.ConfigMap, error) {
-	cm, err := corev1.NewConfigMap(b.Ctx, b.Name+"-public-key", &corev1.ConfigMapArgs{
-		Metadata: b.id.AutoNamedMeta(b.args.Namespace),
-		Data:     pulumi.StringMap{"cluster_public.key": pulumi.String(b.spec.Security.ClusterPublicKey)},
-	}, b.Parent)
-	if err != nil {
-		return nil, fmt.Errorf("public key config map: %w", err)
-	}
-	return cm, nil
+	return b.NewConfigMap(b.Name+"-public-key", pulumi.StringMap{"cluster_public.key": pulumi.String(b.spec.Security.ClusterPublicKey)})
 }
 
 // DashboardKey is the QuasarDB dashboard's key in its ConfigMap.
@@ -137,9 +130,9 @@ func dashboardPanels(name string) []kube.Panel {
 
 // newDashboard creates the cluster's Grafana dashboard ConfigMap.
 func (b *builder) newDashboard() error {
-	id := b.id
+	id := b.ID
 	id.Component = "dashboard"
-	return kube.NewDashboard(b.Ctx, b.Name+"-dashboard", id, b.args.Namespace, DashboardKey, func(ns string) (string, error) {
+	return kube.NewDashboard(b.Ctx, b.Name+"-dashboard", id, b.Namespace, DashboardKey, func(ns string) (string, error) {
 		return kube.DashboardJSON("tsdb-quasardb-"+ns+"-"+b.Name, fmt.Sprintf("QuasarDB %s (%s)", b.Name, ns), ns,
 			[]string{"quasardb", "tsdb-platform"}, dashboardPanels(b.Name))
 	}, b.Parent)

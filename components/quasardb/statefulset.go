@@ -81,7 +81,7 @@ func (b *builder) newKeySecrets() (keySecrets, error) {
 		keys.licenseRef = &ref
 	} else if b.spec.Licensed() {
 		license := kube.Secret(pulumi.String(b.spec.License))
-		s, err := b.newSecret(b.Name+"-license", pulumi.StringMap{LicenseFileName: license})
+		s, err := b.NewSecret(b.Name+"-license", pulumi.StringMap{LicenseFileName: license})
 		if err != nil {
 			return keys, err
 		}
@@ -113,7 +113,7 @@ func (b *builder) newKeySecrets() (keySecrets, error) {
 	if len(data) == 0 {
 		return keys, nil
 	}
-	s, err := b.newSecret(b.Name+"-security", data)
+	s, err := b.NewSecret(b.Name+"-security", data)
 	if err != nil {
 		return keys, err
 	}
@@ -122,61 +122,46 @@ func (b *builder) newKeySecrets() (keySecrets, error) {
 	return keys, nil
 }
 
-func (b *builder) newSecret(name string, data pulumi.StringMap) (*corev1.Secret, error) {
-	s, err := corev1.NewSecret(b.Ctx, name, &corev1.SecretArgs{
-		Metadata:   b.id.AutoNamedMeta(b.args.Namespace),
-		Type:       pulumi.String("Opaque"),
-		StringData: data,
-	}, b.Parent)
-	if err != nil {
-		return nil, fmt.Errorf("secret %q: %w", name, err)
-	}
-	return s, nil
-}
-
 // newStatefulSet creates the nodes: bound to the headless Service, started one by
 // one (each node bootstraps from the lower ordinals, and listens on the client port
 // only once it joined the ring).
 func (b *builder) newStatefulSet(headless *corev1.Service, keys keySecrets) (*appsv1.StatefulSet, error) {
 	a := b.spec
-	opts := b.args.DataSafety.StatefulSetOptions(b.Parent)
 	ss, err := appsv1.NewStatefulSet(b.Ctx, b.Name, &appsv1.StatefulSetArgs{
-		Metadata: b.id.ObjectMeta(b.Name, b.args.Namespace),
+		Metadata: b.ID.ObjectMeta(b.Name, b.Namespace),
 		Spec: &appsv1.StatefulSetSpecArgs{
 			ServiceName:                          headless.Metadata.Name().Elem(),
 			Replicas:                             pulumi.Int(a.Replicas),
 			PodManagementPolicy:                  pulumi.String("OrderedReady"),
-			Selector:                             b.id.LabelSelector(),
+			Selector:                             b.ID.LabelSelector(),
 			PersistentVolumeClaimRetentionPolicy: kube.RetainClaims(),
-			Template: &corev1.PodTemplateSpecArgs{
-				Metadata: b.podMeta(keys),
-				Spec:     b.podSpec(keys),
-			},
+			Template:                             b.PodTemplate(b.pod(keys)),
 			VolumeClaimTemplates: corev1.PersistentVolumeClaimTypeArray{
-				a.Storage.VolumeClaimTemplate(dataVolume, b.id),
+				a.Storage.VolumeClaimTemplate(dataVolume, b.ID),
 			},
 		},
-	}, opts...)
+	}, b.StatefulSetOptions()...)
 	if err != nil {
 		return nil, fmt.Errorf("statefulset %q: %w", b.Name, err)
 	}
 	return ss, nil
 }
 
-func (b *builder) podSpec(keys keySecrets) *corev1.PodSpecArgs {
-	spec := &corev1.PodSpecArgs{
-		// qdbd never talks to the Kubernetes API.
-		AutomountServiceAccountToken: pulumi.Bool(false),
-		SecurityContext:              kube.PodSecurityContext(ImageUID),
-		Affinity:                     kube.AntiAffinity(b.spec.AntiAffinity, b.id.Selector()),
-		Containers:                   corev1.ContainerArray{b.container(keys)},
-		Volumes:                      volumes(keys),
+// pod is the nodes' pod: the daemon, and the exporter beside it when enabled.
+// A changed key rolls the pods (checksumAnnotations).
+func (b *builder) pod(keys keySecrets) kube.Pod {
+	p := kube.Pod{
+		UID:          ImageUID,
+		AntiAffinity: b.spec.AntiAffinity,
+		Annotations:  checksumAnnotations(keys),
+		Containers:   []corev1.ContainerArgs{b.container(keys)},
+		Volumes:      volumes(keys),
 	}
 	if b.spec.Exporter.Enabled {
-		spec.Containers = append(spec.Containers.(corev1.ContainerArray), b.exporterContainer())
-		spec.Volumes = append(spec.Volumes.(corev1.VolumeArray), b.exporterVolumes(keys.publicKey)...)
+		p.Containers = append(p.Containers, b.exporterContainer())
+		p.Volumes = append(p.Volumes, b.exporterVolumes(keys.publicKey)...)
 	}
-	return spec
+	return p
 }
 
 func (b *builder) container(keys keySecrets) corev1.ContainerArgs {
