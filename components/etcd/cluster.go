@@ -17,20 +17,20 @@ import (
 	"tsdb-platform/components/kube"
 )
 
-// Type is the component's type token.
-const Type = "tsdb:etcd:Cluster"
+// typeToken is the component's type token.
+const typeToken = "tsdb:etcd:Cluster"
 
 // Ports and paths of every member.
 const (
 	ClientPort  = 2379
-	PeerPort    = 2380
+	peerPort    = 2380
 	MetricsPort = 8080
-	// DataMount is where the member's PVC is mounted. The data directory is a
+	// dataMount is where the member's PVC is mounted. The data directory is a
 	// subdirectory etcd creates itself with the 0700 mode it insists on.
-	DataMount = "/var/run/etcd"
-	DataDir   = DataMount + "/default.etcd"
-	// DataVolume names the volume claim template.
-	DataVolume = "data"
+	dataMount = "/var/run/etcd"
+	dataDir   = dataMount + "/default.etcd"
+	// dataVolume names the volume claim template.
+	dataVolume = "data"
 )
 
 // UID is the user the etcd container runs as: the distroless base image's
@@ -49,7 +49,7 @@ var greptimeTuning = []string{
 
 // Spec is an etcd cluster's configuration: plain data, decoded from stack config.
 type Spec struct {
-	// Replicas is the member count: one of MemberCounts.
+	// Replicas is the member count: 1, 3, 5 or 7.
 	Replicas int `json:"replicas"`
 	// Image is a pinned etcd image (>= v3.5.12 for /readyz and /livez).
 	Image     string         `json:"image"`
@@ -62,7 +62,7 @@ type Spec struct {
 // Validate reports every problem of the spec, at p.
 func (s Spec) Validate(p *field.Path) field.ErrorList {
 	var errs field.ErrorList
-	if !ValidMemberCount(s.Replicas) {
+	if !validMemberCount(s.Replicas) {
 		errs = append(errs, field.Invalid(p.Child("replicas"), s.Replicas, "etcd needs an odd member count (1, 3, 5, 7)"))
 	}
 	errs = append(errs, kube.ValidateImage(s.Image, p.Child("image"))...)
@@ -112,17 +112,17 @@ func Identity(instance string) kube.Identity {
 	return kube.Identity{App: "etcd", Instance: instance, Component: "etcd"}
 }
 
-// PeerServiceName is the headless Service of the cluster named name.
-func PeerServiceName(name string) string { return name + "-peer" }
+// peerServiceName is the headless Service of the cluster named name.
+func peerServiceName(name string) string { return name + "-peer" }
 
-// ClientServiceName is the client Service of the cluster named name.
-func ClientServiceName(name string) string { return name + "-client" }
+// clientServiceName is the client Service of the cluster named name.
+func clientServiceName(name string) string { return name + "-client" }
 
 // ClientAddress is host:port of the client Service of the cluster named name,
 // built from names alone: a reference to the Service's outputs would make the
 // referrer wait until the members are ready.
 func ClientAddress(name string, namespace pulumi.StringInput, domain string) pulumi.StringOutput {
-	return pulumi.Sprintf("%s:%d", kube.ServiceFQDN(ClientServiceName(name), namespace, domain), ClientPort)
+	return pulumi.Sprintf("%s:%d", kube.ServiceFQDN(clientServiceName(name), namespace, domain), ClientPort)
 }
 
 // Validate reports every problem of the arguments.
@@ -141,41 +141,37 @@ func (a *ClusterArgs) Validate() field.ErrorList {
 	return append(errs, a.AntiAffinity.Validate(field.NewPath("antiAffinity"))...)
 }
 
-// BootstrapFlags are the static bootstrap flags of a member of the cluster named
-// name with replicas members. The member's own name and namespace come from the
-// POD_NAME and POD_NAMESPACE environment variables, which Kubernetes expands in
-// container arguments.
-func BootstrapFlags(name string, replicas int, domain, token string) []string {
-	return bootstrapFlags(name, replicas, domain, token, "http")
-}
-
-// bootstrapFlags are BootstrapFlags with the client and peer URLs' scheme.
+// bootstrapFlags are the static bootstrap flags of a member of the cluster named
+// name with replicas members, with the client and peer URLs' scheme. The
+// member's own name and namespace come from the POD_NAME and POD_NAMESPACE
+// environment variables, which Kubernetes expands in container arguments.
 func bootstrapFlags(name string, replicas int, domain, token, scheme string) []string {
 	peerHost := func(member string) string {
-		return fmt.Sprintf("%s.%s.$(POD_NAMESPACE).svc.%s", member, PeerServiceName(name), domain)
+		return fmt.Sprintf("%s.%s.$(POD_NAMESPACE).svc.%s", member, peerServiceName(name), domain)
 	}
 	members := make([]string, replicas)
 	for i := range members {
 		member := fmt.Sprintf("%s-%d", name, i)
-		members[i] = fmt.Sprintf("%s=%s://%s:%d", member, scheme, peerHost(member), PeerPort)
+		members[i] = fmt.Sprintf("%s=%s://%s:%d", member, scheme, peerHost(member), peerPort)
 	}
 	return []string{
 		"--name=$(POD_NAME)",
-		"--data-dir=" + DataDir,
-		fmt.Sprintf("--listen-peer-urls=%s://0.0.0.0:%d", scheme, PeerPort),
+		"--data-dir=" + dataDir,
+		fmt.Sprintf("--listen-peer-urls=%s://0.0.0.0:%d", scheme, peerPort),
 		fmt.Sprintf("--listen-client-urls=%s://0.0.0.0:%d", scheme, ClientPort),
 		fmt.Sprintf("--listen-metrics-urls=http://0.0.0.0:%d", MetricsPort),
 		fmt.Sprintf("--advertise-client-urls=%s://%s:%d", scheme, peerHost("$(POD_NAME)"), ClientPort),
-		fmt.Sprintf("--initial-advertise-peer-urls=%s://%s:%d", scheme, peerHost("$(POD_NAME)"), PeerPort),
+		fmt.Sprintf("--initial-advertise-peer-urls=%s://%s:%d", scheme, peerHost("$(POD_NAME)"), peerPort),
 		"--initial-cluster=" + strings.Join(members, ","),
 		"--initial-cluster-state=new",
 		"--initial-cluster-token=" + token,
 	}
 }
 
-// Args are the etcd command-line arguments: bootstrap flags, then GreptimeDB's tuning.
+// Args are the etcd command-line arguments without TLS: bootstrap flags, then
+// GreptimeDB's tuning.
 func Args(name string, replicas int, domain, token string) []string {
-	return append(BootstrapFlags(name, replicas, domain, token), greptimeTuning...)
+	return append(bootstrapFlags(name, replicas, domain, token, "http"), greptimeTuning...)
 }
 
 // memberArgs are the members' arguments: bootstrap flags (https with TLS), the
@@ -191,7 +187,7 @@ func (b *builder) memberArgs() []string {
 // and every other object are named after name.
 func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pulumi.ResourceOption) (*Cluster, error) {
 	c := &Cluster{}
-	return kube.NewComponent(ctx, "etcd", Type, name, c, args.Validate, func(k kube.Component) (pulumi.Map, error) {
+	return kube.NewComponent(ctx, "etcd", typeToken, name, c, args.Validate, func(k kube.Component) (pulumi.Map, error) {
 		b := &builder{
 			Workload: kube.Workload{Component: k, Env: args.Env, ID: Identity(args.Instance), Scrape: &metricsScrape},
 			args:     args,
@@ -239,12 +235,12 @@ func (b *builder) build(c *Cluster) (pulumi.Map, error) {
 	return pulumi.Map{"clientEndpoint": c.ClientEndpoint, "statefulSet": c.StatefulSet.Metadata.Name()}, nil
 }
 
-// MemberCounts are the etcd cluster sizes the component deploys: odd, so a majority
+// memberCounts are the etcd cluster sizes the component deploys: odd, so a majority
 // survives the loss of a minority, and at most 7, beyond which writes only get slower.
-var MemberCounts = []int{1, 3, 5, 7}
+var memberCounts = []int{1, 3, 5, 7}
 
-// ValidMemberCount reports whether n is one of MemberCounts.
-func ValidMemberCount(n int) bool { return slices.Contains(MemberCounts, n) }
+// validMemberCount reports whether n is one of memberCounts.
+func validMemberCount(n int) bool { return slices.Contains(memberCounts, n) }
 
 // metricsScrape is where every member serves its metrics.
 var metricsScrape = kube.Scrape{PortName: "metrics", Port: MetricsPort, Path: "/metrics"}
@@ -254,14 +250,14 @@ var metricsScrape = kube.Scrape{PortName: "metrics", Port: MetricsPort, Path: "/
 func servicePorts() corev1.ServicePortArray {
 	return corev1.ServicePortArray{
 		corev1.ServicePortArgs{Name: pulumi.String("client"), Port: pulumi.Int(ClientPort), TargetPort: pulumi.String("client")},
-		corev1.ServicePortArgs{Name: pulumi.String("peer"), Port: pulumi.Int(PeerPort), TargetPort: pulumi.String("peer")},
+		corev1.ServicePortArgs{Name: pulumi.String("peer"), Port: pulumi.Int(peerPort), TargetPort: pulumi.String("peer")},
 	}
 }
 
 // newPeerService creates the headless Service. It publishes not-ready addresses:
 // a member becomes ready only once it has reached its peers by these names.
 func (b *builder) newPeerService() (*corev1.Service, error) {
-	return b.NewService(PeerServiceName(b.Name), nil, &corev1.ServiceSpecArgs{
+	return b.NewService(peerServiceName(b.Name), nil, &corev1.ServiceSpecArgs{
 		ClusterIP:                pulumi.String("None"),
 		PublishNotReadyAddresses: pulumi.Bool(true),
 		Ports:                    servicePorts(),
@@ -275,7 +271,7 @@ func (b *builder) newClientService() (*corev1.Service, error) {
 		// The plain health endpoint, for the clients' waits.
 		ports = append(ports, corev1.ServicePortArgs{Name: pulumi.String("metrics"), Port: pulumi.Int(MetricsPort), TargetPort: pulumi.String("metrics")})
 	}
-	return b.NewService(ClientServiceName(b.Name), nil, &corev1.ServiceSpecArgs{
+	return b.NewService(clientServiceName(b.Name), nil, &corev1.ServiceSpecArgs{
 		Type:  pulumi.String("ClusterIP"),
 		Ports: ports,
 	})
@@ -302,7 +298,7 @@ func (b *builder) container() corev1.ContainerArgs {
 		},
 		Ports: corev1.ContainerPortArray{
 			corev1.ContainerPortArgs{Name: pulumi.String("client"), ContainerPort: pulumi.Int(ClientPort), Protocol: pulumi.String("TCP")},
-			corev1.ContainerPortArgs{Name: pulumi.String("peer"), ContainerPort: pulumi.Int(PeerPort), Protocol: pulumi.String("TCP")},
+			corev1.ContainerPortArgs{Name: pulumi.String("peer"), ContainerPort: pulumi.Int(peerPort), Protocol: pulumi.String("TCP")},
 			corev1.ContainerPortArgs{Name: pulumi.String("metrics"), ContainerPort: pulumi.Int(MetricsPort), Protocol: pulumi.String("TCP")},
 		},
 		// /livez answers as soon as the member runs; /readyz once it has a leader.
@@ -333,7 +329,7 @@ func (b *builder) newStatefulSet(peer *corev1.Service) (*appsv1.StatefulSet, err
 				Volumes:                       b.memberVolumes(),
 				TerminationGracePeriodSeconds: 30,
 			}),
-			VolumeClaimTemplates: corev1.PersistentVolumeClaimTypeArray{b.args.Spec.Storage.VolumeClaimTemplate(DataVolume, id)},
+			VolumeClaimTemplates: corev1.PersistentVolumeClaimTypeArray{b.args.Spec.Storage.VolumeClaimTemplate(dataVolume, id)},
 		},
 	}, b.StatefulSetOptions()...)
 	if err != nil {
@@ -358,7 +354,7 @@ func (b *builder) flows() (ingress, egress []kube.Flow) {
 	for _, sel := range clientPods {
 		clients = append(clients, kube.Allow(clientPorts, kube.PodsPeer(sel)))
 	}
-	ingress = append([]kube.Flow{kube.Allow([]int{PeerPort}, members)}, clients...)
-	egress = []kube.Flow{kube.Allow([]int{PeerPort}, members)}
+	ingress = append([]kube.Flow{kube.Allow([]int{peerPort}, members)}, clients...)
+	egress = []kube.Flow{kube.Allow([]int{peerPort}, members)}
 	return ingress, egress
 }

@@ -6,5 +6,5 @@ import "tsdb-platform/components/kube"
 // members' client port, and nothing calls them.
 func (b *builder) newBackupPolicy() error {
 	egress := []kube.Flow{kube.Allow([]int{ClientPort}, b.ID.Peer())}
-	return b.NewJobPolicy(BackupName(b.Name), b.backupIdentity(), egress)
+	return b.NewJobPolicy(backupName(b.Name), b.backupIdentity(), egress)
 }
