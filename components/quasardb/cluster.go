@@ -14,10 +14,10 @@ const TypeToken = "tsdb:quasardb:Cluster"
 
 // Ports QuasarDB listens on.
 const (
-	// ClientPort carries the client protocol and most of the traffic between nodes.
-	ClientPort = 2836
-	// ControlPort carries the low-volume cluster control messages between nodes.
-	ControlPort = 2837
+	// clientPort carries the client protocol and most of the traffic between nodes.
+	clientPort = 2836
+	// controlPort carries the low-volume cluster control messages between nodes.
+	controlPort = 2837
 )
 
 // Port names, shared by the container and both Services (at most 15 characters).
@@ -28,8 +28,8 @@ const (
 
 // Identity of the cluster's pods: app.kubernetes.io/name and component.
 const (
-	AppName       = "quasardb"
-	ComponentName = "database"
+	appName       = "quasardb"
+	componentName = "database"
 )
 
 // Cluster is a deployed QuasarDB cluster.
@@ -72,7 +72,7 @@ func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pul
 			Workload: kube.Workload{
 				Component: k,
 				Env:       args.Env,
-				ID:        kube.Identity{App: AppName, Instance: name, Component: ComponentName},
+				ID:        kube.Identity{App: appName, Instance: name, Component: componentName},
 				Scrape:    scrape,
 			},
 			spec:    args.Spec,
@@ -141,8 +141,8 @@ func (b *builder) build(c *Cluster) (pulumi.Map, error) {
 func (b *builder) newService(name string, headless bool) (*corev1.Service, error) {
 	spec := &corev1.ServiceSpecArgs{
 		Ports: corev1.ServicePortArray{
-			kube.ServicePort(clientPortName, ClientPort),
-			kube.ServicePort(controlPortName, ControlPort),
+			kube.ServicePort(clientPortName, clientPort),
+			kube.ServicePort(controlPortName, controlPort),
 		},
 	}
 	if headless {
@@ -157,11 +157,11 @@ func (b *builder) newService(name string, headless bool) (*corev1.Service, error
 // setEndpoints fills the cluster's endpoint outputs.
 func (b *builder) setEndpoints(c *Cluster) {
 	ns, domain := b.Namespace, b.ClusterDomain
-	c.URI = pulumi.Sprintf("qdb://%s:%d", kube.ServiceFQDN(b.clientName(), ns, domain), ClientPort)
+	c.URI = pulumi.Sprintf("qdb://%s:%d", kube.ServiceFQDN(b.clientName(), ns, domain), clientPort)
 	headless := kube.ServiceFQDN(b.headlessName(), ns, domain)
 	c.PodAddresses = make(pulumi.StringArray, b.spec.Replicas)
 	for i := range b.spec.Replicas {
-		c.PodAddresses[i] = pulumi.Sprintf("qdb://%s-%d.%s:%d", b.Name, i, headless, ClientPort)
+		c.PodAddresses[i] = pulumi.Sprintf("qdb://%s-%d.%s:%d", b.Name, i, headless, clientPort)
 	}
 	publicKey := ""
 	if s := b.spec.Security; s.Enabled {
@@ -175,11 +175,11 @@ func (b *builder) setEndpoints(c *Cluster) {
 // need the control port: it carries node-to-node cluster control messages, and
 // clients are redirected to the nodes' client ports.
 func (b *builder) flows() (ingress, egress []kube.Flow) {
-	peers := kube.Allow([]int{ClientPort, ControlPort}, b.ID.Peer())
+	peers := kube.Allow([]int{clientPort, controlPort}, b.ID.Peer())
 	ingress = []kube.Flow{peers}
 	if clients := b.spec.NetworkPolicy.Peers(); len(clients) > 0 {
 		// An empty peer list would mean "anyone": add the client rule only with peers.
-		ingress = append(ingress, kube.Allow([]int{ClientPort}, clients...))
+		ingress = append(ingress, kube.Allow([]int{clientPort}, clients...))
 	}
 	return ingress, []kube.Flow{peers}
 }
