@@ -59,24 +59,24 @@ ls -1t "$SNAPSHOT_DIR"/snapshot-*.db | tail -n "+$((KEEP + 1))" | xargs -r rm -f
 echo "saved $snap"
 ls -l "$SNAPSHOT_DIR"`
 
-// SnapshotEndpointFlag is etcdctl's --endpoints flag for the snapshots: the
+// snapshotEndpointFlag is etcdctl's --endpoints flag for the snapshots: the
 // client Service's fully qualified name, which is the name the server
 // certificate must carry with TLS (README, etcd.tls): the short Service name
 // need not be in it, and etcdctl checks the host name.
-func SnapshotEndpointFlag(name string, namespace pulumi.StringInput, domain string, tls TLSSpec) pulumi.StringOutput {
+func snapshotEndpointFlag(name string, namespace pulumi.StringInput, domain string, tls TLSSpec) pulumi.StringOutput {
 	return pulumi.Sprintf("--endpoints=%s://%s", tls.Scheme(), ClientAddress(name, namespace, domain))
 }
 
-// BackupComponent is the component label of the backup pods and volume.
-const BackupComponent = "backup"
+// backupComponent is the component label of the backup pods and volume.
+const backupComponent = "backup"
 
-// BackupName names the backup CronJob and its volume claim.
-func BackupName(name string) string { return name + "-backup" }
+// backupName names the backup CronJob and its volume claim.
+func backupName(name string) string { return name + "-backup" }
 
 // backupIdentity is the labels of the backup pods: not the members'.
 func (b *builder) backupIdentity() kube.Identity {
-	id := b.id
-	id.Component = BackupComponent
+	id := b.ID
+	id.Component = backupComponent
 	return id
 }
 
@@ -85,21 +85,21 @@ func (b *builder) backupIdentity() kube.Identity {
 func (b *builder) newBackup() error {
 	spec := b.args.Backup
 	id := b.backupIdentity()
-	name := BackupName(b.Name)
+	name := backupName(b.Name)
 	claim := spec.Storage.VolumeClaimTemplate(name, id)
-	meta := id.ObjectMeta(name, b.args.Namespace)
+	meta := id.ObjectMeta(name, b.Namespace)
 	// Not awaited: with a WaitForFirstConsumer storage class the claim binds only
 	// when the first backup runs.
 	meta.Annotations = pulumi.StringMap{kube.AnnotationSkipAwait: pulumi.String("true")}
 	pvc, err := corev1.NewPersistentVolumeClaim(b.Ctx, name, &corev1.PersistentVolumeClaimArgs{
 		Metadata: meta,
 		Spec:     claim.Spec,
-	}, append(b.args.DataSafety.StatefulOptions(), b.Parent)...)
+	}, append(b.DataSafety.StatefulOptions(), b.Parent)...)
 	if err != nil {
 		return fmt.Errorf("backup volume: %w", err)
 	}
 	tls := b.args.Spec.TLS
-	snapshotCmd := pulumi.StringArray{pulumi.String("/usr/local/bin/etcdctl"), SnapshotEndpointFlag(b.Name, b.args.Namespace, b.args.ClusterDomain, tls)}
+	snapshotCmd := pulumi.StringArray{pulumi.String("/usr/local/bin/etcdctl"), snapshotEndpointFlag(b.Name, b.Namespace, b.ClusterDomain, tls)}
 	if tls.Enabled {
 		snapshotCmd = append(snapshotCmd, pulumi.ToStringArray([]string{
 			"--cacert=" + TLSClientDir + "/ca.crt", "--cert=" + TLSClientDir + "/tls.crt", "--key=" + TLSClientDir + "/tls.key"})...)
@@ -140,7 +140,7 @@ func (b *builder) newBackup() error {
 			ClaimName: pvc.Metadata.Name().Elem(),
 		},
 	}}, ClientCertVolumes(tls)...)
-	err = kube.NewCronJob(b.Ctx, name, id, b.args.Namespace, spec.Schedule, kube.JobSpec(id, pod, 2, 3600), b.Parent)
+	err = kube.NewCronJob(b.Ctx, name, id, b.Namespace, spec.Schedule, kube.JobSpec(id, pod, 2, 3600), b.Parent)
 	if err != nil {
 		return fmt.Errorf("backup cronjob: %w", err)
 	}

@@ -17,20 +17,20 @@ import (
 	"tsdb-platform/components/kube"
 )
 
-// Type is the component's type token.
-const Type = "tsdb:etcd:Cluster"
+// typeToken is the component's type token.
+const typeToken = "tsdb:etcd:Cluster"
 
 // Ports and paths of every member.
 const (
 	ClientPort  = 2379
 	PeerPort    = 2380
 	MetricsPort = 8080
-	// DataMount is where the member's PVC is mounted. The data directory is a
+	// dataMount is where the member's PVC is mounted. The data directory is a
 	// subdirectory etcd creates itself with the 0700 mode it insists on.
-	DataMount = "/var/run/etcd"
-	DataDir   = DataMount + "/default.etcd"
-	// DataVolume names the volume claim template.
-	DataVolume = "data"
+	dataMount = "/var/run/etcd"
+	dataDir   = dataMount + "/default.etcd"
+	// dataVolume names the volume claim template.
+	dataVolume = "data"
 )
 
 // UID is the user the etcd container runs as: the distroless base image's
@@ -49,7 +49,7 @@ var greptimeTuning = []string{
 
 // Spec is an etcd cluster's configuration: plain data, decoded from stack config.
 type Spec struct {
-	// Replicas is the member count: one of MemberCounts.
+	// Replicas is the member count: 1, 3, 5 or 7.
 	Replicas int `json:"replicas"`
 	// Image is a pinned etcd image (>= v3.5.12 for /readyz and /livez).
 	Image     string         `json:"image"`
@@ -62,7 +62,7 @@ type Spec struct {
 // Validate reports every problem of the spec, at p.
 func (s Spec) Validate(p *field.Path) field.ErrorList {
 	var errs field.ErrorList
-	if !ValidMemberCount(s.Replicas) {
+	if !validMemberCount(s.Replicas) {
 		errs = append(errs, field.Invalid(p.Child("replicas"), s.Replicas, "etcd needs an odd member count (1, 3, 5, 7)"))
 	}
 	errs = append(errs, kube.ValidateImage(s.Image, p.Child("image"))...)
@@ -112,17 +112,17 @@ func Identity(instance string) kube.Identity {
 	return kube.Identity{App: "etcd", Instance: instance, Component: "etcd"}
 }
 
-// PeerServiceName is the headless Service of the cluster named name.
-func PeerServiceName(name string) string { return name + "-peer" }
+// peerServiceName is the headless Service of the cluster named name.
+func peerServiceName(name string) string { return name + "-peer" }
 
-// ClientServiceName is the client Service of the cluster named name.
-func ClientServiceName(name string) string { return name + "-client" }
+// clientServiceName is the client Service of the cluster named name.
+func clientServiceName(name string) string { return name + "-client" }
 
 // ClientAddress is host:port of the client Service of the cluster named name,
 // built from names alone: a reference to the Service's outputs would make the
 // referrer wait until the members are ready.
 func ClientAddress(name string, namespace pulumi.StringInput, domain string) pulumi.StringOutput {
-	return pulumi.Sprintf("%s:%d", kube.ServiceFQDN(ClientServiceName(name), namespace, domain), ClientPort)
+	return pulumi.Sprintf("%s:%d", kube.ServiceFQDN(clientServiceName(name), namespace, domain), ClientPort)
 }
 
 // Validate reports every problem of the arguments.
@@ -141,18 +141,13 @@ func (a *ClusterArgs) Validate() field.ErrorList {
 	return append(errs, a.AntiAffinity.Validate(field.NewPath("antiAffinity"))...)
 }
 
-// BootstrapFlags are the static bootstrap flags of a member of the cluster named
-// name with replicas members. The member's own name and namespace come from the
-// POD_NAME and POD_NAMESPACE environment variables, which Kubernetes expands in
-// container arguments.
-func BootstrapFlags(name string, replicas int, domain, token string) []string {
-	return bootstrapFlags(name, replicas, domain, token, "http")
-}
-
-// bootstrapFlags are BootstrapFlags with the client and peer URLs' scheme.
+// bootstrapFlags are the static bootstrap flags of a member of the cluster named
+// name with replicas members, with the client and peer URLs' scheme. The
+// member's own name and namespace come from the POD_NAME and POD_NAMESPACE
+// environment variables, which Kubernetes expands in container arguments.
 func bootstrapFlags(name string, replicas int, domain, token, scheme string) []string {
 	peerHost := func(member string) string {
-		return fmt.Sprintf("%s.%s.$(POD_NAMESPACE).svc.%s", member, PeerServiceName(name), domain)
+		return fmt.Sprintf("%s.%s.$(POD_NAMESPACE).svc.%s", member, peerServiceName(name), domain)
 	}
 	members := make([]string, replicas)
 	for i := range members {
@@ -161,7 +156,7 @@ func bootstrapFlags(name string, replicas int, domain, token, scheme string) []s
 	}
 	return []string{
 		"--name=$(POD_NAME)",
-		"--data-dir=" + DataDir,
+		"--data-dir=" + dataDir,
 		fmt.Sprintf("--listen-peer-urls=%s://0.0.0.0:%d", scheme, PeerPort),
 		fmt.Sprintf("--listen-client-urls=%s://0.0.0.0:%d", scheme, ClientPort),
 		fmt.Sprintf("--listen-metrics-urls=http://0.0.0.0:%d", MetricsPort),
@@ -173,16 +168,17 @@ func bootstrapFlags(name string, replicas int, domain, token, scheme string) []s
 	}
 }
 
-// Args are the etcd command-line arguments: bootstrap flags, then GreptimeDB's tuning.
+// Args are the etcd command-line arguments without TLS: bootstrap flags, then
+// GreptimeDB's tuning.
 func Args(name string, replicas int, domain, token string) []string {
-	return append(BootstrapFlags(name, replicas, domain, token), greptimeTuning...)
+	return append(bootstrapFlags(name, replicas, domain, token, "http"), greptimeTuning...)
 }
 
 // memberArgs are the members' arguments: bootstrap flags (https with TLS), the
 // certificate flags, then GreptimeDB's tuning.
 func (b *builder) memberArgs() []string {
 	t := b.args.Spec.TLS
-	args := bootstrapFlags(b.Name, b.args.Spec.Replicas, b.args.ClusterDomain, b.token, t.Scheme())
+	args := bootstrapFlags(b.Name, b.args.Spec.Replicas, b.ClusterDomain, b.token, t.Scheme())
 	args = append(args, tlsFlags(t)...)
 	return append(args, greptimeTuning...)
 }
@@ -191,8 +187,12 @@ func (b *builder) memberArgs() []string {
 // and every other object are named after name.
 func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pulumi.ResourceOption) (*Cluster, error) {
 	c := &Cluster{}
-	return kube.NewComponent(ctx, "etcd", Type, name, c, args.Validate, func(k kube.Component) (pulumi.Map, error) {
-		b := &builder{Component: k, args: args, id: Identity(args.Instance), token: args.Token}
+	return kube.NewComponent(ctx, "etcd", typeToken, name, c, args.Validate, func(k kube.Component) (pulumi.Map, error) {
+		b := &builder{
+			Workload: kube.Workload{Component: k, Env: args.Env, ID: Identity(args.Instance), Scrape: &metricsScrape},
+			args:     args,
+			token:    args.Token,
+		}
 		if b.token == "" {
 			b.token = fmt.Sprintf("%s-%s-%s", ctx.Project(), ctx.Stack(), name)
 		}
@@ -202,9 +202,8 @@ func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pul
 
 // builder creates the cluster's children.
 type builder struct {
-	kube.Component
+	kube.Workload
 	args  *ClusterArgs
-	id    kube.Identity
 	token string
 }
 
@@ -220,37 +219,28 @@ func (b *builder) build(c *Cluster) (pulumi.Map, error) {
 	if c.StatefulSet, err = b.newStatefulSet(c.PeerService); err != nil {
 		return nil, err
 	}
-	if _, err := kube.NewPodDisruptionBudget(b.Ctx, b.Name, b.id, b.args.Namespace, b.args.Spec.Replicas, b.Parent); err != nil {
+	ingress, egress := b.flows()
+	if err := b.Finish(b.Name, b.args.Spec.Replicas, ingress, egress); err != nil {
 		return nil, err
-	}
-	if b.args.Isolation.Enabled {
-		if err := b.newNetworkPolicy(); err != nil {
-			return nil, err
-		}
 	}
 	if b.args.Backup.Enabled {
 		if err := b.newBackup(); err != nil {
 			return nil, err
 		}
-		if b.args.Isolation.Enabled {
-			if err := b.newBackupPolicy(); err != nil {
-				return nil, err
-			}
+		if err := b.newBackupPolicy(); err != nil {
+			return nil, err
 		}
 	}
-	if err := b.args.Monitoring.NewPodMonitor(b.Ctx, b.Name, b.id, b.args.Namespace, metricsScrape, b.Parent); err != nil {
-		return nil, err
-	}
-	c.ClientEndpoint = ClientAddress(b.Name, b.args.Namespace, b.args.ClusterDomain)
+	c.ClientEndpoint = ClientAddress(b.Name, b.Namespace, b.ClusterDomain)
 	return pulumi.Map{"clientEndpoint": c.ClientEndpoint, "statefulSet": c.StatefulSet.Metadata.Name()}, nil
 }
 
-// MemberCounts are the etcd cluster sizes the component deploys: odd, so a majority
+// memberCounts are the etcd cluster sizes the component deploys: odd, so a majority
 // survives the loss of a minority, and at most 7, beyond which writes only get slower.
-var MemberCounts = []int{1, 3, 5, 7}
+var memberCounts = []int{1, 3, 5, 7}
 
-// ValidMemberCount reports whether n is one of MemberCounts.
-func ValidMemberCount(n int) bool { return slices.Contains(MemberCounts, n) }
+// validMemberCount reports whether n is one of memberCounts.
+func validMemberCount(n int) bool { return slices.Contains(memberCounts, n) }
 
 // metricsScrape is where every member serves its metrics.
 var metricsScrape = kube.Scrape{PortName: "metrics", Port: MetricsPort, Path: "/metrics"}
@@ -267,7 +257,7 @@ func servicePorts() corev1.ServicePortArray {
 // newPeerService creates the headless Service. It publishes not-ready addresses:
 // a member becomes ready only once it has reached its peers by these names.
 func (b *builder) newPeerService() (*corev1.Service, error) {
-	return b.newService(PeerServiceName(b.Name), &corev1.ServiceSpecArgs{
+	return b.NewService(peerServiceName(b.Name), nil, &corev1.ServiceSpecArgs{
 		ClusterIP:                pulumi.String("None"),
 		PublishNotReadyAddresses: pulumi.Bool(true),
 		Ports:                    servicePorts(),
@@ -281,22 +271,10 @@ func (b *builder) newClientService() (*corev1.Service, error) {
 		// The plain health endpoint, for the clients' waits.
 		ports = append(ports, corev1.ServicePortArgs{Name: pulumi.String("metrics"), Port: pulumi.Int(MetricsPort), TargetPort: pulumi.String("metrics")})
 	}
-	return b.newService(ClientServiceName(b.Name), &corev1.ServiceSpecArgs{
+	return b.NewService(clientServiceName(b.Name), nil, &corev1.ServiceSpecArgs{
 		Type:  pulumi.String("ClusterIP"),
 		Ports: ports,
 	})
-}
-
-func (b *builder) newService(name string, spec *corev1.ServiceSpecArgs) (*corev1.Service, error) {
-	spec.Selector = b.id.Selector()
-	svc, err := corev1.NewService(b.Ctx, name, &corev1.ServiceArgs{
-		Metadata: b.id.ObjectMeta(name, b.args.Namespace),
-		Spec:     spec,
-	}, b.Parent)
-	if err != nil {
-		return nil, fmt.Errorf("service %q: %w", name, err)
-	}
-	return svc, nil
 }
 
 func httpProbe(path string, period, failures int) *corev1.ProbeArgs {
@@ -334,10 +312,9 @@ func (b *builder) container() corev1.ContainerArgs {
 }
 
 func (b *builder) newStatefulSet(peer *corev1.Service) (*appsv1.StatefulSet, error) {
-	id := b.id
-	opts := b.args.DataSafety.StatefulSetOptions(b.Parent)
+	id := b.ID
 	sts, err := appsv1.NewStatefulSet(b.Ctx, b.Name, &appsv1.StatefulSetArgs{
-		Metadata: id.ObjectMeta(b.Name, b.args.Namespace),
+		Metadata: id.ObjectMeta(b.Name, b.Namespace),
 		Spec: &appsv1.StatefulSetSpecArgs{
 			Replicas:    pulumi.Int(b.args.Spec.Replicas),
 			ServiceName: peer.Metadata.Name().Elem(),
@@ -345,31 +322,26 @@ func (b *builder) newStatefulSet(peer *corev1.Service) (*appsv1.StatefulSet, err
 			PodManagementPolicy:                  pulumi.String("Parallel"),
 			Selector:                             id.LabelSelector(),
 			PersistentVolumeClaimRetentionPolicy: kube.RetainClaims(),
-			Template: &corev1.PodTemplateSpecArgs{
-				Metadata: id.PodMeta(b.args.Monitoring.PodAnnotations(metricsScrape)),
-				Spec: &corev1.PodSpecArgs{
-					// etcd never calls the Kubernetes API.
-					AutomountServiceAccountToken:  pulumi.Bool(false),
-					SecurityContext:               kube.PodSecurityContext(UID),
-					Affinity:                      kube.AntiAffinity(b.args.AntiAffinity, id.Selector()),
-					TerminationGracePeriodSeconds: pulumi.Int(30),
-					Containers:                    corev1.ContainerArray{b.container()},
-					Volumes:                       b.memberVolumes(),
-				},
-			},
-			VolumeClaimTemplates: corev1.PersistentVolumeClaimTypeArray{b.args.Spec.Storage.VolumeClaimTemplate(DataVolume, id)},
+			Template: b.PodTemplate(kube.Pod{
+				UID:                           UID,
+				AntiAffinity:                  b.args.AntiAffinity,
+				Containers:                    []corev1.ContainerArgs{b.container()},
+				Volumes:                       b.memberVolumes(),
+				TerminationGracePeriodSeconds: 30,
+			}),
+			VolumeClaimTemplates: corev1.PersistentVolumeClaimTypeArray{b.args.Spec.Storage.VolumeClaimTemplate(dataVolume, id)},
 		},
-	}, opts...)
+	}, b.StatefulSetOptions()...)
 	if err != nil {
 		return nil, fmt.Errorf("statefulset: %w", err)
 	}
 	return sts, nil
 }
 
-// newNetworkPolicy lets the configured clients reach the client port and the
-// members reach each other's peer port; nothing else.
-func (b *builder) newNetworkPolicy() error {
-	members := b.id.Peer()
+// flows let the configured clients reach the client port and the members
+// reach each other's peer port; nothing else (but the scrape, which Finish adds).
+func (b *builder) flows() (ingress, egress []kube.Flow) {
+	members := b.ID.Peer()
 	var clients []kube.Flow
 	clientPods := b.args.ClientPods
 	if b.args.Backup.Enabled {
@@ -382,9 +354,7 @@ func (b *builder) newNetworkPolicy() error {
 	for _, sel := range clientPods {
 		clients = append(clients, kube.Allow(clientPorts, kube.PodsPeer(sel)))
 	}
-	ingress := append([]kube.Flow{kube.Allow([]int{PeerPort}, members)}, clients...)
-	ingress = append(ingress, b.args.Monitoring.ScrapeFlows(metricsScrape)...)
-	egress := []kube.Flow{kube.Allow([]int{PeerPort}, members)}
-	_, err := kube.NewNetworkPolicy(b.Ctx, b.Name, b.id, b.args.Namespace, ingress, egress, b.Parent)
-	return err
+	ingress = append([]kube.Flow{kube.Allow([]int{PeerPort}, members)}, clients...)
+	egress = []kube.Flow{kube.Allow([]int{PeerPort}, members)}
+	return ingress, egress
 }

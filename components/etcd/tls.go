@@ -58,8 +58,8 @@ func (t TLSSpec) Scheme() string {
 
 // Where the certificates are mounted, in the members and in etcd's clients.
 const (
-	TLSServerDir = "/etc/etcd/tls/server"
-	TLSPeerDir   = "/etc/etcd/tls/peer"
+	tlsServerDir = "/etc/etcd/tls/server"
+	tlsPeerDir   = "/etc/etcd/tls/peer"
 	TLSClientDir = "/etc/etcd/tls/client"
 )
 
@@ -69,19 +69,19 @@ func tlsFlags(t TLSSpec) []string {
 		return nil
 	}
 	return []string{
-		"--cert-file=" + TLSServerDir + "/tls.crt",
-		"--key-file=" + TLSServerDir + "/tls.key",
-		"--trusted-ca-file=" + TLSServerDir + "/ca.crt",
+		"--cert-file=" + tlsServerDir + "/tls.crt",
+		"--key-file=" + tlsServerDir + "/tls.key",
+		"--trusted-ca-file=" + tlsServerDir + "/ca.crt",
 		"--client-cert-auth=true",
-		"--peer-cert-file=" + TLSPeerDir + "/tls.crt",
-		"--peer-key-file=" + TLSPeerDir + "/tls.key",
-		"--peer-trusted-ca-file=" + TLSPeerDir + "/ca.crt",
+		"--peer-cert-file=" + tlsPeerDir + "/tls.crt",
+		"--peer-key-file=" + tlsPeerDir + "/tls.key",
+		"--peer-trusted-ca-file=" + tlsPeerDir + "/ca.crt",
 		"--peer-client-cert-auth=true",
 	}
 }
 
-// TLSVolume mounts a certificate Secret under name, readable by the pod's group only.
-func TLSVolume(name, secretName string) corev1.VolumeArgs {
+// tlsVolume mounts a certificate Secret under name, readable by the pod's group only.
+func tlsVolume(name, secretName string) corev1.VolumeArgs {
 	return corev1.VolumeArgs{
 		Name: pulumi.String(name),
 		Secret: &corev1.SecretVolumeSourceArgs{
@@ -93,11 +93,11 @@ func TLSVolume(name, secretName string) corev1.VolumeArgs {
 
 // memberMounts are the data volume and, with TLS, the server and peer certificates.
 func (b *builder) memberMounts() corev1.VolumeMountArray {
-	mounts := corev1.VolumeMountArray{corev1.VolumeMountArgs{Name: pulumi.String(DataVolume), MountPath: pulumi.String(DataMount)}}
+	mounts := corev1.VolumeMountArray{corev1.VolumeMountArgs{Name: pulumi.String(dataVolume), MountPath: pulumi.String(dataMount)}}
 	if b.args.Spec.TLS.Enabled {
 		mounts = append(mounts,
-			corev1.VolumeMountArgs{Name: pulumi.String("tls-server"), MountPath: pulumi.String(TLSServerDir), ReadOnly: pulumi.Bool(true)},
-			corev1.VolumeMountArgs{Name: pulumi.String("tls-peer"), MountPath: pulumi.String(TLSPeerDir), ReadOnly: pulumi.Bool(true)})
+			corev1.VolumeMountArgs{Name: pulumi.String("tls-server"), MountPath: pulumi.String(tlsServerDir), ReadOnly: pulumi.Bool(true)},
+			corev1.VolumeMountArgs{Name: pulumi.String("tls-peer"), MountPath: pulumi.String(tlsPeerDir), ReadOnly: pulumi.Bool(true)})
 	}
 	return mounts
 }
@@ -108,7 +108,7 @@ func (b *builder) memberVolumes() corev1.VolumeArray {
 	if !t.Enabled {
 		return nil
 	}
-	return corev1.VolumeArray{TLSVolume("tls-server", t.ServerSecretName), TLSVolume("tls-peer", t.PeerSecretName)}
+	return corev1.VolumeArray{tlsVolume("tls-server", t.ServerSecretName), tlsVolume("tls-peer", t.PeerSecretName)}
 }
 
 // clientCertMounts mount the client certificate of etcd's clients (none without TLS).
@@ -129,7 +129,7 @@ func ClientCertVolumes(t TLSSpec) corev1.VolumeArray {
 	if !t.Enabled {
 		return nil
 	}
-	return corev1.VolumeArray{TLSVolume("etcd-client-tls", t.ClientSecretName)}
+	return corev1.VolumeArray{tlsVolume("etcd-client-tls", t.ClientSecretName)}
 }
 
 // HealthURL is the plain /health of the members behind the client Service:
@@ -140,5 +140,5 @@ func HealthURL(name string, namespace pulumi.StringInput, domain string, t TLSSp
 	if t.Enabled {
 		port = MetricsPort
 	}
-	return pulumi.Sprintf("http://%s:%d/health", kube.ServiceFQDN(ClientServiceName(name), namespace, domain), port)
+	return pulumi.Sprintf("http://%s:%d/health", kube.ServiceFQDN(clientServiceName(name), namespace, domain), port)
 }

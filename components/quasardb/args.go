@@ -12,8 +12,8 @@ import (
 	"tsdb-platform/components/kube"
 )
 
-// CommunityMaxNodes is the largest cluster the unlicensed community edition runs.
-const CommunityMaxNodes = 2
+// communityMaxNodes is the largest cluster the unlicensed community edition runs.
+const communityMaxNodes = 2
 
 // ClusterSpec is one QuasarDB cluster's configuration: plain data with the JSON
 // names of the stack config keys. The environment profiles supply every default;
@@ -33,7 +33,7 @@ type ClusterSpec struct {
 	// Replication is QuasarDB's replication factor, 1 to Replicas.
 	Replication int `json:"replication"`
 	// License is the license key, a secret. Empty runs the community edition
-	// (at most CommunityMaxNodes nodes).
+	// (at most 2 nodes).
 	License string `json:"license" secret:"true"`
 	// RequireLicense rejects a cluster without a license (the prod profile sets it).
 	RequireLicense bool `json:"requireLicense"`
@@ -52,9 +52,9 @@ type ClusterSpec struct {
 
 // Keys of the secrets that may be referenced in SecretRefs.
 const (
-	RefLicense           = "license"
-	RefClusterPrivateKey = "clusterPrivateKey"
-	RefUserList          = "userList"
+	refLicense           = "license"
+	refClusterPrivateKey = "clusterPrivateKey"
+	refUserList          = "userList"
 )
 
 // SecuritySpec is QuasarDB's encrypted, authenticated cluster mode.
@@ -82,8 +82,8 @@ type ProbeTiming struct {
 	FailureThreshold    int `json:"failureThreshold"`
 }
 
-// Licensed reports whether the cluster runs with a license key.
-func (s ClusterSpec) Licensed() bool { return s.License != "" || s.SecretRefs[RefLicense].IsSet() }
+// licensed reports whether the cluster runs with a license key.
+func (s ClusterSpec) licensed() bool { return s.License != "" || s.SecretRefs[refLicense].IsSet() }
 
 // Validate reports every problem of the spec, each at its key under p.
 func (s ClusterSpec) Validate(p *field.Path) field.ErrorList {
@@ -100,14 +100,14 @@ func (s ClusterSpec) Validate(p *field.Path) field.ErrorList {
 	errs = append(errs, s.Storage.Validate(p.Child("storage"))...)
 	errs = append(errs, s.NetworkPolicy.Validate(p.Child("networkPolicy"))...)
 	errs = append(errs, s.validateSecretRefs(p)...)
-	errs = append(errs, kube.ValidateSecretInput(s.License, s.SecretRefs[RefLicense], s.RequireLicense,
-		p.Child("license"), p.Child("secretRefs", RefLicense), fmt.Sprintf("required by this profile: set it as a secret with "+
+	errs = append(errs, kube.ValidateSecretInput(s.License, s.SecretRefs[refLicense], s.RequireLicense,
+		p.Child("license"), p.Child("secretRefs", refLicense), fmt.Sprintf("required by this profile: set it as a secret with "+
 			"`pulumi config set --secret --path '%s' <key>` or give licenseFile", p.Child("license")))...)
-	if !s.RequireLicense && !s.Licensed() && s.Replicas > CommunityMaxNodes {
+	if !s.RequireLicense && !s.licensed() && s.Replicas > communityMaxNodes {
 		errs = append(errs, field.Invalid(p.Child("replicas"), s.Replicas, fmt.Sprintf(
 			"without a license QuasarDB runs as the community edition, limited to %d nodes; "+
 				"set %s (secret) or %s, or use at most %d replicas",
-			CommunityMaxNodes, p.Child("license"), p.Child("licenseFile"), CommunityMaxNodes)))
+			communityMaxNodes, p.Child("license"), p.Child("licenseFile"), communityMaxNodes)))
 	}
 	if s.Replication < 1 || (s.Replicas >= 1 && s.Replication > s.Replicas) {
 		errs = append(errs, field.Invalid(p.Child("replication"), s.Replication, fmt.Sprintf(
@@ -115,8 +115,8 @@ func (s ClusterSpec) Validate(p *field.Path) field.ErrorList {
 	}
 	errs = append(errs, s.Security.validate(p.Child("security"), s.SecretRefs, p.Child("secretRefs"))...)
 	errs = append(errs, s.Exporter.validate(p.Child("exporter"), s.Security.Enabled)...)
-	errs = append(errs, s.Probes.Readiness.Validate(p.Child("probes", "readiness"))...)
-	return append(errs, s.Probes.Liveness.Validate(p.Child("probes", "liveness"))...)
+	errs = append(errs, s.Probes.Readiness.validate(p.Child("probes", "readiness"))...)
+	return append(errs, s.Probes.Liveness.validate(p.Child("probes", "liveness"))...)
 }
 
 // validateSecretRefs rejects references to secrets the cluster does not have.
@@ -124,10 +124,10 @@ func (s ClusterSpec) validateSecretRefs(p *field.Path) field.ErrorList {
 	var errs field.ErrorList
 	for _, k := range sortedRefKeys(s.SecretRefs) {
 		switch k {
-		case RefLicense, RefClusterPrivateKey, RefUserList:
+		case refLicense, refClusterPrivateKey, refUserList:
 		default:
 			errs = append(errs, field.Invalid(p.Child("secretRefs", k), nil, fmt.Sprintf(
-				"no such secret; allowed: %s, %s, %s", RefLicense, RefClusterPrivateKey, RefUserList)))
+				"no such secret; allowed: %s, %s, %s", refLicense, refClusterPrivateKey, refUserList)))
 		}
 	}
 	return errs
@@ -147,11 +147,11 @@ func (s SecuritySpec) validate(p *field.Path, refs map[string]kube.SecretRef, re
 	if !s.Enabled {
 		return nil
 	}
-	errs := kube.ValidateSecretInput(s.ClusterPrivateKey, refs[RefClusterPrivateKey], true, p.Child("clusterPrivateKey"),
-		refsPath.Child(RefClusterPrivateKey), fmt.Sprintf("required when security is enabled; set it as a secret: "+
+	errs := kube.ValidateSecretInput(s.ClusterPrivateKey, refs[refClusterPrivateKey], true, p.Child("clusterPrivateKey"),
+		refsPath.Child(refClusterPrivateKey), fmt.Sprintf("required when security is enabled; set it as a secret: "+
 			"`pulumi config set --secret --path '%s' \"$(cat cluster_private.key)\"`", p.Child("clusterPrivateKey")))
-	errs = append(errs, kube.ValidateSecretInput(s.UserList, refs[RefUserList], true, p.Child("userList"),
-		refsPath.Child(RefUserList), fmt.Sprintf("required when security is enabled; set it as a secret: "+
+	errs = append(errs, kube.ValidateSecretInput(s.UserList, refs[refUserList], true, p.Child("userList"),
+		refsPath.Child(refUserList), fmt.Sprintf("required when security is enabled; set it as a secret: "+
 			"`pulumi config set --secret --path '%s' \"$(cat users.cfg)\"`", p.Child("userList")))...)
 	if s.ClusterPublicKey == "" {
 		errs = append(errs, field.Required(p.Child("clusterPublicKey"), fmt.Sprintf("required when security is enabled: clients need it to connect; "+
@@ -160,8 +160,8 @@ func (s SecuritySpec) validate(p *field.Path, refs map[string]kube.SecretRef, re
 	return errs
 }
 
-// Validate checks one probe's timing.
-func (t ProbeTiming) Validate(p *field.Path) field.ErrorList {
+// validate checks one probe's timing.
+func (t ProbeTiming) validate(p *field.Path) field.ErrorList {
 	var errs field.ErrorList
 	if t.InitialDelaySeconds < 0 {
 		errs = append(errs, field.Invalid(p.Child("initialDelaySeconds"), t.InitialDelaySeconds, "must be 0 or more"))

@@ -1,11 +1,8 @@
 package quasardb
 
 import (
-	"fmt"
-
 	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
-	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -17,10 +14,10 @@ const TypeToken = "tsdb:quasardb:Cluster"
 
 // Ports QuasarDB listens on.
 const (
-	// ClientPort carries the client protocol and most of the traffic between nodes.
-	ClientPort = 2836
-	// ControlPort carries the low-volume cluster control messages between nodes.
-	ControlPort = 2837
+	// clientPort carries the client protocol and most of the traffic between nodes.
+	clientPort = 2836
+	// controlPort carries the low-volume cluster control messages between nodes.
+	controlPort = 2837
 )
 
 // Port names, shared by the container and both Services (at most 15 characters).
@@ -31,8 +28,8 @@ const (
 
 // Identity of the cluster's pods: app.kubernetes.io/name and component.
 const (
-	AppName       = "quasardb"
-	ComponentName = "database"
+	appName       = "quasardb"
+	componentName = "database"
 )
 
 // Cluster is a deployed QuasarDB cluster.
@@ -66,12 +63,20 @@ func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pul
 		if err != nil {
 			return nil, err
 		}
+		// Prometheus scrapes the exporter sidecar; without it, nothing.
+		var scrape *kube.Scrape
+		if args.Spec.Exporter.Enabled {
+			scrape = &exporterScrape
+		}
 		b := &builder{
-			Component: k,
-			args:      args,
-			spec:      args.Spec,
-			id:        kube.Identity{App: AppName, Instance: name, Component: ComponentName},
-			limiter:   limiter,
+			Workload: kube.Workload{
+				Component: k,
+				Env:       args.Env,
+				ID:        kube.Identity{App: appName, Instance: name, Component: componentName},
+				Scrape:    scrape,
+			},
+			spec:    args.Spec,
+			limiter: limiter,
 		}
 		return b.build(c)
 	}, opts...)
@@ -79,10 +84,8 @@ func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pul
 
 // builder creates the component's children.
 type builder struct {
-	kube.Component
-	args    *ClusterArgs
+	kube.Workload
 	spec    ClusterSpec
-	id      kube.Identity
 	limiter MemoryLimiter
 }
 
@@ -107,28 +110,20 @@ func (b *builder) build(c *Cluster) (pulumi.Map, error) {
 			return nil, err
 		}
 	}
-	if b.spec.Exporter.Enabled {
-		if err := b.args.Monitoring.NewPodMonitor(b.Ctx, b.Name, b.id, b.args.Namespace, exporterScrape, b.Parent); err != nil {
+	// The dashboard shows the exporter's series: none without it.
+	if m := b.Monitoring(); m.Enabled && m.Dashboards {
+		if err := b.newDashboard(); err != nil {
 			return nil, err
-		}
-		if m := b.args.Monitoring; m.Enabled && m.Dashboards {
-			if err := b.newDashboard(); err != nil {
-				return nil, err
-			}
 		}
 	}
 	if c.StatefulSet, err = b.newStatefulSet(c.HeadlessService, keys); err != nil {
 		return nil, err
 	}
+	ingress, egress := b.flows()
 	// One node at a time: with replication the data stays available, and a
 	// restarted node rejoins the ring before the next may go.
-	if _, err := kube.NewPodDisruptionBudget(b.Ctx, b.Name, b.id, b.args.Namespace, b.spec.Replicas, b.Parent); err != nil {
+	if err := b.Finish(b.Name, b.spec.Replicas, ingress, egress); err != nil {
 		return nil, err
-	}
-	if b.args.Isolation.Enabled {
-		if err := b.newNetworkPolicy(); err != nil {
-			return nil, err
-		}
 	}
 	b.setEndpoints(c)
 	outputs := pulumi.Map{"uri": c.URI, "podAddresses": c.PodAddresses}
@@ -145,10 +140,9 @@ func (b *builder) build(c *Cluster) (pulumi.Map, error) {
 // restarting peer crash-loops on "unable to resolve host name of peer".
 func (b *builder) newService(name string, headless bool) (*corev1.Service, error) {
 	spec := &corev1.ServiceSpecArgs{
-		Selector: b.id.Selector(),
 		Ports: corev1.ServicePortArray{
-			kube.ServicePort(clientPortName, ClientPort),
-			kube.ServicePort(controlPortName, ControlPort),
+			kube.ServicePort(clientPortName, clientPort),
+			kube.ServicePort(controlPortName, controlPort),
 		},
 	}
 	if headless {
@@ -157,24 +151,17 @@ func (b *builder) newService(name string, headless bool) (*corev1.Service, error
 	} else {
 		spec.Type = pulumi.String("ClusterIP")
 	}
-	svc, err := corev1.NewService(b.Ctx, name, &corev1.ServiceArgs{
-		Metadata: b.id.ObjectMeta(name, b.args.Namespace),
-		Spec:     spec,
-	}, b.Parent)
-	if err != nil {
-		return nil, fmt.Errorf("service %q: %w", name, err)
-	}
-	return svc, nil
+	return b.NewService(name, nil, spec)
 }
 
 // setEndpoints fills the cluster's endpoint outputs.
 func (b *builder) setEndpoints(c *Cluster) {
-	ns, domain := b.args.Namespace, b.args.ClusterDomain
-	c.URI = pulumi.Sprintf("qdb://%s:%d", kube.ServiceFQDN(b.clientName(), ns, domain), ClientPort)
+	ns, domain := b.Namespace, b.ClusterDomain
+	c.URI = pulumi.Sprintf("qdb://%s:%d", kube.ServiceFQDN(b.clientName(), ns, domain), clientPort)
 	headless := kube.ServiceFQDN(b.headlessName(), ns, domain)
 	c.PodAddresses = make(pulumi.StringArray, b.spec.Replicas)
 	for i := range b.spec.Replicas {
-		c.PodAddresses[i] = pulumi.Sprintf("qdb://%s-%d.%s:%d", b.Name, i, headless, ClientPort)
+		c.PodAddresses[i] = pulumi.Sprintf("qdb://%s-%d.%s:%d", b.Name, i, headless, clientPort)
 	}
 	publicKey := ""
 	if s := b.spec.Security; s.Enabled {
@@ -183,23 +170,18 @@ func (b *builder) setEndpoints(c *Cluster) {
 	c.ClusterPublicKey = pulumi.String(publicKey).ToStringOutput()
 }
 
-// newNetworkPolicy isolates the pods: nodes talk to each other on both ports;
-// clients reach only the client port. Clients never need the control port: it
-// carries node-to-node cluster control messages, and clients are redirected to the
-// nodes' client ports.
-func (b *builder) newNetworkPolicy() error {
-	peers := kube.Allow([]int{ClientPort, ControlPort}, b.id.Peer())
-	ingress := []kube.Flow{peers}
-	if b.spec.Exporter.Enabled {
-		ingress = append(ingress, b.args.Monitoring.ScrapeFlows(exporterScrape)...)
-	}
+// flows isolate the pods: nodes talk to each other on both ports; clients
+// reach only the client port (Finish adds the exporter's scrape). Clients never
+// need the control port: it carries node-to-node cluster control messages, and
+// clients are redirected to the nodes' client ports.
+func (b *builder) flows() (ingress, egress []kube.Flow) {
+	peers := kube.Allow([]int{clientPort, controlPort}, b.ID.Peer())
+	ingress = []kube.Flow{peers}
 	if clients := b.spec.NetworkPolicy.Peers(); len(clients) > 0 {
 		// An empty peer list would mean "anyone": add the client rule only with peers.
-		ingress = append(ingress, kube.Allow([]int{ClientPort}, clients...))
+		ingress = append(ingress, kube.Allow([]int{clientPort}, clients...))
 	}
-	egress := []kube.Flow{peers}
-	_, err := kube.NewNetworkPolicy(b.Ctx, b.Name, b.id, b.args.Namespace, ingress, egress, b.Parent)
-	return err
+	return ingress, []kube.Flow{peers}
 }
 
 // checksumAnnotations returns the pod-template annotations that roll the pods when
@@ -210,18 +192,4 @@ func checksumAnnotations(keys keySecrets) pulumi.StringMap {
 		return nil
 	}
 	return pulumi.StringMap{kube.ChecksumAnnotation: kube.ChecksumOutput(keys.contents...)}
-}
-
-// podMeta is the pod template's metadata.
-func (b *builder) podMeta(keys keySecrets) *metav1.ObjectMetaArgs {
-	annotations := checksumAnnotations(keys)
-	if b.spec.Exporter.Enabled {
-		for k, v := range b.args.Monitoring.PodAnnotations(exporterScrape) {
-			if annotations == nil {
-				annotations = pulumi.StringMap{}
-			}
-			annotations[k] = v
-		}
-	}
-	return b.id.PodMeta(annotations)
 }

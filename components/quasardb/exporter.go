@@ -24,8 +24,8 @@ type ExporterSpec struct {
 	UserSecuritySecretRef kube.SecretRef `json:"userSecuritySecretRef"`
 }
 
-// ExporterPort serves the exporter's /metrics (its --exporter-port default).
-const ExporterPort = 9000
+// exporterPort serves the exporter's /metrics (its --exporter-port default).
+const exporterPort = 9000
 
 // exporterListenAddress is every IPv4 address of the pod: Prometheus and the
 // kubelet's probes reach the exporter at the pod's IP. qdb-prometheus-exporter
@@ -36,7 +36,7 @@ const exporterListenAddress = "0.0.0.0"
 // exporterDir holds the secured cluster's public key and the exporter's user key.
 const exporterDir = "/etc/qdb/exporter"
 
-var exporterScrape = kube.Scrape{PortName: "metrics", Port: ExporterPort, Path: "/metrics"}
+var exporterScrape = kube.Scrape{PortName: "metrics", Port: exporterPort, Path: "/metrics"}
 
 // validate checks the exporter's image and, on a secured cluster, its user key.
 func (e ExporterSpec) validate(p *field.Path, secured bool) field.ErrorList {
@@ -57,9 +57,9 @@ func (e ExporterSpec) validate(p *field.Path, secured bool) field.ErrorList {
 // exporterContainer is the sidecar. It talks to the node over loopback.
 func (b *builder) exporterContainer() corev1.ContainerArgs {
 	e := b.spec.Exporter
-	args := []string{"--cluster", fmt.Sprintf("qdb://127.0.0.1:%d", ClientPort),
-		"--listen-address", exporterListenAddress, "--exporter-port", fmt.Sprint(ExporterPort)}
-	mounts := corev1.VolumeMountArray{mount("exporter-tmp", TmpPath, false)}
+	args := []string{"--cluster", fmt.Sprintf("qdb://127.0.0.1:%d", clientPort),
+		"--listen-address", exporterListenAddress, "--exporter-port", fmt.Sprint(exporterPort)}
+	mounts := corev1.VolumeMountArray{mount("exporter-tmp", tmpPath, false)}
 	if b.spec.Security.Enabled {
 		args = append(args, "--cluster-public-key-file", exporterDir+"/cluster_public.key",
 			"--user-security-file", exporterDir+"/user.key")
@@ -73,7 +73,7 @@ func (b *builder) exporterContainer() corev1.ContainerArgs {
 		Name:            pulumi.String("exporter"),
 		Image:           pulumi.String(e.Image),
 		Command:         pulumi.ToStringArray(append([]string{"qdb-prometheus-exporter"}, args...)),
-		Ports:           kube.ContainerPorts(kube.Port{Name: exporterScrape.PortName, Number: ExporterPort}),
+		Ports:           kube.ContainerPorts(kube.Port{Name: exporterScrape.PortName, Number: exporterPort}),
 		Resources:       e.Resources.Args(),
 		ReadinessProbe:  health,
 		LivenessProbe:   health,
@@ -110,18 +110,11 @@ func (b *builder) exporterVolumes(publicKey *corev1.ConfigMap) corev1.VolumeArra
 
 // newPublicKeyConfigMap holds the cluster's public key (not a secret) for the exporter.
 func (b *builder) newPublicKeyConfigMap() (*corev1.ConfigMap, error) {
-	cm, err := corev1.NewConfigMap(b.Ctx, b.Name+"-public-key", &corev1.ConfigMapArgs{
-		Metadata: b.id.AutoNamedMeta(b.args.Namespace),
-		Data:     pulumi.StringMap{"cluster_public.key": pulumi.String(b.spec.Security.ClusterPublicKey)},
-	}, b.Parent)
-	if err != nil {
-		return nil, fmt.Errorf("public key config map: %w", err)
-	}
-	return cm, nil
+	return b.NewConfigMap(b.Name+"-public-key", pulumi.StringMap{"cluster_public.key": pulumi.String(b.spec.Security.ClusterPublicKey)})
 }
 
-// DashboardKey is the QuasarDB dashboard's key in its ConfigMap.
-const DashboardKey = "quasardb.json"
+// dashboardKey is the QuasarDB dashboard's key in its ConfigMap.
+const dashboardKey = "quasardb.json"
 
 // dashboardPanels are the nodes' key series as the exporter names them: the
 // statistic's name with dots as underscores, the unit and the counter suffix
@@ -137,9 +130,9 @@ func dashboardPanels(name string) []kube.Panel {
 
 // newDashboard creates the cluster's Grafana dashboard ConfigMap.
 func (b *builder) newDashboard() error {
-	id := b.id
+	id := b.ID
 	id.Component = "dashboard"
-	return kube.NewDashboard(b.Ctx, b.Name+"-dashboard", id, b.args.Namespace, DashboardKey, func(ns string) (string, error) {
+	return kube.NewDashboard(b.Ctx, b.Name+"-dashboard", id, b.Namespace, dashboardKey, func(ns string) (string, error) {
 		return kube.DashboardJSON("tsdb-quasardb-"+ns+"-"+b.Name, fmt.Sprintf("QuasarDB %s (%s)", b.Name, ns), ns,
 			[]string{"quasardb", "tsdb-platform"}, dashboardPanels(b.Name))
 	}, b.Parent)

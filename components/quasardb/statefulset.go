@@ -11,24 +11,24 @@ import (
 	"tsdb-platform/components/kube"
 )
 
-// ImageUID is the uid and gid the bureau14/qdb image runs as (since 2022).
-const ImageUID = 1000
+// imageUID is the uid and gid the bureau14/qdb image runs as (since 2022).
+const imageUID = 1000
 
-// ContainerName is the QuasarDB daemon's container.
-const ContainerName = "qdbd"
+// containerName is the QuasarDB daemon's container.
+const containerName = "qdbd"
 
 // Paths inside the container. The image's entrypoint copies its config to
 // /tmp/qdbd.conf and patches it there through mktemp files, and the daemon logs to
 // QDB_LOG_PATH: with a read-only root filesystem both live on emptyDir volumes.
 const (
-	DepotPath          = "/opt/qdb/depot"
-	LogPath            = "/opt/qdb/log"
-	TmpPath            = "/tmp"
-	LicenseDir         = "/etc/qdb/license"
-	LicenseFileName    = "quasardb.key"
-	SecurityDir        = "/etc/qdb/security"
-	PrivateKeyFileName = "cluster_private.key"
-	UserListFileName   = "users.cfg"
+	depotPath          = "/opt/qdb/depot"
+	logPath            = "/opt/qdb/log"
+	tmpPath            = "/tmp"
+	licenseDir         = "/etc/qdb/license"
+	licenseFileName    = "quasardb.key"
+	securityDir        = "/etc/qdb/security"
+	privateKeyFileName = "cluster_private.key"
+	userListFileName   = "users.cfg"
 )
 
 // Volume names in the pod (the data volume is the claim template's name).
@@ -77,11 +77,11 @@ func (k keySecrets) licensed() bool { return k.license != nil || k.licenseRef !=
 // references it by name, rolls. Keys in existing Secrets are mounted from them.
 func (b *builder) newKeySecrets() (keySecrets, error) {
 	var keys keySecrets
-	if ref, ok := b.spec.SecretRefs[RefLicense]; ok && ref.IsSet() {
+	if ref, ok := b.spec.SecretRefs[refLicense]; ok && ref.IsSet() {
 		keys.licenseRef = &ref
-	} else if b.spec.Licensed() {
+	} else if b.spec.licensed() {
 		license := kube.Secret(pulumi.String(b.spec.License))
-		s, err := b.newSecret(b.Name+"-license", pulumi.StringMap{LicenseFileName: license})
+		s, err := b.NewSecret(b.Name+"-license", pulumi.StringMap{licenseFileName: license})
 		if err != nil {
 			return keys, err
 		}
@@ -96,8 +96,8 @@ func (b *builder) newKeySecrets() (keySecrets, error) {
 	data := pulumi.StringMap{}
 	var contents []pulumi.StringInput
 	for _, f := range []struct{ ref, file, value string }{
-		{RefClusterPrivateKey, PrivateKeyFileName, sec.ClusterPrivateKey},
-		{RefUserList, UserListFileName, sec.UserList},
+		{refClusterPrivateKey, privateKeyFileName, sec.ClusterPrivateKey},
+		{refUserList, userListFileName, sec.UserList},
 	} {
 		if ref := b.spec.SecretRefs[f.ref]; ref.IsSet() {
 			if keys.securityRefs == nil {
@@ -113,7 +113,7 @@ func (b *builder) newKeySecrets() (keySecrets, error) {
 	if len(data) == 0 {
 		return keys, nil
 	}
-	s, err := b.newSecret(b.Name+"-security", data)
+	s, err := b.NewSecret(b.Name+"-security", data)
 	if err != nil {
 		return keys, err
 	}
@@ -122,72 +122,57 @@ func (b *builder) newKeySecrets() (keySecrets, error) {
 	return keys, nil
 }
 
-func (b *builder) newSecret(name string, data pulumi.StringMap) (*corev1.Secret, error) {
-	s, err := corev1.NewSecret(b.Ctx, name, &corev1.SecretArgs{
-		Metadata:   b.id.AutoNamedMeta(b.args.Namespace),
-		Type:       pulumi.String("Opaque"),
-		StringData: data,
-	}, b.Parent)
-	if err != nil {
-		return nil, fmt.Errorf("secret %q: %w", name, err)
-	}
-	return s, nil
-}
-
 // newStatefulSet creates the nodes: bound to the headless Service, started one by
 // one (each node bootstraps from the lower ordinals, and listens on the client port
 // only once it joined the ring).
 func (b *builder) newStatefulSet(headless *corev1.Service, keys keySecrets) (*appsv1.StatefulSet, error) {
 	a := b.spec
-	opts := b.args.DataSafety.StatefulSetOptions(b.Parent)
 	ss, err := appsv1.NewStatefulSet(b.Ctx, b.Name, &appsv1.StatefulSetArgs{
-		Metadata: b.id.ObjectMeta(b.Name, b.args.Namespace),
+		Metadata: b.ID.ObjectMeta(b.Name, b.Namespace),
 		Spec: &appsv1.StatefulSetSpecArgs{
 			ServiceName:                          headless.Metadata.Name().Elem(),
 			Replicas:                             pulumi.Int(a.Replicas),
 			PodManagementPolicy:                  pulumi.String("OrderedReady"),
-			Selector:                             b.id.LabelSelector(),
+			Selector:                             b.ID.LabelSelector(),
 			PersistentVolumeClaimRetentionPolicy: kube.RetainClaims(),
-			Template: &corev1.PodTemplateSpecArgs{
-				Metadata: b.podMeta(keys),
-				Spec:     b.podSpec(keys),
-			},
+			Template:                             b.PodTemplate(b.pod(keys)),
 			VolumeClaimTemplates: corev1.PersistentVolumeClaimTypeArray{
-				a.Storage.VolumeClaimTemplate(dataVolume, b.id),
+				a.Storage.VolumeClaimTemplate(dataVolume, b.ID),
 			},
 		},
-	}, opts...)
+	}, b.StatefulSetOptions()...)
 	if err != nil {
 		return nil, fmt.Errorf("statefulset %q: %w", b.Name, err)
 	}
 	return ss, nil
 }
 
-func (b *builder) podSpec(keys keySecrets) *corev1.PodSpecArgs {
-	spec := &corev1.PodSpecArgs{
-		// qdbd never talks to the Kubernetes API.
-		AutomountServiceAccountToken: pulumi.Bool(false),
-		SecurityContext:              kube.PodSecurityContext(ImageUID),
-		Affinity:                     kube.AntiAffinity(b.spec.AntiAffinity, b.id.Selector()),
-		Containers:                   corev1.ContainerArray{b.container(keys)},
-		Volumes:                      volumes(keys),
+// pod is the nodes' pod: the daemon, and the exporter beside it when enabled.
+// A changed key rolls the pods (checksumAnnotations).
+func (b *builder) pod(keys keySecrets) kube.Pod {
+	p := kube.Pod{
+		UID:          imageUID,
+		AntiAffinity: b.spec.AntiAffinity,
+		Annotations:  checksumAnnotations(keys),
+		Containers:   []corev1.ContainerArgs{b.container(keys)},
+		Volumes:      volumes(keys),
 	}
 	if b.spec.Exporter.Enabled {
-		spec.Containers = append(spec.Containers.(corev1.ContainerArray), b.exporterContainer())
-		spec.Volumes = append(spec.Volumes.(corev1.VolumeArray), b.exporterVolumes(keys.publicKey)...)
+		p.Containers = append(p.Containers, b.exporterContainer())
+		p.Volumes = append(p.Volumes, b.exporterVolumes(keys.publicKey)...)
 	}
-	return spec
+	return p
 }
 
 func (b *builder) container(keys keySecrets) corev1.ContainerArgs {
 	a := b.spec
 	return corev1.ContainerArgs{
-		Name:            pulumi.String(ContainerName),
+		Name:            pulumi.String(containerName),
 		Image:           pulumi.String(a.Image),
 		ImagePullPolicy: pulumi.String("IfNotPresent"),
 		Ports: corev1.ContainerPortArray{
-			kube.ContainerPort(clientPortName, ClientPort),
-			kube.ContainerPort(controlPortName, ControlPort),
+			kube.ContainerPort(clientPortName, clientPort),
+			kube.ContainerPort(controlPortName, controlPort),
 		},
 		Env:             b.env(keys),
 		Resources:       a.Resources.Args(),
@@ -201,7 +186,7 @@ func (b *builder) container(keys keySecrets) corev1.ContainerArgs {
 // tcpProbe checks the client port, which the daemon opens only after it joined the ring.
 func tcpProbe(t ProbeTiming) *corev1.ProbeArgs {
 	return &corev1.ProbeArgs{
-		TcpSocket:           &corev1.TCPSocketActionArgs{Port: pulumi.Int(ClientPort)},
+		TcpSocket:           &corev1.TCPSocketActionArgs{Port: pulumi.Int(clientPort)},
 		InitialDelaySeconds: pulumi.Int(t.InitialDelaySeconds),
 		PeriodSeconds:       pulumi.Int(t.PeriodSeconds),
 		TimeoutSeconds:      pulumi.Int(t.TimeoutSeconds),
@@ -218,19 +203,19 @@ func (b *builder) env(keys keySecrets) corev1.EnvVarArray {
 		envValue("K8S_REPLICA_COUNT", strconv.Itoa(a.Replicas)),
 		envValue("QDB_REPLICATION", strconv.Itoa(a.Replication)),
 		kube.EnvFromField("QDB_BIND_ADDRESS", "status.podIP"),
-		envValue("QDB_DEPOT_PATH", DepotPath),
-		envValue("QDB_LOG_PATH", LogPath),
+		envValue("QDB_DEPOT_PATH", depotPath),
+		envValue("QDB_LOG_PATH", logPath),
 		envValue("QDB_MEMORY_LIMIT_SOFT", strconv.FormatInt(b.limiter.SoftBytes, 10)),
 		envValue("QDB_MEMORY_LIMIT_HARD", strconv.FormatInt(b.limiter.HardBytes, 10)),
 	}
 	if keys.licensed() {
-		env = append(env, envValue("QDB_LICENSE_FILE", LicenseDir+"/"+LicenseFileName))
+		env = append(env, envValue("QDB_LICENSE_FILE", licenseDir+"/"+licenseFileName))
 	}
 	if keys.secured {
 		env = append(env,
 			envValue("QDB_ENABLE_SECURITY", "true"),
-			envValue("QDB_CLUSTER_PRIVATE_KEY_FILE", SecurityDir+"/"+PrivateKeyFileName),
-			envValue("QDB_USER_LIST_FILE", SecurityDir+"/"+UserListFileName),
+			envValue("QDB_CLUSTER_PRIVATE_KEY_FILE", securityDir+"/"+privateKeyFileName),
+			envValue("QDB_USER_LIST_FILE", securityDir+"/"+userListFileName),
 		)
 	}
 	return env
@@ -253,7 +238,7 @@ func volumes(keys keySecrets) corev1.VolumeArray {
 			Name: pulumi.String(licenseVolume),
 			Secret: &corev1.SecretVolumeSourceArgs{
 				SecretName:  pulumi.String(keys.licenseRef.Name),
-				Items:       corev1.KeyToPathArray{keyToPath(keys.licenseRef.Key, LicenseFileName)},
+				Items:       corev1.KeyToPathArray{keyToPath(keys.licenseRef.Key, licenseFileName)},
 				DefaultMode: pulumi.Int(secretFileMode),
 			},
 		})
@@ -276,7 +261,7 @@ func projectedSecurityVolume(keys keySecrets) corev1.VolumeArgs {
 			Secret: &corev1.SecretProjectionArgs{Name: keys.security.Metadata.Name().Elem()},
 		})
 	}
-	for _, file := range []string{PrivateKeyFileName, UserListFileName} {
+	for _, file := range []string{privateKeyFileName, userListFileName} {
 		if ref, ok := keys.securityRefs[file]; ok {
 			sources = append(sources, corev1.VolumeProjectionArgs{
 				Secret: &corev1.SecretProjectionArgs{
@@ -308,15 +293,15 @@ func secretVolume(name string, s *corev1.Secret) corev1.VolumeArgs {
 
 func volumeMounts(keys keySecrets) corev1.VolumeMountArray {
 	mounts := corev1.VolumeMountArray{
-		mount(dataVolume, DepotPath, false),
-		mount(tmpVolume, TmpPath, false),
-		mount(logVolume, LogPath, false),
+		mount(dataVolume, depotPath, false),
+		mount(tmpVolume, tmpPath, false),
+		mount(logVolume, logPath, false),
 	}
 	if keys.licensed() {
-		mounts = append(mounts, mount(licenseVolume, LicenseDir, true))
+		mounts = append(mounts, mount(licenseVolume, licenseDir, true))
 	}
 	if keys.secured {
-		mounts = append(mounts, mount(securityVolume, SecurityDir, true))
+		mounts = append(mounts, mount(securityVolume, securityDir, true))
 	}
 	return mounts
 }
