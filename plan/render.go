@@ -155,8 +155,9 @@ than the workload it selects (a dotted edge in the diagrams). The
 **critical path** is the largest stage: the number of sequential "wait until ready"
 steps before the whole stack serves. Clusters do not wait for each other, so a stack
 with many clusters has the critical path of its slowest cluster: a GreptimeDB cluster
-takes 5 stages (etcd, meta, maintenance on, datanode, then frontend beside maintenance
-off), a QuasarDB cluster 1.
+takes the stages its components table orders (etcd, meta, maintenance on, datanode,
+then frontend beside maintenance off, then the flownodes when enabled: each stack's
+plan is below), a QuasarDB cluster 1.
 
 Print a stack's plan with ` + "`go run ./cmd/plan --stack dev`" + ` (` + "`--mermaid`" + ` for the diagram,
 ` + "`--detail`" + ` for every object), or ` + "`make plan STACK=dev`" + `.

@@ -53,6 +53,9 @@ type component struct {
 	// after is the component whose workload is ready before its own is created
 	// (DependsOn), so that `pulumi up` starts the cluster in order.
 	after Kind
+	// around, for Jobs, is the component whose rollout they run before and
+	// after (the maintenance Jobs around the datanodes').
+	around Kind
 	// panels are its dashboard series, for the PromQL selector of its pods.
 	panels func(pods string) []kube.Panel
 	// build creates the component in the cluster and returns its workload,
@@ -154,6 +157,7 @@ func components() []component {
 		{
 			kind:     KindMaintenance,
 			deployed: always,
+			around:   KindDatanode,
 			calls:    func(ClusterSpec) []call { return []call{{to: KindMeta, ports: []int{HTTPPort}}} },
 		},
 		{
@@ -277,4 +281,63 @@ func (w wiring) calls(k Kind, port int) bool {
 		}
 	}
 	return false
+}
+
+// StartupStages are the components that become ready at each stage of a first
+// `pulumi up`, as the table orders them: a component is one stage after the one
+// it starts after, and one more after a Job that runs before its rollout (the
+// Job itself is at the stages before and after that rollout).
+func (s ClusterSpec) StartupStages() [][]Kind {
+	w := newWiring("", s)
+	stage := map[Kind]int{}
+	before := map[Kind]Kind{}
+	for _, r := range w.rows {
+		if r.around != "" {
+			before[r.around] = r.kind
+		}
+	}
+	var out [][]Kind
+	at := func(n int, k Kind) {
+		for len(out) < n {
+			out = append(out, nil)
+		}
+		if !slices.Contains(out[n-1], k) {
+			out[n-1] = append(out[n-1], k)
+		}
+	}
+	for _, r := range w.rows {
+		if r.build == nil {
+			continue
+		}
+		n := stage[r.after] + 1
+		if job, ok := before[r.kind]; ok {
+			at(n, job)
+			n++
+			at(n+1, job)
+		}
+		stage[r.kind] = n
+		at(n, r.kind)
+	}
+	for _, ks := range out {
+		slices.Sort(ks)
+	}
+	return out
+}
+
+// Link is one component of a cluster calling another on ports, as the
+// components table declares it: the NetworkPolicies allow exactly these calls
+// between the cluster's pods, and the network-flow check requires them.
+type Link struct {
+	From, To kube.Identity
+	Ports    []int
+}
+
+// Links are the calls between the components of the cluster named cluster.
+func (s ClusterSpec) Links(cluster string) []Link {
+	w := newWiring(cluster, s)
+	var out []Link
+	for _, l := range w.links() {
+		out = append(out, Link{From: w.identity(l.from), To: w.identity(l.to), Ports: l.ports})
+	}
+	return out
 }

@@ -10,7 +10,9 @@ import (
 	"github.com/stretchr/testify/require"
 	networkingv1 "k8s.io/api/networking/v1"
 
+	"tsdb-platform/components/kube"
 	"tsdb-platform/internal/mockrun"
+	"tsdb-platform/stacks"
 	"tsdb-platform/tests/manifests"
 	"tsdb-platform/tests/netflow"
 )
@@ -28,13 +30,30 @@ func render(t *testing.T, s mockrun.StackRef) *netflow.Stack {
 	return stack
 }
 
-// flowsSpec reads tests/testdata/flows/<stack>.yaml.
-func flowsSpec(t *testing.T, stack string) *netflow.Spec {
+// flowsSpec reads tests/testdata/flows/<stack>.yaml and, with isolation, adds
+// the calls between the components of each GreptimeDB cluster of the stack
+// file at path, as the components table declares them. The file lists the
+// rest: DNS, clients, Prometheus, etcd's members, QuasarDB, and everything
+// outside the cluster.
+func flowsSpec(t *testing.T, stack, path string) *netflow.Spec {
 	t.Helper()
 	root, err := mockrun.RepoRoot()
 	require.NoError(t, err)
 	spec, err := netflow.ReadSpec(filepath.Join(root, "tests", "testdata", "flows", stack+".yaml"))
 	require.NoError(t, err, "every stack needs its flows file")
+	if !spec.Isolation {
+		return spec
+	}
+	sc, err := mockrun.LoadStackFile(path)
+	require.NoError(t, err)
+	loaded, err := stacks.Load(stacks.MapLookup(sc.Config))
+	require.NoError(t, err)
+	peer := func(id kube.Identity) string { return id.App + "/" + id.Instance + "/" + id.Component }
+	for _, c := range loaded.GreptimeDB {
+		for _, l := range c.ClusterSpec.Links(c.Name) {
+			spec.Flows = append(spec.Flows, netflow.Rule{From: peer(l.From), To: peer(l.To), Ports: l.Ports})
+		}
+	}
 	return spec
 }
 
@@ -48,7 +67,7 @@ func report(res netflow.Result) string {
 	return strings.Join(lines, "\n")
 }
 
-func stacks(t *testing.T) []mockrun.StackRef {
+func allStacks(t *testing.T) []mockrun.StackRef {
 	t.Helper()
 	all, err := mockrun.AllStacks()
 	require.NoError(t, err)
@@ -62,10 +81,10 @@ func stacks(t *testing.T) []mockrun.StackRef {
 // isolation renders no policy at all, so every flow is allowed: there the check
 // is that no policy is rendered (a stray one would cut flows nobody listed).
 func TestStackFlows(t *testing.T) {
-	for _, s := range stacks(t) {
+	for _, s := range allStacks(t) {
 		t.Run(s.Name, func(t *testing.T) {
 			stack := render(t, s)
-			spec := flowsSpec(t, s.Name)
+			spec := flowsSpec(t, s.Name, s.Path)
 			if !spec.Isolation {
 				assert.Empty(t, stack.Policies, "the flows file says the stack has no isolation")
 				assert.Empty(t, spec.Flows, "without isolation every flow is allowed: list none")
@@ -84,9 +103,9 @@ func TestStackFlows(t *testing.T) {
 // fullStack is the all-features stack, with its flows file.
 func fullStack(t *testing.T) (*netflow.Stack, *netflow.Spec) {
 	t.Helper()
-	for _, s := range stacks(t) {
+	for _, s := range allStacks(t) {
 		if s.Name == "full" {
-			return render(t, s), flowsSpec(t, "full")
+			return render(t, s), flowsSpec(t, "full", s.Path)
 		}
 	}
 	require.FailNow(t, "no full stack")
