@@ -14,11 +14,13 @@ import (
 	"tsdb-platform/tests/objects"
 )
 
-// TestStatefulSetsKeepTheirData: in every stack, every StatefulSet keeps its volumes
-// when it is deleted or scaled down, and ignores drift in its volume claim templates
-// (a template change would otherwise replace the StatefulSet; volumes are expanded
-// through their PVCs, see README "Expanding a volume"). In prod every StatefulSet is
-// also protected and kept in the cluster if Pulumi deletes it; in dev neither.
+// TestStatefulSetsKeepTheirData: in every stack, every StatefulSet with volumes keeps
+// them when it is deleted or scaled down, and ignores drift in its volume claim
+// templates (a template change would otherwise replace the StatefulSet; volumes are
+// expanded through their PVCs, see README "Expanding a volume"). In prod every such
+// StatefulSet is also protected and kept in the cluster if Pulumi deletes it; in dev
+// neither. A StatefulSet without volumes (the flownodes, numbered by ordinal but
+// keeping no state on disk) holds no data, and is protected no more than a Deployment.
 func TestStatefulSetsKeepTheirData(t *testing.T) {
 	for _, s := range auditedStacks(t) {
 		t.Run(s.Name, func(t *testing.T) {
@@ -26,11 +28,17 @@ func TestStatefulSetsKeepTheirData(t *testing.T) {
 			require.NoError(t, err)
 			sets := res.OfType(objects.StatefulSetType)
 			require.NotEmpty(t, sets)
+			var withData []*mockrun.Resource
 			for _, sts := range sets {
 				set := objects.Decode[appsv1.StatefulSet](t, sts)
+				if len(set.Spec.VolumeClaimTemplates) == 0 {
+					assert.False(t, sts.Protect, "%s holds no data; protecting it would only block rollouts", sts.Name)
+					assert.False(t, sts.RetainOnDelete, "%s holds no data; retaining it would leave its pods running", sts.Name)
+					continue
+				}
+				withData = append(withData, sts)
 				assert.Equal(t, objects.RetainClaims(), set.Spec.PersistentVolumeClaimRetentionPolicy, sts.Name)
 				assert.Contains(t, sts.IgnoreChanges, "spec.volumeClaimTemplates", sts.Name)
-				assert.NotEmpty(t, set.Spec.VolumeClaimTemplates, "%s owns its volumes", sts.Name)
 				switch s.Name {
 				case "prod", "full":
 					assert.True(t, sts.Protect, "%s must be protected", sts.Name)
@@ -45,15 +53,16 @@ func TestStatefulSetsKeepTheirData(t *testing.T) {
 			}
 			// Deleting a namespace deletes every claim in it: the namespace the stack
 			// owns is protected and kept exactly like its StatefulSets.
+			require.NotEmpty(t, withData)
 			for _, ns := range res.OfType(objects.NamespaceType) {
-				assert.Equal(t, sets[0].Protect, ns.Protect, "namespace %s protected like the StatefulSets", ns.Name)
-				assert.Equal(t, sets[0].RetainOnDelete, ns.RetainOnDelete, "namespace %s kept like the StatefulSets", ns.Name)
+				assert.Equal(t, withData[0].Protect, ns.Protect, "namespace %s protected like the StatefulSets", ns.Name)
+				assert.Equal(t, withData[0].RetainOnDelete, ns.RetainOnDelete, "namespace %s kept like the StatefulSets", ns.Name)
 			}
 		})
 	}
 }
 
-// TestNetworkIsolation: where isolation is on (prod, and the all-features stack),
+// TestNetworkIsolation: where isolation is on (prod, staging and the all-features stack),
 // every database pod is selected by a deny-by-default policy for both ingress and
 // egress; where it is off (dev), no policy is created.
 func TestNetworkIsolation(t *testing.T) {
@@ -62,7 +71,7 @@ func TestNetworkIsolation(t *testing.T) {
 			res, _, err := mockrun.RunStackFile(s.Path, s.Name, false)
 			require.NoError(t, err)
 			policies := res.OfType(objects.NetworkPolicyType)
-			if s.Name == "dev" || s.Name == "staging" {
+			if s.Name == "dev" {
 				assert.Empty(t, policies)
 				return
 			}

@@ -28,6 +28,7 @@ type ClusterSpec struct {
 	Meta     MetaSpec     `json:"meta"`
 	Datanode DatanodeSpec `json:"datanode"`
 	Frontend FrontendSpec `json:"frontend"`
+	Flownode FlownodeSpec `json:"flownode"`
 	// Backup is the cluster's scheduled backups: etcd snapshots and database exports.
 	Backup BackupSpec `json:"backup"`
 	// NetworkPolicy is who may reach the frontends' client ports under isolation.
@@ -98,6 +99,7 @@ func (s ClusterSpec) Validate(p *field.Path) field.ErrorList {
 	errs = append(errs, s.validateFailover(p)...)
 	errs = append(errs, s.Datanode.Validate(p.Child("datanode"))...)
 	errs = append(errs, s.Frontend.Validate(p.Child("frontend"))...)
+	errs = append(errs, s.Flownode.Validate(p.Child("flownode"))...)
 	errs = append(errs, s.NetworkPolicy.Validate(p.Child("networkPolicy"))...)
 	return append(errs, s.validateBackup(p)...)
 }
@@ -213,6 +215,8 @@ type Cluster struct {
 	Meta     *Meta
 	Datanode *Datanode
 	Frontend *Frontend
+	// Flownode is the cluster's flownodes (nil when not enabled).
+	Flownode *Flownode
 
 	HTTPEndpoint     pulumi.StringOutput
 	GRPCEndpoint     pulumi.StringOutput

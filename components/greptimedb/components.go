@@ -154,6 +154,7 @@ func components() []component {
 				return f.Deployment, nil
 			},
 		},
+		flownodeRow(),
 		{
 			kind:     KindMaintenance,
 			deployed: always,

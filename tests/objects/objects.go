@@ -49,6 +49,7 @@ const (
 	GreptimeDBMetaType     = "tsdb:greptimedb:Meta"
 	GreptimeDBDatanodeType = "tsdb:greptimedb:Datanode"
 	GreptimeDBFrontendType = "tsdb:greptimedb:Frontend"
+	GreptimeDBFlownodeType = "tsdb:greptimedb:Flownode"
 	EtcdClusterType        = "tsdb:etcd:Cluster"
 	QuasarDBClusterType    = "tsdb:quasardb:Cluster"
 )

@@ -249,7 +249,7 @@ func TestScriptsRun(t *testing.T) {
 			}
 		}
 	}
-	for _, kind := range []string{"wait", "datanode", "maintenance-on", "maintenance-off", "export", "rotate"} {
+	for _, kind := range []string{"wait", "datanode", "flownode", "maintenance-on", "maintenance-off", "export", "rotate"} {
 		assert.NotZero(t, seen[kind], "no stack has a %s script: the test ran none", kind)
 	}
 }
@@ -262,8 +262,11 @@ func check(t *testing.T, sh *shell, x *run, script string) string {
 		checkWait(t, sh, x, script)
 		return "wait"
 	case script == greptimedb.DatanodeScript:
-		checkDatanode(t, sh, x, script)
+		checkOrdinalNode(t, sh, x, script, "datanode")
 		return "datanode"
+	case script == greptimedb.FlownodeScript:
+		checkOrdinalNode(t, sh, x, script, "flownode")
+		return "flownode"
 	case script == greptimedb.MaintenanceScript:
 		return checkMaintenance(t, sh, x, script)
 	case script == greptimedb.DatabaseBackupScript:
@@ -296,14 +299,14 @@ func checkWait(t *testing.T, sh *shell, x *run, script string) {
 	assert.Equal(t, request{Method: "GET", Path: first.Path}, request{Method: got[0].Method, Path: got[0].Path})
 }
 
-// checkDatanode: the datanode starts greptime with its ordinal as node id and
-// meta's address from the environment, each as one word.
-func checkDatanode(t *testing.T, sh *shell, x *run, script string) {
+// checkOrdinalNode: a datanode or flownode starts greptime with its ordinal as
+// node id and meta's address from the environment, each as one word.
+func checkOrdinalNode(t *testing.T, sh *shell, x *run, script, kind string) {
 	out, err := sh.run(t, script, x.env, 10*time.Second)
 	require.NoError(t, err, out)
 	argvs := sh.argvs(t)
 	require.Len(t, argvs, 1, "exec greptime")
-	assert.Equal(t, []string{"greptime", "datanode", "start", "--node-id", "0",
+	assert.Equal(t, []string{"greptime", kind, "start", "--node-id", "0",
 		"--metasrv-addrs", x.env[greptimedb.EnvMetasrvAddrs],
 		"--rpc-bind-addr", "0.0.0.0:4001", "--rpc-server-addr", podIP + ":4001",
 		"--http-addr", "0.0.0.0:4000", "--config-file", greptimedb.ConfigFile}, argvs[0])

@@ -8,7 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
@@ -100,6 +102,12 @@ func TestStacksComeUpOnASimulatedCluster(t *testing.T) {
 				return
 			}
 			t.Logf("stack %s: %d objects up in namespace %s in %s", s.Name, len(objs), ns, time.Since(start).Round(time.Millisecond))
+			for _, o := range objs {
+				if o.Body.GetKind() == "StatefulSet" && strings.HasSuffix(o.Body.GetName(), "-flownode") {
+					cluster := strings.TrimSuffix(o.Body.GetName(), "-flownode")
+					assertCreatedAfterReady(t, c, ns, cluster+"-flownode", cluster+"-meta")
+				}
+			}
 		})
 	}
 }
@@ -300,4 +308,41 @@ func rolloutOrder(ctx context.Context, t *testing.T, c *kubeapi.Cluster, ns, sta
 	require.False(t, offStart.Before(revision), "Job %s created at %s, before revision %s at %s", off, offStart, rev.Name, revision)
 	return fmt.Sprintf("%s completed %s; revision %s created %s; %s created %s",
 		on, onDone.Format(time.TimeOnly), rev.Name, revision.Format(time.TimeOnly), off, offStart.Format(time.TimeOnly))
+}
+
+// assertCreatedAfterReady: every pod of the workload later (by its instance
+// label and name prefix) was created no earlier than the last pod of earlier
+// became Ready, and the later workload's pods are Ready too. The API server's
+// timestamps have a resolution of one second, so this catches an order that is
+// wrong by a second or more; the real-engine suite checks the order by
+// resource version.
+func assertCreatedAfterReady(t *testing.T, c *kubeapi.Cluster, ns, later, earlier string) {
+	t.Helper()
+	pods, err := c.Clientset().CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{})
+	require.NoError(t, err)
+	var ready time.Time
+	var laterPods []corev1.Pod
+	for _, p := range pods.Items {
+		switch {
+		case strings.HasPrefix(p.Name, earlier+"-"):
+			for _, cond := range p.Status.Conditions {
+				if cond.Type == corev1.PodReady && cond.Status == corev1.ConditionTrue && cond.LastTransitionTime.After(ready) {
+					ready = cond.LastTransitionTime.Time
+				}
+			}
+		case strings.HasPrefix(p.Name, later+"-"):
+			laterPods = append(laterPods, p)
+		}
+	}
+	require.False(t, ready.IsZero(), "no Ready pod of %s", earlier)
+	require.NotEmpty(t, laterPods, "no pod of %s", later)
+	for _, p := range laterPods {
+		assert.False(t, p.CreationTimestamp.Time.Before(ready), "pod %s created at %s, before %s was Ready at %s", p.Name, p.CreationTimestamp, earlier, ready)
+		isReady := false
+		for _, cond := range p.Status.Conditions {
+			isReady = isReady || cond.Type == corev1.PodReady && cond.Status == corev1.ConditionTrue
+		}
+		assert.True(t, isReady, "pod %s is Ready", p.Name)
+	}
+	t.Logf("%s: %d pods created after %s was Ready (%s)", later, len(laterPods), earlier, ready.Format(time.RFC3339))
 }
