@@ -84,6 +84,9 @@ func (s ClusterSpec) validateBackup(p *field.Path) field.ErrorList {
 	return errs
 }
 
+// databaseBackups reports whether the cluster exports its databases.
+func databaseBackups(s ClusterSpec) bool { return s.Backup.Database.Enabled }
+
 // DatabaseBackupName names the database export CronJob.
 func DatabaseBackupName(cluster string) string { return objectName(cluster, KindBackup) }
 

@@ -95,11 +95,11 @@ func (w WAL) Remote() bool { return w.Provider == WALKafka }
 func (s ClusterSpec) Validate(p *field.Path) field.ErrorList {
 	errs := s.Shared.Validate(p)
 	errs = append(errs, s.Etcd.Validate(p.Child("etcd"))...)
-	errs = append(errs, s.Meta.Validate(p.Child("meta"))...)
+	errs = append(errs, s.Meta.Size.Validate(p.Child("meta"))...)
 	errs = append(errs, s.validateFailover(p)...)
 	errs = append(errs, s.Datanode.Validate(p.Child("datanode"))...)
 	errs = append(errs, s.Frontend.Validate(p.Child("frontend"))...)
-	errs = append(errs, s.Flownode.Validate(p.Child("flownode"))...)
+	errs = append(errs, s.Flownode.Size.Validate(p.Child("flownode"))...)
 	errs = append(errs, s.NetworkPolicy.Validate(p.Child("networkPolicy"))...)
 	return append(errs, s.validateBackup(p)...)
 }
@@ -255,9 +255,15 @@ type clusterBuilder struct {
 	workloads map[Kind]pulumi.Resource
 }
 
-// part is the builder of one component of the cluster, a child of the cluster.
-func (b *clusterBuilder) part(k kube.Component, kind Kind) part {
-	return newPart(k, b.env, b.wiring, kind)
+// newComponent registers the cluster's component of kind k, with type token
+// typ, as resource, a child of the cluster, and builds its children with build.
+// The component trusts its spec: NewCluster validated it.
+func newComponent[T pulumi.ComponentResource](c *clusterBuilder, k Kind, typ string, resource T, build func(p part) (pulumi.Map, error)) (T, error) {
+	return kube.NewComponent(c.Ctx, string(k), typ, c.childName(k), resource, nil, func(kc kube.Component) (pulumi.Map, error) {
+		p := newPart(kc, c.env, c.wiring, k)
+		p.after = c.after(k)
+		return build(p)
+	}, c.Parent)
 }
 
 // after is the workload component k starts after, as the table says (none

@@ -76,98 +76,32 @@ type link struct {
 }
 
 // components are the cluster's components in startup order: etcd, meta, the
-// datanodes, the frontends, then the flownodes; then the Jobs.
+// datanodes, the frontends, then the flownodes; then the Jobs. A row without
+// deployed is always deployed.
 func components() []component {
-	always := func(ClusterSpec) bool { return true }
-	callMeta := call{to: KindMeta, ports: []int{MetaRPCPort, HTTPPort}}
-	callDatanodes := call{to: KindDatanode, ports: []int{GRPCPort}}
 	return []component{
-		{
-			kind:     KindEtcd,
-			ports:    []kube.Port{{Name: "client", Number: etcd.ClientPort}, {Name: "peer", Number: etcd.PeerPort}, {Name: "metrics", Number: etcd.MetricsPort}},
-			deployed: func(s ClusterSpec) bool { return s.Etcd.Deployed() },
-			panels:   etcdPanels,
-			build: func(b *clusterBuilder, c *Cluster) (pulumi.Resource, error) {
-				e, err := b.newEtcd()
-				if err != nil {
-					return nil, err
-				}
-				c.Etcd = e
-				return e.StatefulSet, nil
-			},
-		},
-		{
-			kind:     KindMeta,
-			ports:    metaPorts,
-			deployed: always,
-			calls: func(s ClusterSpec) []call {
-				calls := []call{{to: KindMeta, ports: []int{MetaRPCPort}}, callDatanodes}
-				if s.Etcd.Deployed() {
-					calls = append(calls, call{to: KindEtcd, ports: storePorts(s.Etcd)})
-				}
-				return calls
-			},
-			waitsFor: KindEtcd,
-			after:    KindEtcd,
-			panels:   metaPanels,
-			build: func(b *clusterBuilder, c *Cluster) (pulumi.Resource, error) {
-				m, err := newMeta(b, b.Parent)
-				if err != nil {
-					return nil, err
-				}
-				c.Meta = m
-				return m.Deployment, nil
-			},
-		},
-		{
-			kind:     KindDatanode,
-			ports:    datanodePorts,
-			deployed: always,
-			calls:    func(ClusterSpec) []call { return []call{callMeta} },
-			waitsFor: KindMeta,
-			after:    KindMeta,
-			panels:   datanodePanels,
-			build: func(b *clusterBuilder, c *Cluster) (pulumi.Resource, error) {
-				d, err := newDatanode(b, b.Parent)
-				if err != nil {
-					return nil, err
-				}
-				c.Datanode = d
-				return d.StatefulSet, nil
-			},
-		},
-		{
-			kind:        KindFrontend,
-			ports:       frontendPorts,
-			deployed:    always,
-			calls:       func(ClusterSpec) []call { return []call{callMeta, callDatanodes} },
-			clientPorts: []int{HTTPPort, GRPCPort, MySQLPort, PostgresPort},
-			waitsFor:    KindMeta,
-			after:       KindDatanode,
-			panels:      frontendPanels,
-			build: func(b *clusterBuilder, c *Cluster) (pulumi.Resource, error) {
-				f, err := newFrontend(b, c.Datanode.Secret, b.Parent)
-				if err != nil {
-					return nil, err
-				}
-				c.Frontend = f
-				return f.Deployment, nil
-			},
-		},
-		flownodeRow(),
-		{
-			kind:     KindMaintenance,
-			deployed: always,
-			around:   KindDatanode,
-			calls:    func(ClusterSpec) []call { return []call{{to: KindMeta, ports: []int{HTTPPort}}} },
-		},
-		{
-			kind:     KindBackup,
-			deployed: func(s ClusterSpec) bool { return s.Backup.Database.Enabled },
-			calls:    func(ClusterSpec) []call { return []call{{to: KindFrontend, ports: []int{HTTPPort}}} },
-		},
+		{kind: KindEtcd, ports: etcdPorts(), deployed: ownEtcd, panels: etcdPanels, build: buildEtcd},
+		{kind: KindMeta, ports: metaPorts, calls: metaCalls, waitsFor: KindEtcd, after: KindEtcd, panels: metaPanels, build: buildMeta},
+		{kind: KindDatanode, ports: datanodePorts, calls: calling(callMeta()), waitsFor: KindMeta, after: KindMeta, panels: datanodePanels, build: buildDatanode},
+		{kind: KindFrontend, ports: frontendPorts, calls: calling(callMeta(), callDatanodes()), clientPorts: frontendClientPorts(),
+			waitsFor: KindMeta, after: KindDatanode, panels: frontendPanels, build: buildFrontend},
+		{kind: KindFlownode, ports: flownodePorts, deployed: flownodesEnabled, calls: flownodeCalls, calledBy: flownodeCallers(),
+			waitsFor: KindFrontend, after: KindFrontend, panels: flownodePanels, build: buildFlownode},
+		{kind: KindMaintenance, around: KindDatanode, calls: calling(call{to: KindMeta, ports: []int{HTTPPort}})},
+		{kind: KindBackup, deployed: databaseBackups, calls: calling(call{to: KindFrontend, ports: []int{HTTPPort}})},
 	}
 }
+
+// calling is the calls of a component that makes the same ones whatever the spec.
+func calling(calls ...call) func(ClusterSpec) []call {
+	return func(ClusterSpec) []call { return calls }
+}
+
+// callMeta: meta's gRPC (its clients) and HTTP (its health, for the waits).
+func callMeta() call { return call{to: KindMeta, ports: []int{MetaRPCPort, HTTPPort}} }
+
+// callDatanodes: the datanodes' gRPC.
+func callDatanodes() call { return call{to: KindDatanode, ports: []int{GRPCPort}} }
 
 // wiring is the components table applied to one cluster: its name and spec.
 type wiring struct {
@@ -179,7 +113,7 @@ type wiring struct {
 func newWiring(cluster string, spec ClusterSpec) wiring {
 	var rows []component
 	for _, c := range components() {
-		if c.deployed(spec) {
+		if c.deployed == nil || c.deployed(spec) {
 			rows = append(rows, c)
 		}
 	}

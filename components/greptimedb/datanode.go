@@ -23,8 +23,7 @@ const DataVolume = "data"
 
 // DatanodeSpec is GreptimeDB's datanodes.
 type DatanodeSpec struct {
-	Replicas  int            `json:"replicas"`
-	Resources kube.Resources `json:"resources"`
+	kube.Size
 	// Storage is the per-pod volume for the WAL and (with File storage) the data.
 	Storage kube.Storage `json:"storage"`
 	// ObjectStorage is where region data lives.
@@ -59,8 +58,7 @@ func (s ServiceAccountSpec) Enabled() bool { return len(s.Annotations) > 0 }
 
 // Validate checks the datanodes' size, volume and object storage.
 func (d DatanodeSpec) Validate(p *field.Path) field.ErrorList {
-	errs := kube.ValidateReplicas(d.Replicas, p.Child("replicas"))
-	errs = append(errs, d.Resources.Validate(p.Child("resources"))...)
+	errs := d.Size.Validate(p)
 	errs = append(errs, d.Storage.Validate(p.Child("storage"))...)
 	if d.RolloutTimeoutSeconds < 1 || d.RolloutTimeoutSeconds > 86400 {
 		errs = append(errs, field.Invalid(p.Child("rolloutTimeoutSeconds"), d.RolloutTimeoutSeconds, "must be between 1 and 86400 seconds"))
@@ -115,22 +113,18 @@ func newWALConfig(w WAL) walConfig {
 // pod's StatefulSet ordinal.
 var DatanodeScript = ordinalNodeScript(KindDatanode)
 
-// newDatanode creates the cluster's datanodes: a ConfigMap, a headless
+// buildDatanode creates the cluster's datanodes: a ConfigMap, a headless
 // Service, the credentials Secret for S3, the maintenance Jobs around their
 // rollouts, and a StatefulSet with a PVC per pod that starts after meta.
-func newDatanode(c *clusterBuilder, opts ...pulumi.ResourceOption) (*Datanode, error) {
+func buildDatanode(c *clusterBuilder, cl *Cluster) (pulumi.Resource, error) {
 	d := &Datanode{}
-	return kube.NewComponent(c.Ctx, "datanode", DatanodeType, c.childName(KindDatanode), d, nil, func(k kube.Component) (pulumi.Map, error) {
-		b := &datanodeBuilder{part: c.part(k, KindDatanode), after: c.after(KindDatanode)}
-		return b.build(d)
-	}, opts...)
+	cl.Datanode = d
+	_, err := newComponent(c, KindDatanode, DatanodeType, d, func(p part) (pulumi.Map, error) { return (&datanodeBuilder{p}).build(d) })
+	return d.StatefulSet, err
 }
 
 // datanodeBuilder creates the datanodes' children.
-type datanodeBuilder struct {
-	part
-	after []pulumi.Resource
-}
+type datanodeBuilder struct{ part }
 
 // build creates the children and returns the component's outputs.
 func (b *datanodeBuilder) build(d *Datanode) (pulumi.Map, error) {

@@ -82,10 +82,18 @@ func storeHealthURLs(e EtcdSpec, cluster string, namespace pulumi.StringInput, d
 	return urls
 }
 
-// newEtcd deploys the cluster's own etcd, which the table's callers of etcd
+// etcdPorts are the members' client, peer and metrics ports.
+func etcdPorts() []kube.Port {
+	return []kube.Port{{Name: "client", Number: etcd.ClientPort}, {Name: "peer", Number: etcd.PeerPort}, {Name: "metrics", Number: etcd.MetricsPort}}
+}
+
+// ownEtcd reports whether the cluster deploys its etcd.
+func ownEtcd(s ClusterSpec) bool { return s.Etcd.Deployed() }
+
+// buildEtcd deploys the cluster's own etcd, which the table's callers of etcd
 // (meta) may reach.
-func (b *clusterBuilder) newEtcd() (*etcd.Cluster, error) {
-	return etcd.NewCluster(b.Ctx, b.childName(KindEtcd), &etcd.ClusterArgs{
+func buildEtcd(b *clusterBuilder, c *Cluster) (pulumi.Resource, error) {
+	e, err := etcd.NewCluster(b.Ctx, b.childName(KindEtcd), &etcd.ClusterArgs{
 		Spec:         b.spec.Etcd.Spec,
 		Env:          b.env,
 		Instance:     b.cluster,
@@ -94,6 +102,11 @@ func (b *clusterBuilder) newEtcd() (*etcd.Cluster, error) {
 		Backup:       b.spec.Backup.Etcd,
 		ShellImage:   b.spec.WaitImage,
 	}, b.Parent)
+	if err != nil {
+		return nil, err
+	}
+	c.Etcd = e
+	return e.StatefulSet, nil
 }
 
 // etcdPanels are etcd's dashboard series.

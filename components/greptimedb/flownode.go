@@ -6,7 +6,6 @@ import (
 	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
-	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"tsdb-platform/components/kube"
 )
@@ -25,15 +24,8 @@ const FlownodeType = "tsdb:greptimedb:Flownode"
 // flownode per flow.
 type FlownodeSpec struct {
 	// Enabled deploys the flownodes.
-	Enabled   bool           `json:"enabled"`
-	Replicas  int            `json:"replicas"`
-	Resources kube.Resources `json:"resources"`
-}
-
-// Validate checks the flownodes' size.
-func (f FlownodeSpec) Validate(p *field.Path) field.ErrorList {
-	errs := kube.ValidateReplicas(f.Replicas, p.Child("replicas"))
-	return append(errs, f.Resources.Validate(p.Child("resources"))...)
+	Enabled bool `json:"enabled"`
+	kube.Size
 }
 
 // Flownode is the deployed flownodes.
@@ -52,39 +44,27 @@ type Flownode struct {
 // /health and /metrics (src/servers/src/http.rs).
 var flownodePorts = []kube.Port{{Name: "rpc", Number: GRPCPort}, {Name: "http", Number: HTTPPort}}
 
-// flownodeRow is the flownodes' row of the components table. They call
-// metasrv (heartbeats and metadata), the datanodes (streaming flows write
-// their sink tables' regions) and the frontends, unauthenticated, on their
-// internal gRPC port (batching flows run their queries there, and a flownode
-// starts only once a frontend answers its probe:
-// src/flow/src/batching_mode/frontend_client.rs). metasrv calls them to create
-// and drop flows (src/common/meta/src/ddl/create_flow.rs), and the frontends to
-// mirror the inserts into flow sources (src/operator/src/insert.rs).
-func flownodeRow() component {
-	return component{
-		kind:     KindFlownode,
-		ports:    flownodePorts,
-		deployed: func(s ClusterSpec) bool { return s.Flownode.Enabled },
-		calls: func(ClusterSpec) []call {
-			return []call{
-				{to: KindMeta, ports: []int{MetaRPCPort}},
-				{to: KindDatanode, ports: []int{GRPCPort}},
-				{to: KindFrontend, ports: []int{HTTPPort, InternalGRPCPort}},
-			}
-		},
-		calledBy: []call{{to: KindMeta, ports: []int{GRPCPort}}, {to: KindFrontend, ports: []int{GRPCPort}}},
-		waitsFor: KindFrontend,
-		after:    KindFrontend,
-		panels:   flownodePanels,
-		build: func(b *clusterBuilder, c *Cluster) (pulumi.Resource, error) {
-			f, err := newFlownode(b, b.Parent)
-			if err != nil {
-				return nil, err
-			}
-			c.Flownode = f
-			return f.StatefulSet, nil
-		},
+// flownodesEnabled reports whether the cluster runs flownodes.
+func flownodesEnabled(s ClusterSpec) bool { return s.Flownode.Enabled }
+
+// flownodeCalls: the flownodes call metasrv (heartbeats and metadata), the
+// datanodes (streaming flows write their sink tables' regions) and the
+// frontends, unauthenticated, on their internal gRPC port (batching flows run
+// their queries there, and a flownode starts only once a frontend answers its
+// probe: src/flow/src/batching_mode/frontend_client.rs) and HTTP (the wait).
+func flownodeCalls(ClusterSpec) []call {
+	return []call{
+		{to: KindMeta, ports: []int{MetaRPCPort}},
+		{to: KindDatanode, ports: []int{GRPCPort}},
+		{to: KindFrontend, ports: []int{HTTPPort, InternalGRPCPort}},
 	}
+}
+
+// flownodeCallers: metasrv calls the flownodes to create and drop flows
+// (src/common/meta/src/ddl/create_flow.rs), and the frontends to mirror the
+// inserts into flow sources (src/operator/src/insert.rs).
+func flownodeCallers() []call {
+	return []call{{to: KindMeta, ports: []int{GRPCPort}}, {to: KindFrontend, ports: []int{GRPCPort}}}
 }
 
 // flownodeConfig is the flownode's TOML config: its node id and meta's
@@ -97,21 +77,17 @@ type flownodeConfig struct {
 // pod's StatefulSet ordinal.
 var FlownodeScript = ordinalNodeScript(KindFlownode)
 
-// newFlownode creates the cluster's flownodes: a ConfigMap, a headless Service
-// and a StatefulSet that starts after the frontends.
-func newFlownode(c *clusterBuilder, opts ...pulumi.ResourceOption) (*Flownode, error) {
+// buildFlownode creates the cluster's flownodes: a ConfigMap, a headless
+// Service and a StatefulSet that starts after the frontends.
+func buildFlownode(c *clusterBuilder, cl *Cluster) (pulumi.Resource, error) {
 	f := &Flownode{}
-	return kube.NewComponent(c.Ctx, "flownode", FlownodeType, c.childName(KindFlownode), f, nil, func(k kube.Component) (pulumi.Map, error) {
-		b := &flownodeBuilder{part: c.part(k, KindFlownode), after: c.after(KindFlownode)}
-		return b.build(f)
-	}, opts...)
+	cl.Flownode = f
+	_, err := newComponent(c, KindFlownode, FlownodeType, f, func(p part) (pulumi.Map, error) { return (&flownodeBuilder{p}).build(f) })
+	return f.StatefulSet, err
 }
 
 // flownodeBuilder creates the flownodes' children.
-type flownodeBuilder struct {
-	part
-	after []pulumi.Resource
-}
+type flownodeBuilder struct{ part }
 
 // build creates the children and returns the component's outputs.
 func (b *flownodeBuilder) build(f *Flownode) (pulumi.Map, error) {

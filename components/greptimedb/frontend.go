@@ -32,9 +32,8 @@ const (
 
 // FrontendSpec is GreptimeDB's frontends, the client entry point.
 type FrontendSpec struct {
-	Replicas    int            `json:"replicas"`
-	Resources   kube.Resources `json:"resources"`
-	ServiceType ServiceType    `json:"serviceType"`
+	kube.Size
+	ServiceType ServiceType `json:"serviceType"`
 	// LoadBalancer says whether `pulumi up` waits for a LoadBalancer Service's address.
 	LoadBalancer LoadBalancerSpec `json:"loadBalancer"`
 	Auth         AuthSpec         `json:"auth"`
@@ -69,8 +68,7 @@ type AuthSpec struct {
 
 // Validate checks the frontends' size, Service and authentication.
 func (f FrontendSpec) Validate(p *field.Path) field.ErrorList {
-	errs := kube.ValidateReplicas(f.Replicas, p.Child("replicas"))
-	errs = append(errs, f.Resources.Validate(p.Child("resources"))...)
+	errs := f.Size.Validate(p)
 	switch f.ServiceType {
 	case ServiceClusterIP, ServiceNodePort, ServiceLoadBalancer:
 	default:
@@ -317,22 +315,25 @@ type frontendConfig struct {
 	GRPC     *tlsSection `toml:"grpc,omitempty"`
 }
 
-// newFrontend creates the cluster's frontends: a ConfigMap, the auth Secret
+// buildFrontend creates the cluster's frontends: a ConfigMap, the auth Secret
 // with a generated password, a Service and a Deployment that starts after the
-// datanodes. objectStoreSecret is the datanodes' generated S3 keys, which the
-// frontends read for database exports.
-func newFrontend(c *clusterBuilder, objectStoreSecret *corev1.Secret, opts ...pulumi.ResourceOption) (*Frontend, error) {
+// datanodes. They read the datanodes' generated S3 keys for database exports.
+func buildFrontend(c *clusterBuilder, cl *Cluster) (pulumi.Resource, error) {
 	f := &Frontend{}
-	return kube.NewComponent(c.Ctx, "frontend", FrontendType, c.childName(KindFrontend), f, nil, func(k kube.Component) (pulumi.Map, error) {
-		b := &frontendBuilder{part: c.part(k, KindFrontend), after: c.after(KindFrontend), objectStoreSecret: objectStoreSecret}
-		return b.build(f)
-	}, opts...)
+	cl.Frontend = f
+	_, err := newComponent(c, KindFrontend, FrontendType, f, func(p part) (pulumi.Map, error) {
+		return (&frontendBuilder{part: p, objectStoreSecret: cl.Datanode.Secret}).build(f)
+	})
+	return f.Deployment, err
 }
+
+// frontendClientPorts are what the cluster's clients, and every pod of the
+// cluster, may reach.
+func frontendClientPorts() []int { return []int{HTTPPort, GRPCPort, MySQLPort, PostgresPort} }
 
 // frontendBuilder creates the frontends' children.
 type frontendBuilder struct {
 	part
-	after             []pulumi.Resource
 	objectStoreSecret *corev1.Secret
 }
 
@@ -550,12 +551,12 @@ func (b *frontendBuilder) exportEnv() (corev1.EnvVarArray, []pulumi.StringInput)
 	return o.s3KeyEnv(b.objectStoreSecret), o.secretInputs()
 }
 
-// clientIngress: the frontends are the cluster's entry point (clusterClients
-// in the table): the configured clients and every pod of the cluster reach
-// every client port.
+// clientIngress: the frontends are the cluster's entry point (clientPorts in
+// the table): the configured clients and every pod of the cluster reach every
+// client port.
 func (b *frontendBuilder) clientIngress() []kube.Flow {
 	clients := append(b.spec.NetworkPolicy.Peers(), kube.PodsPeer(map[string]string{kube.LabelName: App, kube.LabelInstance: b.cluster}))
-	return []kube.Flow{{Peers: clients, Ports: []int{HTTPPort, GRPCPort, MySQLPort, PostgresPort}}}
+	return []kube.Flow{{Peers: clients, Ports: frontendClientPorts()}}
 }
 
 // exportEgress: with database exports, the frontends reach the object store,

@@ -93,6 +93,8 @@ type part struct {
 	kind Kind
 	// objName names the component's workload and Service.
 	objName string
+	// after are the workloads the component's own starts after (the table's after).
+	after []pulumi.Resource
 }
 
 // metricsScrape is where every GreptimeDB component serves its metrics.

@@ -6,7 +6,6 @@ import (
 	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
-	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"tsdb-platform/components/etcd"
 	"tsdb-platform/components/kube"
@@ -17,17 +16,10 @@ const MetaType = "tsdb:greptimedb:Meta"
 
 // MetaSpec is GreptimeDB's metasrv.
 type MetaSpec struct {
-	Replicas  int            `json:"replicas"`
-	Resources kube.Resources `json:"resources"`
+	kube.Size
 	// EnableRegionFailover turns on metasrv's region failover; it needs the kafka
 	// WAL and object storage that every datanode reads.
 	EnableRegionFailover bool `json:"enableRegionFailover"`
-}
-
-// Validate checks meta's size.
-func (m MetaSpec) Validate(p *field.Path) field.ErrorList {
-	errs := kube.ValidateReplicas(m.Replicas, p.Child("replicas"))
-	return append(errs, m.Resources.Validate(p.Child("resources"))...)
 }
 
 // Meta is a deployed metasrv.
@@ -103,25 +95,35 @@ func metaArgsLine() []string {
 	}
 }
 
-// newMeta creates the cluster's metasrv: a ConfigMap, a Service and a
+// metaCalls: meta replicas forward to the leader; meta calls the datanodes
+// and keeps its state in the cluster's own etcd (an external one is outside
+// the table).
+func metaCalls(s ClusterSpec) []call {
+	calls := []call{{to: KindMeta, ports: []int{MetaRPCPort}}, callDatanodes()}
+	if s.Etcd.Deployed() {
+		calls = append(calls, call{to: KindEtcd, ports: storePorts(s.Etcd)})
+	}
+	return calls
+}
+
+// buildMeta creates the cluster's metasrv: a ConfigMap, a Service and a
 // Deployment that starts after etcd.
-func newMeta(c *clusterBuilder, opts ...pulumi.ResourceOption) (*Meta, error) {
+func buildMeta(c *clusterBuilder, cl *Cluster) (pulumi.Resource, error) {
 	m := &Meta{}
-	return kube.NewComponent(c.Ctx, "meta", MetaType, c.childName(KindMeta), m, nil, func(k kube.Component) (pulumi.Map, error) {
-		b := &metaBuilder{part: c.part(k, KindMeta), after: c.after(KindMeta)}
+	cl.Meta = m
+	_, err := newComponent(c, KindMeta, MetaType, m, func(p part) (pulumi.Map, error) {
+		b := &metaBuilder{p}
 		if b.Isolation.Enabled {
 			// Under isolation Prometheus may not reach meta's HTTP port (see build).
 			b.Scrape = nil
 		}
 		return b.build(m)
-	}, opts...)
+	})
+	return m.Deployment, err
 }
 
 // metaBuilder creates meta's children.
-type metaBuilder struct {
-	part
-	after []pulumi.Resource
-}
+type metaBuilder struct{ part }
 
 // build creates the children and returns the component's outputs.
 //

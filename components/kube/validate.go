@@ -52,6 +52,18 @@ func ValidateReplicas(n int, p *field.Path) field.ErrorList {
 	return nil
 }
 
+// Size is a workload's replica count and each replica's CPU and memory.
+type Size struct {
+	Replicas  int       `json:"replicas"`
+	Resources Resources `json:"resources"`
+}
+
+// Validate checks the replica count and the resources.
+func (s Size) Validate(p *field.Path) field.ErrorList {
+	errs := ValidateReplicas(s.Replicas, p.Child("replicas"))
+	return append(errs, s.Resources.Validate(p.Child("resources"))...)
+}
+
 // ValidateImage requires a pinned image reference: a tag other than "latest", or a digest.
 func ValidateImage(image string, p *field.Path) field.ErrorList {
 	invalid := func(value any, detail string) field.ErrorList {
