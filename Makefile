@@ -47,11 +47,12 @@ PULUMI ?= pulumi
 RENDER_STACK = render-$(STACK)
 RENDER_DIR ?= $(CURDIR)/rendered/$(STACK)
 
+# PULUMI_BACKEND_URL (exported above) points every pulumi command at the local file
+# backend: no `pulumi login` call is needed, and none is made.
 .PHONY: login
-login: ## Log in to the local file backend kept in .pulumi-state/ (ignored by git).
+login: ## Prepare the local file backend kept in .pulumi-state/ (ignored by git).
 	@command -v $(PULUMI) >/dev/null || { echo "the Pulumi CLI is not on PATH: https://www.pulumi.com/docs/install/"; exit 1; }
 	@mkdir -p $(STATE_DIR)
-	$(PULUMI) login $(PULUMI_BACKEND_URL)
 
 # Every command that touches a stack needs its passphrase (the local backend's secrets
 # provider); say so up front instead of letting the CLI prompt or fail later.
@@ -76,27 +77,26 @@ up: select ## Deploy STACK (default dev) to the cluster its stack file names.
 destroy: select ## Delete everything STACK deployed (protected resources are refused).
 	$(PULUMI) destroy --stack $(STACK) $(ARGS)
 
-# copy-stack NAME: make stack NAME a copy of STACK's configuration, secrets included,
-# with its kubeContext and kubeconfig removed: created with --copy-config-from the first
-# time, its config copied over again (state kept) after that.
+# copy-stack NAME: make stack NAME a copy of STACK's configuration, secrets included:
+# its config copied over again (state kept), one CLI call; the first time, STACK and
+# NAME are created (NAME with --copy-config-from). The caller overrides the target keys
+# (kubeContext, kubeconfig, renderDir) on its `pulumi up` command line.
 define copy-stack
-	if $(PULUMI) stack ls --json | grep '"name": "$(1)"' >/dev/null; then \
-		$(PULUMI) config cp --stack $(STACK) --dest $(1); \
-	else \
-		$(PULUMI) stack init $(1) --copy-config-from $(STACK) --secrets-provider passphrase --no-select; \
+	if ! $(PULUMI) config cp --stack $(STACK) --dest $(1) >/dev/null 2>&1; then \
+		$(PULUMI) stack init $(STACK) --secrets-provider passphrase --no-select >/dev/null 2>&1 || true; \
+		$(PULUMI) stack init $(1) --copy-config-from $(STACK) --secrets-provider passphrase --no-select >/dev/null 2>&1 \
+			|| $(PULUMI) config cp --stack $(STACK) --dest $(1); \
 	fi
-	$(PULUMI) config rm --stack $(1) kubeContext >/dev/null 2>&1 || true
-	$(PULUMI) config rm --stack $(1) kubeconfig >/dev/null 2>&1 || true
 endef
 
 .PHONY: render
-render: select ## Write STACK's manifests to rendered/STACK/ instead of deploying (no cluster needed).
+render: login passphrase ## Write STACK's manifests to rendered/STACK/ instead of deploying (no cluster needed).
 	@# A render stack is made afresh: with state kept, unchanged objects would not be written again.
 	$(PULUMI) stack rm --stack $(RENDER_STACK) --yes --force >/dev/null 2>&1 || true
 	$(call copy-stack,$(RENDER_STACK))
-	$(PULUMI) config set --stack $(RENDER_STACK) renderDir $(RENDER_DIR)
 	rm -rf $(RENDER_DIR)
-	$(PULUMI) up --stack $(RENDER_STACK) --yes --skip-preview
+	$(PULUMI) up --stack $(RENDER_STACK) --yes --skip-preview \
+		--config kubeContext= --config kubeconfig= --config renderDir=$(RENDER_DIR)
 	@echo "manifests written to $(RENDER_DIR) (Secrets in plaintext: do not commit them)"
 
 # --- The simulated cluster (see README "Simulated cluster") -------------------------
@@ -105,11 +105,10 @@ SIM_KUBECONFIG ?= $(SIM_DIR)/kubeconfig
 SIM_STACK = sim-$(STACK)
 
 .PHONY: sim-up
-sim-up: select ## Deploy STACK to the simulated cluster started by `make sim-cluster`.
+sim-up: login passphrase ## Deploy STACK to the simulated cluster started by `make sim-cluster`.
 	@test -s $(SIM_KUBECONFIG) || { echo "no simulated cluster: run \`make sim-cluster\` in another terminal first"; exit 1; }
 	$(call copy-stack,$(SIM_STACK))
-	$(PULUMI) config set --stack $(SIM_STACK) kubeconfig $(SIM_KUBECONFIG)
-	$(PULUMI) up --stack $(SIM_STACK) --yes $(ARGS)
+	$(PULUMI) up --stack $(SIM_STACK) --yes --config kubeContext= --config kubeconfig=$(SIM_KUBECONFIG) $(ARGS)
 
 .PHONY: sim-destroy
 sim-destroy: login passphrase ## Delete what `make sim-up` deployed for STACK.
