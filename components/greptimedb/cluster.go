@@ -280,9 +280,16 @@ func (b *clusterBuilder) childName(k Kind) string { return objectName(b.Name, k)
 
 // build creates the components and returns the cluster's outputs.
 func (b *clusterBuilder) build(c *Cluster) (pulumi.Map, error) {
+	deployed := map[Kind]bool{}
+	for _, r := range b.rows {
+		deployed[r.kind] = true
+	}
 	for _, r := range b.rows {
 		if r.build == nil {
 			continue
+		}
+		if _, built := b.workloads[r.after]; deployed[r.after] && !built {
+			return nil, fmt.Errorf("the components table lists %s before %s, which it starts after", r.kind, r.after)
 		}
 		workload, err := r.build(b, c)
 		if err != nil {
