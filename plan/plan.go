@@ -197,11 +197,8 @@ func Compute(res *mockrun.Result) *Plan {
 	deps := map[string][]string{} // awaited URN -> awaited URNs in its transitive DependsOn
 
 	for _, r := range res.Resources {
-		switch r.Type {
-		case TypeGreptimeDBCluster, TypeQuasarDBCluster:
-			if clusterOf(res, r) == nil { // nested cluster components belong to the outer one
-				clusters[r.URN] = &Cluster{URN: r.URN, Type: r.Type, Name: r.Name}
-			}
+		if isClusterType(r.Type) && clusterOf(res, r) == nil { // nested cluster components belong to the outer one
+			clusters[r.URN] = &Cluster{URN: r.URN, Type: r.Type, Name: r.Name}
 		}
 	}
 	for _, r := range res.Resources {
@@ -359,26 +356,31 @@ func selects(svc, w *Node) bool {
 func clusterOf(res *mockrun.Result, r *mockrun.Resource) *mockrun.Resource {
 	var top *mockrun.Resource
 	for _, urn := range res.ParentChain(r) {
-		if a := res.ByURN(urn); a != nil && (a.Type == TypeGreptimeDBCluster || a.Type == TypeQuasarDBCluster) {
+		if a := res.ByURN(urn); a != nil && isClusterType(a.Type) {
 			top = a
 		}
 	}
 	return top
 }
 
+// isClusterType reports whether a type token is a database's cluster component
+// (tsdb:<database>:Cluster): what a plan groups objects by.
+func isClusterType(t string) bool {
+	parts := strings.Split(t, ":")
+	return len(parts) == 3 && parts[0] == "tsdb" && parts[2] == "Cluster"
+}
+
 // componentFromParents names an unlabelled object's component after its nearest
-// component parent's type ("tsdb:greptimedb:Meta" -> "meta"), else its kind.
+// component parent's type ("tsdb:greptimedb:Meta" -> "meta"; a cluster by its
+// database, "tsdb:quasardb:Cluster" -> "quasardb"), else its kind.
 func componentFromParents(res *mockrun.Result, r *mockrun.Resource) string {
 	for _, urn := range res.ParentChain(r) {
 		a := res.ByURN(urn)
 		if a == nil || a.Custom || !strings.HasPrefix(a.Type, "tsdb:") {
 			continue
 		}
-		switch a.Type {
-		case TypeGreptimeDBCluster:
-			return "greptimedb"
-		case TypeQuasarDBCluster:
-			return "quasardb"
+		if isClusterType(a.Type) {
+			return strings.Split(a.Type, ":")[1]
 		}
 		return strings.ToLower(a.Type[strings.LastIndex(a.Type, ":")+1:])
 	}
