@@ -147,6 +147,10 @@ e2e: tools ## Real-engine end to end on the simulated cluster; prints `up` time 
 bench-engine: tools ## Real-engine `pulumi preview` time for 1, 10 and 50 clusters of each kind.
 	$(GO) test -count=1 -run '^$$' -bench EnginePreview -benchtime 1x -timeout 60m ./tests/e2e/
 
+.PHONY: bench-peer
+bench-peer: ## The dev stack's `make sim-up` against the GreptimeDB operator on the simulated cluster (skips without the engine).
+	$(GO) run ./tests/cmd/benchpeer $(ARGS)
+
 .PHONY: golden
 golden: ## Regenerate the golden manifests under tests/testdata/golden (review the diff).
 	$(GO) test ./tests/manifests/ -run TestGoldenManifests -update

@@ -8,12 +8,15 @@
 #   kube-scheduler           (the same module and version)
 #   etcd                     go.etcd.io/etcd/server/v3, pinned by tools/etcd/go.mod
 #   kwok                     sigs.k8s.io/kwok, pinned by tools/kwok/go.mod
+#   greptimedb-operator      github.com/GreptimeTeam/greptimedb-operator, pinned by
+#                            tools/greptimedb-operator/go.mod; only `make bench-peer`
+#                            runs it, so it is built only when named
 #
 # Idempotent: a binary whose versioned file already exists is not rebuilt. Each
 # build goes to a temporary file that is renamed into place, so an interrupted
 # build never leaves a half-written binary behind.
 #
-# Usage: sim-tools.sh [NAME...]   (default: all five)
+# Usage: sim-tools.sh [NAME...]   (default: the first five)
 #
 # Environment:
 #   TSDB_CACHE_DIR  cache directory (default: $HOME/.cache/tsdb-platform)
@@ -24,6 +27,8 @@ set -euo pipefail
 readonly K8S_VERSION="v1.34.2"
 readonly ETCD_VERSION="v3.6.16"
 readonly KWOK_VERSION="v0.8.0"
+# Keep in step with tests/cmd/benchpeer (operatorVersion).
+readonly OPERATOR_VERSION="v0.6.0"
 
 log() { printf 'sim-tools.sh: %s\n' "$*" >&2; }
 
@@ -94,6 +99,14 @@ for name in "${names[@]}"; do
 	kwok)
 		build kwok "${KWOK_VERSION}" tools/kwok sigs.k8s.io/kwok sigs.k8s.io/kwok/cmd/kwok \
 			"-X sigs.k8s.io/kwok/pkg/consts.Version=${KWOK_VERSION#v}"
+		;;
+	greptimedb-operator)
+		# The checksum database does not serve this module; go.sum pins its hash.
+		GONOSUMDB="${GONOSUMDB:+${GONOSUMDB},}github.com/GreptimeTeam" \
+			build greptimedb-operator "${OPERATOR_VERSION}" tools/greptimedb-operator \
+			github.com/GreptimeTeam/greptimedb-operator \
+			github.com/GreptimeTeam/greptimedb-operator/cmd/operator \
+			"-X github.com/GreptimeTeam/greptimedb-operator/pkg/version.gitVersion=${OPERATOR_VERSION}"
 		;;
 	*)
 		log "unknown tool ${name}"
