@@ -47,12 +47,15 @@ PULUMI ?= pulumi
 RENDER_STACK = render-$(STACK)
 RENDER_DIR ?= $(CURDIR)/rendered/$(STACK)
 
-# PULUMI_BACKEND_URL (exported above) points every pulumi command at the local file
-# backend: no `pulumi login` call is needed, and none is made.
+# PULUMI_BACKEND_URL (exported above) points every pulumi command of these targets at
+# the backend; `pulumi login` makes it the CLI's current one too, so that `pulumi stack
+# output` run by hand finds the stack. It is called only when it is not current yet.
 .PHONY: login
-login: ## Prepare the local file backend kept in .pulumi-state/ (ignored by git).
+login: ## Log in to the local file backend kept in .pulumi-state/ (ignored by git).
 	@command -v $(PULUMI) >/dev/null || { echo "the Pulumi CLI is not on PATH: https://www.pulumi.com/docs/install/"; exit 1; }
 	@mkdir -p $(STATE_DIR)
+	@grep -qsF '"current": "$(PULUMI_BACKEND_URL)"' "$${PULUMI_HOME:-$$HOME/.pulumi}/credentials.json" \
+		|| $(PULUMI) login $(PULUMI_BACKEND_URL)
 
 # Every command that touches a stack needs its passphrase (the local backend's secrets
 # provider); say so up front instead of letting the CLI prompt or fail later.

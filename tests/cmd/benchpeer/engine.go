@@ -38,6 +38,9 @@ func newEngine(ctx context.Context, root, dir, kubeconfig string) (*engine, erro
 	e.env = append(withoutEnv(os.Environ(), "PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE",
 		"MAKEFLAGS", "MFLAGS", "MAKELEVEL", "ARGS", "STACK", "STATE_DIR", "SIM_DIR", "SIM_KUBECONFIG"),
 		"PULUMI_CONFIG_PASSPHRASE="+passphrase,
+		// The clone's own state, as its Makefile uses, for the pulumi commands
+		// this runs itself.
+		"PULUMI_BACKEND_URL=file://"+filepath.Join(e.clone, ".pulumi-state"),
 		"PULUMI_SKIP_UPDATE_CHECK=true",
 		"PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true",
 	)
