@@ -12,7 +12,6 @@ import (
 	"io/fs"
 	"maps"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -40,6 +39,7 @@ import (
 	"tsdb-platform/internal/mockrun"
 	"tsdb-platform/plan"
 	"tsdb-platform/stacks"
+	"tsdb-platform/tests/engine"
 	"tsdb-platform/tests/kubeapi"
 )
 
@@ -48,13 +48,7 @@ const passphrase = "tsdb-platform-e2e"
 // requireEngine skips t unless the Pulumi CLI and its plugins are on PATH.
 func requireEngine(t testing.TB) {
 	t.Helper()
-	var missing []string
-	for _, bin := range []string{"pulumi", "pulumi-language-go", "pulumi-resource-kubernetes", "pulumi-resource-random"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			missing = append(missing, bin)
-		}
-	}
-	if len(missing) > 0 {
+	if missing := engine.Missing(); len(missing) > 0 {
 		t.Skipf("skipping the real-engine end-to-end tests: %s not on PATH. They run `pulumi up`, preview, "+
 			"refresh and destroy against the simulated cluster; put a Pulumi CLI v3 with the Go language host "+
 			"and the kubernetes and random provider plugins on PATH to run them (README: \"Real engine\")",

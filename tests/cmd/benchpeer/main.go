@@ -26,7 +26,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -34,11 +33,9 @@ import (
 	"time"
 
 	"tsdb-platform/internal/mockrun"
+	pulumiengine "tsdb-platform/tests/engine"
 	"tsdb-platform/tests/kubeapi"
 )
-
-// engineBinaries are what `make sim-up` runs (README "Real engine").
-var engineBinaries = []string{"pulumi", "pulumi-language-go", "pulumi-resource-kubernetes", "pulumi-resource-random"}
 
 func main() {
 	if err := run(); err != nil {
@@ -55,13 +52,7 @@ func run() error {
 		return fmt.Errorf("-runs %d: at least 1", *runs)
 	}
 
-	var missing []string
-	for _, bin := range engineBinaries {
-		if _, err := exec.LookPath(bin); err != nil {
-			missing = append(missing, bin)
-		}
-	}
-	if len(missing) > 0 {
+	if missing := pulumiengine.Missing(); len(missing) > 0 {
 		fmt.Printf("bench-peer: SKIPPED: the real Pulumi engine is missing (%s not on PATH). "+
 			"It compares `make sim-up` with the GreptimeDB operator; put a Pulumi CLI v3 with the Go language "+
 			"host and the kubernetes and random provider plugins on PATH (README \"Real engine\").\n",
