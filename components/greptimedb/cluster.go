@@ -190,15 +190,15 @@ func (a *ClusterArgs) Validate(name string) field.ErrorList {
 // on, only the components that call it may reach it, which only isolation
 // ensures.
 func (s ClusterSpec) ValidateIn(isolation kube.Isolation, p *field.Path) field.ErrorList {
-	w := newWiring("", s)
-	if !s.Frontend.Auth.Enabled || isolation.Enabled || !w.calls(KindFrontend, InternalGRPCPort) {
+	if !s.Frontend.Auth.Enabled || isolation.Enabled {
 		return nil
 	}
 	var callers []string
-	for _, l := range w.links() {
-		if l.to == KindFrontend && slices.Contains(l.ports, InternalGRPCPort) {
-			callers = append(callers, string(l.from))
-		}
+	for _, k := range newWiring("", s).callersOn(KindFrontend, InternalGRPCPort) {
+		callers = append(callers, string(k))
+	}
+	if len(callers) == 0 {
+		return nil
 	}
 	return field.ErrorList{field.Invalid(p.Child("frontend", "auth", "enabled"), true, fmt.Sprintf(
 		"the %s call the frontends on their internal gRPC port %d, which skips authentication (GreptimeDB v1.1.4): "+
@@ -280,15 +280,11 @@ func (b *clusterBuilder) childName(k Kind) string { return objectName(b.Name, k)
 
 // build creates the components and returns the cluster's outputs.
 func (b *clusterBuilder) build(c *Cluster) (pulumi.Map, error) {
-	deployed := map[Kind]bool{}
-	for _, r := range b.rows {
-		deployed[r.kind] = true
-	}
 	for _, r := range b.rows {
 		if r.build == nil {
 			continue
 		}
-		if _, built := b.workloads[r.after]; deployed[r.after] && !built {
+		if _, built := b.workloads[r.after]; b.deployed[r.after] && !built {
 			return nil, fmt.Errorf("the components table lists %s before %s, which it starts after", r.kind, r.after)
 		}
 		workload, err := r.build(b, c)

@@ -103,27 +103,33 @@ func callMeta() call { return call{to: KindMeta, ports: []int{MetaRPCPort, HTTPP
 // callDatanodes: the datanodes' gRPC.
 func callDatanodes() call { return call{to: KindDatanode, ports: []int{GRPCPort}} }
 
-// wiring is the components table applied to one cluster: its name and spec.
+// wiring is the components table applied to one cluster: its name and spec,
+// the rows it deploys and every call between them, worked out once.
 type wiring struct {
-	cluster string
-	spec    ClusterSpec
-	rows    []component
+	cluster  string
+	spec     ClusterSpec
+	table    []component
+	rows     []component
+	deployed map[Kind]bool
+	links    []link
 }
 
 func newWiring(cluster string, spec ClusterSpec) wiring {
-	var rows []component
-	for _, c := range components() {
+	w := wiring{cluster: cluster, spec: spec, table: components(), deployed: map[Kind]bool{}}
+	for _, c := range w.table {
 		if c.deployed == nil || c.deployed(spec) {
-			rows = append(rows, c)
+			w.rows = append(w.rows, c)
+			w.deployed[c.kind] = true
 		}
 	}
-	return wiring{cluster: cluster, spec: spec, rows: rows}
+	w.links = w.findLinks()
+	return w
 }
 
 // row is the component of kind k (the zero component, which calls nothing,
 // for a kind the table lacks).
 func (w wiring) row(k Kind) component {
-	for _, c := range components() {
+	for _, c := range w.table {
 		if c.kind == k {
 			return c
 		}
@@ -144,24 +150,20 @@ func (w wiring) identity(k Kind) kube.Identity {
 	return kube.Identity{App: App, Instance: w.cluster, Component: string(k)}
 }
 
-// links are every call between the cluster's deployed components, from both
-// sides of the table: the callers' calls and the callees' calledBy.
-func (w wiring) links() []link {
-	deployed := map[Kind]bool{}
-	for _, r := range w.rows {
-		deployed[r.kind] = true
-	}
+// findLinks are every call between the cluster's deployed components, from
+// both sides of the table: the callers' calls and the callees' calledBy.
+func (w wiring) findLinks() []link {
 	var out []link
 	for _, r := range w.rows {
 		if r.calls != nil {
 			for _, c := range r.calls(w.spec) {
-				if deployed[c.to] {
+				if w.deployed[c.to] {
 					out = append(out, link{from: r.kind, to: c.to, ports: c.ports})
 				}
 			}
 		}
 		for _, c := range r.calledBy {
-			if deployed[c.to] {
+			if w.deployed[c.to] {
 				out = append(out, link{from: c.to, to: r.kind, ports: c.ports})
 			}
 		}
@@ -174,7 +176,7 @@ func (w wiring) links() []link {
 func (w wiring) ingress(k Kind) []kube.Flow {
 	client := w.row(k).clientPorts
 	var flows []kube.Flow
-	for _, l := range w.links() {
+	for _, l := range w.links {
 		if l.to != k {
 			continue
 		}
@@ -189,7 +191,7 @@ func (w wiring) ingress(k Kind) []kube.Flow {
 // egress are the flows from k's pods to the components it calls.
 func (w wiring) egress(k Kind) []kube.Flow {
 	var flows []kube.Flow
-	for _, l := range w.links() {
+	for _, l := range w.links {
 		if l.from == k {
 			flows = append(flows, kube.Allow(l.ports, w.identity(l.to).Peer()))
 		}
@@ -200,7 +202,7 @@ func (w wiring) egress(k Kind) []kube.Flow {
 // callers are the labels of the pods that call k.
 func (w wiring) callers(k Kind) []map[string]string {
 	var out []map[string]string
-	for _, l := range w.links() {
+	for _, l := range w.links {
 		if l.to == k {
 			out = append(out, w.identity(l.from).SelectorLabels())
 		}
@@ -208,14 +210,15 @@ func (w wiring) callers(k Kind) []map[string]string {
 	return out
 }
 
-// calls reports whether a deployed component calls k on port.
-func (w wiring) calls(k Kind, port int) bool {
-	for _, l := range w.links() {
+// callersOn are the deployed components that call k on port.
+func (w wiring) callersOn(k Kind, port int) []Kind {
+	var out []Kind
+	for _, l := range w.links {
 		if l.to == k && slices.Contains(l.ports, port) {
-			return true
+			out = append(out, l.from)
 		}
 	}
-	return false
+	return out
 }
 
 // StartupStages are the components that become ready at each stage of a first
@@ -271,7 +274,7 @@ type Link struct {
 func (s ClusterSpec) Links(cluster string) []Link {
 	w := newWiring(cluster, s)
 	var out []Link
-	for _, l := range w.links() {
+	for _, l := range w.links {
 		out = append(out, Link{From: w.identity(l.from), To: w.identity(l.to), Ports: l.ports})
 	}
 	return out

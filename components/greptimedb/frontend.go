@@ -538,7 +538,9 @@ func (b *frontendBuilder) newDeployment(f *Frontend, authFile pulumi.StringOutpu
 
 // internalGRPC reports whether the frontends open InternalGRPCPort: a
 // component of the cluster calls it.
-func (b *frontendBuilder) internalGRPC() bool { return b.calls(KindFrontend, InternalGRPCPort) }
+func (b *frontendBuilder) internalGRPC() bool {
+	return len(b.callersOn(KindFrontend, InternalGRPCPort)) > 0
+}
 
 // exportEnv is the frontends' extra environment for database exports (COPY
 // DATABASE runs in the frontends, which write to the object store with its
