@@ -164,14 +164,11 @@ func (w Workload) Finish(name string, replicas int, ingress, egress []Flow) erro
 	return err
 }
 
-// NewJobPolicy isolates the pods of one of the workload's Jobs or CronJobs,
-// labelled id: no ingress (nothing calls them), egress to DNS and the given
-// flows only. They hold credentials, so they reach nothing they do not call.
-// Nothing is created with isolation off.
+// NewJobPolicy is NewJobNetworkPolicy for one of the workload's Jobs or
+// CronJobs, labelled id; nothing is created with isolation off.
 func (w Workload) NewJobPolicy(name string, id Identity, egress []Flow) error {
 	if !w.Isolation.Enabled {
 		return nil
 	}
-	_, err := NewNetworkPolicy(w.Ctx, name, id, w.Namespace, nil, egress, w.Parent)
-	return err
+	return NewJobNetworkPolicy(w.Ctx, name, id, w.Namespace, egress, w.Parent)
 }
