@@ -37,6 +37,10 @@ func TestProjectFileDeclaresEveryKey(t *testing.T) {
 	require.NoError(t, err, "Pulumi.yaml must pass the CLI's own schema validation")
 	assert.Equal(t, stacks.Project, proj.Name.String())
 	assert.Equal(t, "go", proj.Runtime.Name())
+	// The language host builds the program to one path before every run, relinking
+	// only what changed; a prebuilt "binary" would run whatever was built last.
+	assert.Equal(t, "bin/tsdb-platform", proj.Runtime.Options()["buildTarget"], "runtime.options.buildTarget")
+	assert.NotContains(t, proj.Runtime.Options(), "binary", "a prebuilt binary can be stale")
 
 	var declared []string
 	for key, decl := range proj.Config {
