@@ -9,7 +9,6 @@ import (
 	batchv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/batch/v1"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
-	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"tsdb-platform/components/kube"
@@ -32,7 +31,7 @@ type DatanodeSpec struct {
 	// ServiceAccount: workload identity (EKS IRSA's eks.amazonaws.com/role-arn,
 	// GKE's iam.gke.io/gcp-service-account) then supplies the object store's
 	// credentials, and the static keys are not needed.
-	ServiceAccount ServiceAccountSpec `json:"serviceAccount"`
+	ServiceAccount kube.ServiceAccountSpec `json:"serviceAccount"`
 	// RolloutTimeoutSeconds bounds how long `pulumi up` waits for the datanodes
 	// to be Ready after a change (pulumi.com/timeoutSeconds on the StatefulSet;
 	// the provider's own default is 600, pulumi-kubernetes v4.32.0
@@ -47,15 +46,6 @@ type DatanodeSpec struct {
 	AllowScaleDown bool `json:"allowScaleDown"`
 }
 
-// ServiceAccountSpec is a workload's own ServiceAccount.
-type ServiceAccountSpec struct {
-	// Annotations of the ServiceAccount; none means the namespace's default account.
-	Annotations map[string]string `json:"annotations"`
-}
-
-// Enabled reports whether the workload gets its own ServiceAccount.
-func (s ServiceAccountSpec) Enabled() bool { return len(s.Annotations) > 0 }
-
 // Validate checks the datanodes' size, volume and object storage.
 func (d DatanodeSpec) Validate(p *field.Path) field.ErrorList {
 	errs := d.Size.Validate(p)
@@ -63,7 +53,7 @@ func (d DatanodeSpec) Validate(p *field.Path) field.ErrorList {
 	if d.RolloutTimeoutSeconds < 1 || d.RolloutTimeoutSeconds > 86400 {
 		errs = append(errs, field.Invalid(p.Child("rolloutTimeoutSeconds"), d.RolloutTimeoutSeconds, "must be between 1 and 86400 seconds"))
 	}
-	errs = append(errs, apivalidation.ValidateAnnotations(d.ServiceAccount.Annotations, p.Child("serviceAccount", "annotations"))...)
+	errs = append(errs, d.ServiceAccount.Validate(p.Child("serviceAccount"))...)
 	return append(errs, d.ObjectStorage.validate(p.Child("objectStorage"), d.ServiceAccount)...)
 }
 
@@ -147,7 +137,7 @@ func (b *datanodeBuilder) build(d *Datanode) (pulumi.Map, error) {
 		}
 	}
 	if spec.ServiceAccount.Enabled() {
-		if d.ServiceAccount, err = b.newServiceAccount(); err != nil {
+		if d.ServiceAccount, err = b.NewServiceAccount(b.objName, spec.ServiceAccount); err != nil {
 			return nil, err
 		}
 	}
@@ -190,18 +180,6 @@ func (b *datanodeBuilder) externalEgress() []kube.Flow {
 		egress = append(egress, kube.WorkloadIdentityEgress()...)
 	}
 	return egress
-}
-
-// newServiceAccount is the datanodes' own account with the configured
-// annotations, which the cloud's workload identity maps to an IAM role.
-func (b *datanodeBuilder) newServiceAccount() (*corev1.ServiceAccount, error) {
-	meta := b.ID.ObjectMeta(b.objName, b.Namespace)
-	meta.Annotations = pulumi.ToStringMap(b.spec.Datanode.ServiceAccount.Annotations)
-	sa, err := corev1.NewServiceAccount(b.Ctx, b.objName, &corev1.ServiceAccountArgs{Metadata: meta}, b.Parent)
-	if err != nil {
-		return nil, fmt.Errorf("service account: %w", err)
-	}
-	return sa, nil
 }
 
 func (b *datanodeBuilder) newStatefulSet(d *Datanode) (*appsv1.StatefulSet, error) {
@@ -300,7 +278,7 @@ func MaintenanceJobName(cluster, onOff string) string {
 func (b *datanodeBuilder) rolloutChecksum(config string) (string, error) {
 	pod, err := json.Marshal(struct {
 		Resources      kube.Resources
-		ServiceAccount ServiceAccountSpec
+		ServiceAccount kube.ServiceAccountSpec
 	}{b.spec.Datanode.Resources, b.spec.Datanode.ServiceAccount})
 	if err != nil {
 		return "", err

@@ -155,10 +155,10 @@ var (
 )
 
 // AnnotationIRSARole is the ServiceAccount annotation of IAM roles for service
-// accounts on EKS. Its admission webhook (amazon-eks-pod-identity-webhook) also
-// sets AWS_REGION and AWS_DEFAULT_REGION in the pods, which opendal reads when
-// the region is not configured.
-const AnnotationIRSARole = "eks.amazonaws.com/role-arn"
+// accounts on EKS. Its admission webhook also sets AWS_REGION and
+// AWS_DEFAULT_REGION in the pods, which opendal reads when the region is not
+// configured.
+const AnnotationIRSARole = kube.AnnotationIRSARole
 
 // validate checks the object storage type and what it needs. With workload
 // identity (a ServiceAccount with annotations) S3 and Gcs need no keys, but
@@ -171,7 +171,7 @@ const AnnotationIRSARole = "eks.amazonaws.com/role-arn"
 // the datanode's environment ("region is missing", core/services/s3/src/backend.rs).
 // The program sets neither variable, so a region is required unless the
 // datanodes' ServiceAccount is an EKS IRSA one, whose webhook sets both.
-func (o ObjectStorage) validate(p *field.Path, sa ServiceAccountSpec) field.ErrorList {
+func (o ObjectStorage) validate(p *field.Path, sa kube.ServiceAccountSpec) field.ErrorList {
 	if !slices.Contains(StorageTypes, o.Type) {
 		names := make([]string, len(StorageTypes))
 		for i, t := range StorageTypes {

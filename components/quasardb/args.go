@@ -43,11 +43,22 @@ type ClusterSpec struct {
 	Probes Probes `json:"probes"`
 	// Exporter runs the Prometheus exporter beside each node when enabled.
 	Exporter ExporterSpec `json:"exporter"`
-	// SecretRefs name existing Secrets that hold the license or the security keys
-	// instead of config ("license", "clusterPrivateKey", "userList": {name, key}).
+	// SecretRefs name existing Secrets that hold the license, the security keys
+	// or the tiered storage's keys instead of config ("license",
+	// "clusterPrivateKey", "userList", "accessKeyId", "secretAccessKey": {name, key}).
 	SecretRefs map[string]kube.SecretRef `json:"secretRefs"`
 	// NetworkPolicy is who may reach the client port under isolation.
 	NetworkPolicy kube.ClientAccess `json:"networkPolicy"`
+	// LogLevel is qdbd's log verbosity.
+	LogLevel LogLevel `json:"logLevel"`
+	// Tuning are the daemon's threads, sessions and RocksDB memory budget.
+	Tuning Tuning `json:"tuning"`
+	// TieredStorage keeps the nodes' RocksDB files in an S3 bucket.
+	TieredStorage TieredStorage `json:"tieredStorage"`
+	// ServiceAccount, when it has annotations, gives the nodes their own
+	// ServiceAccount: workload identity (EKS IRSA's eks.amazonaws.com/role-arn)
+	// then supplies the tiered storage's credentials.
+	ServiceAccount kube.ServiceAccountSpec `json:"serviceAccount"`
 }
 
 // Keys of the secrets that may be referenced in SecretRefs.
@@ -91,12 +102,19 @@ func (s ClusterSpec) Validate(p *field.Path) field.ErrorList {
 	errs = append(errs, s.AntiAffinity.Validate(p.Child("antiAffinity"))...)
 	errs = append(errs, kube.ValidateReplicas(s.Replicas, p.Child("replicas"))...)
 	errs = append(errs, s.Resources.Validate(p.Child("resources"))...)
+	memoryLimit := p.Child("resources", "limits", "memory")
+	limiter, err := MemoryLimiterFor(string(s.Resources.Limits.Memory))
 	if s.Resources.Limits.Memory == "" {
-		errs = append(errs, field.Invalid(p.Child("resources", "limits", "memory"), nil,
+		errs = append(errs, field.Invalid(memoryLimit, nil,
 			"required: QuasarDB's memory limiter is set below the container's memory limit"))
-	} else if _, err := MemoryLimiterFor(string(s.Resources.Limits.Memory)); err != nil {
-		errs = append(errs, field.Invalid(p.Child("resources", "limits", "memory"), s.Resources.Limits.Memory, err.Error()))
+	} else if err != nil {
+		errs = append(errs, field.Invalid(memoryLimit, s.Resources.Limits.Memory, err.Error()))
 	}
+	errs = append(errs, s.LogLevel.Validate(p.Child("logLevel"))...)
+	errs = append(errs, s.Tuning.validate(p.Child("tuning"), limiter, err == nil, memoryLimit)...)
+	errs = append(errs, s.ServiceAccount.Validate(p.Child("serviceAccount"))...)
+	errs = append(errs, s.TieredStorage.validate(p.Child("tieredStorage"), s.SecretRefs, p.Child("secretRefs"),
+		s.ServiceAccount, p.Child("serviceAccount"))...)
 	errs = append(errs, s.Storage.Validate(p.Child("storage"))...)
 	errs = append(errs, s.NetworkPolicy.Validate(p.Child("networkPolicy"))...)
 	errs = append(errs, s.validateSecretRefs(p)...)
@@ -124,10 +142,10 @@ func (s ClusterSpec) validateSecretRefs(p *field.Path) field.ErrorList {
 	var errs field.ErrorList
 	for _, k := range sortedRefKeys(s.SecretRefs) {
 		switch k {
-		case refLicense, refClusterPrivateKey, refUserList:
+		case refLicense, refClusterPrivateKey, refUserList, refAccessKeyID, refSecretAccessKey:
 		default:
 			errs = append(errs, field.Invalid(p.Child("secretRefs", k), nil, fmt.Sprintf(
-				"no such secret; allowed: %s, %s, %s", refLicense, refClusterPrivateKey, refUserList)))
+				"no such secret; allowed: %s, %s, %s, %s, %s", refLicense, refClusterPrivateKey, refUserList, refAccessKeyID, refSecretAccessKey)))
 		}
 	}
 	return errs

@@ -42,6 +42,9 @@ type Cluster struct {
 	ClientService *corev1.Service
 	// StatefulSet (<name>) runs the nodes.
 	StatefulSet *appsv1.StatefulSet
+	// ServiceAccount (<name>) is the nodes' own account, for workload identity
+	// (nil when serviceAccount has no annotations).
+	ServiceAccount *corev1.ServiceAccount
 
 	// URI is the client entry point, qdb://<name>-cs.<ns>.svc.<domain>:2836.
 	URI pulumi.StringOutput
@@ -63,6 +66,10 @@ func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pul
 		if err != nil {
 			return nil, err
 		}
+		tuningEnv, err := args.Spec.Tuning.env()
+		if err != nil {
+			return nil, err
+		}
 		// Prometheus scrapes the exporter sidecar; without it, nothing.
 		var scrape *kube.Scrape
 		if args.Spec.Exporter.Enabled {
@@ -75,8 +82,9 @@ func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pul
 				ID:        kube.Identity{App: appName, Instance: name, Component: componentName},
 				Scrape:    scrape,
 			},
-			spec:    args.Spec,
-			limiter: limiter,
+			spec:      args.Spec,
+			limiter:   limiter,
+			tuningEnv: tuningEnv,
 		}
 		return b.build(c)
 	}, opts...)
@@ -87,6 +95,8 @@ type builder struct {
 	kube.Workload
 	spec    ClusterSpec
 	limiter MemoryLimiter
+	// tuningEnv are the wrapper's variables of the tuning that is set.
+	tuningEnv corev1.EnvVarArray
 }
 
 func (b *builder) headlessName() string { return b.Name + "-hs" }
@@ -104,6 +114,15 @@ func (b *builder) build(c *Cluster) (pulumi.Map, error) {
 	keys, err := b.newKeySecrets()
 	if err != nil {
 		return nil, err
+	}
+	if err := b.newTieredStorageSecret(&keys); err != nil {
+		return nil, err
+	}
+	if b.spec.ServiceAccount.Enabled() {
+		if c.ServiceAccount, err = b.NewServiceAccount(b.Name, b.spec.ServiceAccount); err != nil {
+			return nil, err
+		}
+		keys.serviceAccount = c.ServiceAccount.Metadata.Name().Elem()
 	}
 	if b.spec.Exporter.Enabled && b.spec.Security.Enabled {
 		if keys.publicKey, err = b.newPublicKeyConfigMap(); err != nil {
@@ -173,7 +192,9 @@ func (b *builder) setEndpoints(c *Cluster) {
 // flows isolate the pods: nodes talk to each other on both ports; clients
 // reach only the client port (Finish adds the exporter's scrape). Clients never
 // need the control port: it carries node-to-node cluster control messages, and
-// clients are redirected to the nodes' client ports.
+// clients are redirected to the nodes' client ports. With tiered storage the
+// nodes reach S3 over HTTPS, at addresses the program cannot know (the wrapper
+// has no endpoint variable), and with a workload identity its endpoints.
 func (b *builder) flows() (ingress, egress []kube.Flow) {
 	peers := kube.Allow([]int{clientPort, controlPort}, b.ID.Peer())
 	ingress = []kube.Flow{peers}
@@ -181,8 +202,19 @@ func (b *builder) flows() (ingress, egress []kube.Flow) {
 		// An empty peer list would mean "anyone": add the client rule only with peers.
 		ingress = append(ingress, kube.Allow([]int{clientPort}, clients...))
 	}
-	return ingress, []kube.Flow{peers}
+	egress = []kube.Flow{peers}
+	switch {
+	case b.spec.ServiceAccount.Enabled():
+		// HTTPS anywhere is among them: S3 too.
+		egress = append(egress, kube.WorkloadIdentityEgress()...)
+	case b.spec.TieredStorage.Enabled:
+		egress = append(egress, kube.Allow([]int{s3Port}))
+	}
+	return ingress, egress
 }
+
+// s3Port is HTTPS, where the AWS SDK reaches S3.
+const s3Port = 443
 
 // checksumAnnotations returns the pod-template annotations that roll the pods when
 // a key changes: a checksum of the Secrets' contents, computed inside ApplyT so it

@@ -67,6 +67,10 @@ type keySecrets struct {
 	contents     []pulumi.StringInput
 	// publicKey holds the cluster's public key for the exporter (secured clusters only).
 	publicKey *corev1.ConfigMap
+	// tiered holds the tiered storage's keys given by value (nil when none is).
+	tiered *corev1.Secret
+	// serviceAccount is the nodes' own account (nil: the namespace's default).
+	serviceAccount pulumi.StringInput
 }
 
 func (k keySecrets) licensed() bool { return k.license != nil || k.licenseRef != nil }
@@ -122,6 +126,28 @@ func (b *builder) newKeySecrets() (keySecrets, error) {
 	return keys, nil
 }
 
+// newTieredStorageSecret creates the Secret of the tiered storage's keys given
+// by value, whose checksum rolls the pods.
+func (b *builder) newTieredStorageSecret(keys *keySecrets) error {
+	t := b.spec.TieredStorage
+	data := t.secretData()
+	if !t.Enabled || len(data) == 0 {
+		return nil
+	}
+	s, err := b.NewSecret(b.Name+"-tiered-storage", data)
+	if err != nil {
+		return err
+	}
+	keys.tiered = s
+	keys.contents = append(keys.contents, pulumi.String("tiered-storage"))
+	for _, k := range []string{refAccessKeyID, refSecretAccessKey} {
+		if v, ok := data[secretKeyOf[k]]; ok {
+			keys.contents = append(keys.contents, v)
+		}
+	}
+	return nil
+}
+
 // newStatefulSet creates the nodes: bound to the headless Service, started one by
 // one (each node bootstraps from the lower ordinals, and listens on the client port
 // only once it joined the ring).
@@ -156,6 +182,8 @@ func (b *builder) pod(keys keySecrets) kube.Pod {
 		Annotations:  checksumAnnotations(keys),
 		Containers:   []corev1.ContainerArgs{b.container(keys)},
 		Volumes:      volumes(keys),
+
+		ServiceAccountName: keys.serviceAccount,
 	}
 	if b.spec.Exporter.Enabled {
 		p.Containers = append(p.Containers, b.exporterContainer())
@@ -217,6 +245,11 @@ func (b *builder) env(keys keySecrets) corev1.EnvVarArray {
 			envValue("QDB_CLUSTER_PRIVATE_KEY_FILE", securityDir+"/"+privateKeyFileName),
 			envValue("QDB_USER_LIST_FILE", securityDir+"/"+userListFileName),
 		)
+	}
+	env = append(env, envValue(envLogLevel, strconv.Itoa(a.LogLevel.value())))
+	env = append(env, b.tuningEnv...)
+	if a.TieredStorage.Enabled {
+		env = append(env, a.TieredStorage.env(a.SecretRefs, keys.tiered)...)
 	}
 	return env
 }

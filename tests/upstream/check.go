@@ -25,6 +25,9 @@ const (
 	etcdEnv        = "ETCD_"
 	etcdctlEnv     = "ETCDCTL_"
 	etcdctlAPIEnv  = "ETCDCTL_API"
+	qdbEnv         = "QDB_"
+	k8sEnv         = "K8S_"
+	qdbImage       = "bureau14/qdb"
 )
 
 // envPrefixes are the GREPTIMEDB_<COMPONENT> names (src/cmd/src/<c>.rs
@@ -164,6 +167,9 @@ func (c *Checker) checkContainer(ct corev1.Container, cfg *greptimeConfig, repor
 	if entrypoint == Greptime && greptimeComponent == "" {
 		report("runs the GreptimeDB image, but no `greptime <component> start` command line was found to check")
 	}
+	if imageRepo(ct.Image) == qdbImage || strings.HasSuffix(imageRepo(ct.Image), "/qdb") {
+		c.checkQDBEnv(ct, report)
+	}
 	for _, env := range ct.Env {
 		switch {
 		case strings.HasPrefix(env.Name, greptimeEnv):
@@ -237,6 +243,23 @@ func (c *Checker) checkEtcdctlEnv(env corev1.EnvVar, report func(string, ...any)
 	flag := "--" + strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(env.Name, etcdctlEnv)), "_", "-")
 	if !list.Allowed(Global, flag) {
 		report("environment variable %s (global flag %s) is not in %s [%s]", env.Name, flag, list.File, Global)
+	}
+}
+
+// checkQDBEnv checks the QuasarDB server container's QDB_* and K8S_* variables,
+// which the image's entrypoint reads (any other name it ignores), and that the
+// image is the version the list was read at.
+func (c *Checker) checkQDBEnv(ct corev1.Container, report func(string, ...any)) {
+	list := c.Lists.QDBEnv
+	c.checkVersion(QDB, ct.Image, list.File, report)
+	for _, env := range ct.Env {
+		if !strings.HasPrefix(env.Name, qdbEnv) && !strings.HasPrefix(env.Name, k8sEnv) {
+			continue
+		}
+		c.Checked[list.File]++
+		if !list.Allowed(env.Name) {
+			report("environment variable %s is not in %s: the image's entrypoint ignores it", env.Name, list.File)
+		}
 	}
 }
 

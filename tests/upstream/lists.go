@@ -1,8 +1,8 @@
 // Package upstream checks the program's objects against what the upstream
 // binaries accept at their pinned versions: GreptimeDB's config keys (in the
 // ConfigMaps and as GREPTIMEDB_* variables) and command-line flags, etcd's and
-// etcdctl's flags (and their ETCD_*/ETCDCTL_* variables), and the QuasarDB
-// exporter's flags. The lists are facts read from the upstream source at the
+// etcdctl's flags (and their ETCD_*/ETCDCTL_* variables), the QuasarDB
+// exporter's flags, and the QDB_* variables of the QuasarDB image's entrypoint. The lists are facts read from the upstream source at the
 // pinned tag, kept under tests/testdata/upstream; each file says how to
 // regenerate it. A key or flag that is not listed is one the binary ignores or
 // refuses, which no simulated cluster can notice, since none runs the binaries.
@@ -104,9 +104,20 @@ type Lists struct {
 	Keys map[string]*KeyList
 	// Flags of greptime, etcd, etcdctl and qdb-prometheus-exporter.
 	Flags map[string]*FlagList
+	// QDBEnv is the variables the QuasarDB server image's entrypoint reads.
+	QDBEnv *NameList
 	// Versions pinned by the lists, by binary.
 	Versions map[string]string
 }
+
+// NameList is a list of names, one a line (environment variables).
+type NameList struct {
+	File  string
+	names []string
+}
+
+// Allowed reports whether name is listed.
+func (l *NameList) Allowed(name string) bool { return slices.Contains(l.names, name) }
 
 // Binaries' names as the command lines spell them.
 const (
@@ -114,6 +125,8 @@ const (
 	Etcd     = "etcd"
 	Etcdctl  = "etcdctl"
 	Exporter = "qdb-prometheus-exporter"
+	// QDB is the QuasarDB server image's entrypoint, qdbd-docker-wrapper.sh.
+	QDB = "qdbd-docker-wrapper"
 )
 
 // Pinned versions: the lists below were read at these tags.
@@ -121,6 +134,7 @@ const (
 	GreptimeVersion = "v1.1.4"
 	EtcdVersion     = "v3.5.21"
 	ExporterVersion = "v3.14.2"
+	QDBVersion      = "3.14.1"
 )
 
 // Load reads every list from the repository at root.
@@ -129,9 +143,14 @@ func Load(root string) (*Lists, error) {
 		Keys:  map[string]*KeyList{},
 		Flags: map[string]*FlagList{},
 		Versions: map[string]string{
-			Greptime: GreptimeVersion, Etcd: EtcdVersion, Etcdctl: EtcdVersion, Exporter: ExporterVersion,
+			Greptime: GreptimeVersion, Etcd: EtcdVersion, Etcdctl: EtcdVersion, Exporter: ExporterVersion, QDB: QDBVersion,
 		},
 	}
+	rel, names, err := listLines(root, "qdb-docker-"+QDBVersion+".env")
+	if err != nil {
+		return nil, err
+	}
+	l.QDBEnv = &NameList{File: rel, names: names}
 	for component, name := range map[string]string{"METASRV": "metasrv", "DATANODE": "datanode", "FRONTEND": "frontend", "FLOWNODE": "flownode"} {
 		kl, err := loadKeys(root, fmt.Sprintf("greptimedb-%s-%s.keys", GreptimeVersion, name))
 		if err != nil {

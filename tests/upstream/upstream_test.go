@@ -27,7 +27,8 @@ func lists(t *testing.T) *upstream.Lists {
 // TestEveryStackWritesOnlyUpstreamKeys renders every committed stack and the
 // all-features stack under mocks, and checks every GreptimeDB config key
 // (ConfigMaps and GREPTIMEDB_* variables), every command-line flag of greptime,
-// etcd, etcdctl and the QuasarDB exporter, and every ETCD_*/ETCDCTL_* variable
+// etcd, etcdctl and the QuasarDB exporter, every ETCD_*/ETCDCTL_* variable and
+// every QDB_*/K8S_* variable of the QuasarDB image's entrypoint
 // against the lists read from the upstream source at the pinned versions
 // (tests/testdata/upstream). Each list must have been consulted, so that a
 // check cannot pass by finding nothing.
@@ -52,6 +53,7 @@ func TestEveryStackWritesOnlyUpstreamKeys(t *testing.T) {
 	for _, fl := range l.Flags {
 		assert.NotZero(t, checker.Checked[fl.File], "no flag of any stack was checked against %s", fl.File)
 	}
+	assert.NotZero(t, checker.Checked[l.QDBEnv.File], "no QuasarDB variable of any stack was checked against %s", l.QDBEnv.File)
 }
 
 // object is a Kubernetes object for the checker's own tests.
@@ -187,6 +189,19 @@ func TestCheckerFindsWhatUpstreamIgnores(t *testing.T) {
 				"command": strs("qdb-prometheus-exporter", "--cluster", "qdb://127.0.0.1:2836", "--port", "9000")})},
 			[]string{`container exporter: qdb-prometheus-exporter flag --port is not in tests/testdata/upstream/qdb-prometheus-exporter-v3.14.2.flags`},
 		},
+		"QuasarDB entrypoint variables": {
+			[]manifests.Object{workload("", map[string]any{"name": "qdbd", "image": "bureau14/qdb:3.14.1",
+				"env": []any{map[string]any{"name": "QDB_CLOUD_ENDPOINT", "value": "https://s3"}, map[string]any{"name": "K8S_REPLICAS", "value": "3"},
+					map[string]any{"name": "QDB_LOG_LEVEL", "value": "2"}}})},
+			[]string{
+				`container qdbd: environment variable QDB_CLOUD_ENDPOINT is not in tests/testdata/upstream/qdb-docker-3.14.1.env`,
+				`container qdbd: environment variable K8S_REPLICAS is not in tests/testdata/upstream/qdb-docker-3.14.1.env`,
+			},
+		},
+		"another QuasarDB image than the list's": {
+			[]manifests.Object{workload("", map[string]any{"name": "qdbd", "image": "bureau14/qdb:3.15.0"})},
+			[]string{`runs qdbd-docker-wrapper from bureau14/qdb:3.15.0, but tests/testdata/upstream/qdb-docker-3.14.1.env lists qdbd-docker-wrapper 3.14.1`},
+		},
 		"another version than the lists'": {
 			[]manifests.Object{workload("", map[string]any{"name": "meta", "image": "greptime/greptimedb:v1.2.0", "args": strs("metasrv", "start")})},
 			[]string{`runs greptime from greptime/greptimedb:v1.2.0, but tests/testdata/upstream/greptimedb-v1.1.4.flags lists greptime v1.1.4: regenerate the list`},
@@ -225,6 +240,9 @@ func TestCheckerAcceptsWhatUpstreamReads(t *testing.T) {
 		workload("", map[string]any{"name": "etcd", "image": "quay.io/coreos/etcd:v3.5.21", "command": strs("/usr/local/bin/etcd"),
 			"args": strs("-name", "x", "--data-dir=/d"), "env": []any{map[string]any{"name": "ETCD_SNAPSHOT_COUNT", "value": "1"}}}),
 		workload("", map[string]any{"name": "exporter", "image": "r/e:v3.14.2", "command": strs("qdb-prometheus-exporter", "--listen-address", "0.0.0.0")}),
+		workload("", map[string]any{"name": "qdbd", "image": "bureau14/qdb:3.14.1", "env": []any{
+			map[string]any{"name": "K8S_REPLICA_COUNT", "value": "3"}, map[string]any{"name": "QDB_CLOUD_BUCKET", "value": "b"},
+			map[string]any{"name": "POD_NAME", "value": "p"}}}),
 	}
 	assert.Empty(t, upstream.NewChecker(lists(t)).Check("s", objs))
 }
