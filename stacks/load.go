@@ -31,6 +31,9 @@ const (
 	KeyDataSafety      = "dataSafety"
 	KeyNetworkPolicy   = "networkPolicy"
 	KeyMonitoring      = "monitoring"
+	KeyScheduling      = "scheduling"
+	KeyImageRegistry   = "imageRegistry"
+	KeyPullSecrets     = "imagePullSecrets"
 	KeyGreptimeDB      = "greptimedb"
 	KeyQuasarDB        = "quasardb"
 )
@@ -39,7 +42,8 @@ const (
 func Keys() []string {
 	return []string{
 		KeyProfile, KeyNamespace, KeyCreateNamespace, KeyClusterDomain, KeyKubeconfig,
-		KeyKubeContext, KeyRenderDir, KeyDataSafety, KeyNetworkPolicy, KeyMonitoring, KeyGreptimeDB, KeyQuasarDB,
+		KeyKubeContext, KeyRenderDir, KeyDataSafety, KeyNetworkPolicy, KeyMonitoring, KeyScheduling,
+		KeyImageRegistry, KeyPullSecrets, KeyGreptimeDB, KeyQuasarDB,
 	}
 }
 
@@ -110,6 +114,9 @@ func Load(lookup Lookup) (*Spec, error) {
 	decodeObjectKey(lookup, KeyDataSafety, defaults[KeyDataSafety], &spec.DataSafety, &ps)
 	decodeObjectKey(withoutMovedClientKeys(lookup, &ps), KeyNetworkPolicy, defaults[KeyNetworkPolicy], &spec.NetworkPolicy, &ps)
 	decodeObjectKey(lookup, KeyMonitoring, defaults[KeyMonitoring], &spec.Monitoring, &ps)
+	decodeObjectKey(lookup, KeyScheduling, defaults[KeyScheduling], &spec.Scheduling, &ps)
+	spec.ImageRegistry = stringKey(lookup, KeyImageRegistry, profileString(defaults, KeyImageRegistry))
+	decodeListValueKey(lookup, KeyPullSecrets, defaults[KeyPullSecrets], &spec.ImagePullSecrets, &ps)
 	decodeListKey(lookup, KeyGreptimeDB, defaults[KeyGreptimeDB], &spec.GreptimeDB, &ps)
 	decodeListKey(lookup, KeyQuasarDB, defaults[KeyQuasarDB], &spec.QuasarDB, &ps)
 
@@ -195,6 +202,32 @@ func boolKey(lookup Lookup, key string, def bool, ps *problems) bool {
 		return def
 	}
 	return b
+}
+
+// profileString is a string-valued key's profile default ("" when it has none).
+func profileString(defaults map[string]any, key string) string {
+	s, _ := defaults[key].(string)
+	return s
+}
+
+// decodeListValueKey decodes a list-valued key, or its profile default when
+// the stack does not set it.
+func decodeListValueKey[T any](lookup Lookup, key string, def any, out *[]T, ps *problems) {
+	raw, ok := lookup(key)
+	if !ok || raw == "" {
+		b, err := json.Marshal(def)
+		if err != nil {
+			ps.add(key, def, "the profile's default cannot be encoded: %v", err)
+			return
+		}
+		raw = string(b)
+	}
+	var list []T
+	if err := json.Unmarshal([]byte(raw), &list); err != nil {
+		ps.add(key, raw, "must be a list, e.g. [\"registry-credentials\"]: %v", err)
+		return
+	}
+	*out = list
 }
 
 // decodeObjectKey decodes an object-valued key merged over its profile default.
@@ -343,6 +376,18 @@ func walkUnknown(key string, given, known map[string]any, ps *problems) {
 		if g, ok := given[name].(map[string]any); ok {
 			if km, ok := k.(map[string]any); ok {
 				walkUnknown(path, g, km, ps)
+			}
+		}
+		// The objects of a list (tolerations, terms): a typo in one is no
+		// less unknown.
+		if g, ok := given[name].([]any); ok {
+			kl, _ := k.([]any)
+			for i := range min(len(g), len(kl)) {
+				gm, gok := g[i].(map[string]any)
+				km, kok := kl[i].(map[string]any)
+				if gok && kok {
+					walkUnknown(fmt.Sprintf("%s[%d]", path, i), gm, km, ps)
+				}
 			}
 		}
 	}

@@ -62,6 +62,8 @@ func Deploy(ctx *pulumi.Context, spec *Spec) error {
 			DataSafety:    spec.DataSafety.DataSafety,
 			Isolation:     spec.NetworkPolicy,
 			Monitoring:    spec.Monitoring,
+			Scheduling:    spec.Scheduling,
+			Registry:      spec.Registry(),
 		},
 		Options: []pulumi.ResourceOption{pulumi.Provider(provider)},
 	}

@@ -21,10 +21,22 @@ type Spec struct {
 	NetworkPolicy NetworkPolicy `json:"networkPolicy"`
 	// Monitoring makes the databases' metrics scrapable.
 	Monitoring kube.Monitoring `json:"monitoring"`
+	// Scheduling is where every pod runs, unless its component's scheduling
+	// sets a key of its own.
+	Scheduling kube.Scheduling `json:"scheduling"`
+	// ImageRegistry, when set, replaces the registry of every image.
+	ImageRegistry string `json:"imageRegistry"`
+	// ImagePullSecrets name the Secrets every pod pulls its images with.
+	ImagePullSecrets []string `json:"imagePullSecrets"`
 	// GreptimeDB lists the GreptimeDB clusters of the stack, each named.
 	GreptimeDB []GreptimeDBCluster `json:"greptimedb"`
 	// QuasarDB lists the QuasarDB clusters of the stack, each named.
 	QuasarDB []QuasarDBCluster `json:"quasardb"`
+}
+
+// Registry is where every image is pulled from.
+func (s *Spec) Registry() kube.Registry {
+	return kube.Registry{Prefix: s.ImageRegistry, PullSecrets: s.ImagePullSecrets}
 }
 
 // Target says which Kubernetes cluster and namespace a stack deploys into.

@@ -18,6 +18,8 @@ const MaxClusterNameLength = kube.MaxClusterNameLength
 func validate(spec *Spec, ps *problems) {
 	validateTarget(spec.Target, ps)
 	ps.addAll(spec.Monitoring.Validate(field.NewPath(KeyMonitoring)))
+	ps.addAll(spec.Scheduling.Validate(field.NewPath(KeyScheduling)))
+	ps.addAll(spec.Registry().Validate())
 	if len(spec.GreptimeDB) == 0 && len(spec.QuasarDB) == 0 {
 		ps.add(KeyGreptimeDB, nil, "the stack deploys nothing: add a GreptimeDB or QuasarDB cluster, "+
 			"e.g. `pulumi config set --path 'greptimedb[0].name' metrics`")

@@ -110,12 +110,12 @@ func (b *builder) newBackup() error {
 		Requests: pulumi.StringMap{"cpu": pulumi.String("10m"), "memory": pulumi.String("32Mi")},
 		Limits:   pulumi.StringMap{"cpu": pulumi.String("500m"), "memory": pulumi.String("256Mi")},
 	}
-	pod := kube.JobPod(UID)
+	pod := b.JobPod(UID, b.args.Spec.Scheduling)
 	// The etcd image has etcdctl but no shell: it saves the snapshot, then a
 	// shell names it and drops old ones.
 	pod.InitContainers = corev1.ContainerArray{corev1.ContainerArgs{
 		Name:            pulumi.String("snapshot"),
-		Image:           pulumi.String(b.args.Spec.Image),
+		Image:           pulumi.String(b.Registry.Image(b.args.Spec.Image)),
 		Command:         snapshotCmd,
 		Env:             corev1.EnvVarArray{corev1.EnvVarArgs{Name: pulumi.String("ETCDCTL_API"), Value: pulumi.String("3")}},
 		Resources:       small,
@@ -124,7 +124,7 @@ func (b *builder) newBackup() error {
 	}}
 	pod.Containers = corev1.ContainerArray{corev1.ContainerArgs{
 		Name:    pulumi.String("rotate"),
-		Image:   pulumi.String(b.args.ShellImage),
+		Image:   pulumi.String(b.Registry.Image(b.args.ShellImage)),
 		Command: pulumi.ToStringArray([]string{"/bin/sh", "-c", RotateScript}),
 		Env: corev1.EnvVarArray{
 			corev1.EnvVarArgs{Name: pulumi.String(EnvSnapshotDir), Value: pulumi.String(SnapshotDir)},

@@ -57,6 +57,8 @@ type Spec struct {
 	Storage   kube.Storage   `json:"storage"`
 	// TLS secures the client and peer ports with certificates from Secrets.
 	TLS TLSSpec `json:"tls"`
+	// Scheduling places the members (and the snapshot Jobs), over the stack's.
+	Scheduling kube.Scheduling `json:"scheduling"`
 }
 
 // Validate reports every problem of the spec, at p.
@@ -68,6 +70,7 @@ func (s Spec) Validate(p *field.Path) field.ErrorList {
 	errs = append(errs, kube.ValidateImage(s.Image, p.Child("image"))...)
 	errs = append(errs, s.Resources.Validate(p.Child("resources"))...)
 	errs = append(errs, s.TLS.Validate(p.Child("tls"))...)
+	errs = append(errs, s.Scheduling.Validate(p.Child("scheduling"))...)
 	return append(errs, s.Storage.Validate(p.Child("storage"))...)
 }
 
@@ -289,7 +292,7 @@ func httpProbe(path string, period, failures int) *corev1.ProbeArgs {
 func (b *builder) container() corev1.ContainerArgs {
 	return corev1.ContainerArgs{
 		Name:    pulumi.String("etcd"),
-		Image:   pulumi.String(b.args.Spec.Image),
+		Image:   pulumi.String(b.Registry.Image(b.args.Spec.Image)),
 		Command: pulumi.StringArray{pulumi.String("/usr/local/bin/etcd")},
 		Args:    pulumi.ToStringArray(b.memberArgs()),
 		Env: corev1.EnvVarArray{
@@ -325,6 +328,7 @@ func (b *builder) newStatefulSet(peer *corev1.Service) (*appsv1.StatefulSet, err
 			Template: b.PodTemplate(kube.Pod{
 				UID:                           UID,
 				AntiAffinity:                  b.args.AntiAffinity,
+				Scheduling:                    b.args.Spec.Scheduling,
 				Containers:                    []corev1.ContainerArgs{b.container()},
 				Volumes:                       b.memberVolumes(),
 				TerminationGracePeriodSeconds: 30,

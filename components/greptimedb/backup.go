@@ -256,8 +256,8 @@ func (b *clusterBuilder) newDatabaseBackup(users *corev1.Secret) error {
 		volumes = append(volumes, *auth)
 		mounts = append(mounts, corev1.VolumeMountArgs{Name: pulumi.String("auth"), MountPath: pulumi.String(AuthDir), ReadOnly: pulumi.Bool(true)})
 	}
-	pod := kube.JobPod(UID)
-	export := scriptContainer("export", b.spec.WaitImage, DatabaseBackupScript, b.databaseBackupEnv(auth != nil))
+	pod := b.env.JobPod(UID, b.scheduling(KindBackup))
+	export := scriptContainer("export", b.env.Registry.Image(b.spec.WaitImage), DatabaseBackupScript, b.databaseBackupEnv(auth != nil))
 	export.VolumeMounts = mounts
 	pod.Containers = corev1.ContainerArray{export}
 	pod.Volumes = volumes

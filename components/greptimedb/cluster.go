@@ -96,10 +96,12 @@ func (s ClusterSpec) Validate(p *field.Path) field.ErrorList {
 	errs := s.Shared.Validate(p)
 	errs = append(errs, s.Etcd.Validate(p.Child("etcd"))...)
 	errs = append(errs, s.Meta.Size.Validate(p.Child("meta"))...)
+	errs = append(errs, s.Meta.Scheduling.Validate(p.Child("meta", "scheduling"))...)
 	errs = append(errs, s.validateFailover(p)...)
 	errs = append(errs, s.Datanode.Validate(p.Child("datanode"))...)
 	errs = append(errs, s.Frontend.Validate(p.Child("frontend"))...)
 	errs = append(errs, s.Flownode.Size.Validate(p.Child("flownode"))...)
+	errs = append(errs, s.Flownode.Scheduling.Validate(p.Child("flownode", "scheduling"))...)
 	errs = append(errs, s.NetworkPolicy.Validate(p.Child("networkPolicy"))...)
 	return append(errs, s.validateBackup(p)...)
 }

@@ -56,6 +56,9 @@ type component struct {
 	// around, for Jobs, is the component whose rollout they run before and
 	// after (the maintenance Jobs around the datanodes').
 	around Kind
+	// scheduling is where its pods run, over the stack's scheduling (a Job's,
+	// the component's it belongs to: only its node placement applies).
+	scheduling func(s ClusterSpec) kube.Scheduling
 	// panels are its dashboard series, for the PromQL selector of its pods.
 	panels func(pods string) []kube.Panel
 	// build creates the component in the cluster and returns its workload,
@@ -80,16 +83,33 @@ type link struct {
 // deployed is always deployed.
 func components() []component {
 	return []component{
-		{kind: KindEtcd, ports: etcdPorts(), deployed: ownEtcd, panels: etcdPanels, build: buildEtcd},
-		{kind: KindMeta, ports: metaPorts, calls: metaCalls, waitsFor: KindEtcd, after: KindEtcd, panels: metaPanels, build: buildMeta},
-		{kind: KindDatanode, ports: datanodePorts, calls: calling(callMeta()), waitsFor: KindMeta, after: KindMeta, panels: datanodePanels, build: buildDatanode},
+		{kind: KindEtcd, ports: etcdPorts(), deployed: ownEtcd, scheduling: etcdScheduling, panels: etcdPanels, build: buildEtcd},
+		{kind: KindMeta, ports: metaPorts, calls: metaCalls, waitsFor: KindEtcd, after: KindEtcd, scheduling: metaScheduling,
+			panels: metaPanels, build: buildMeta},
+		{kind: KindDatanode, ports: datanodePorts, calls: calling(callMeta()), waitsFor: KindMeta, after: KindMeta, scheduling: datanodeScheduling,
+			panels: datanodePanels, build: buildDatanode},
 		{kind: KindFrontend, ports: frontendPorts, calls: calling(callMeta(), callDatanodes()), clientPorts: frontendClientPorts(),
-			waitsFor: KindMeta, after: KindDatanode, panels: frontendPanels, build: buildFrontend},
+			waitsFor: KindMeta, after: KindDatanode, scheduling: frontendScheduling, panels: frontendPanels, build: buildFrontend},
 		{kind: KindFlownode, ports: flownodePorts, deployed: flownodesEnabled, calls: flownodeCalls, calledBy: flownodeCallers(),
-			waitsFor: KindFrontend, after: KindFrontend, panels: flownodePanels, build: buildFlownode},
-		{kind: KindMaintenance, around: KindDatanode, calls: calling(call{to: KindMeta, ports: []int{HTTPPort}})},
-		{kind: KindBackup, deployed: databaseBackups, calls: calling(call{to: KindFrontend, ports: []int{HTTPPort}})},
+			waitsFor: KindFrontend, after: KindFrontend, scheduling: flownodeScheduling, panels: flownodePanels, build: buildFlownode},
+		{kind: KindMaintenance, around: KindDatanode, calls: calling(call{to: KindMeta, ports: []int{HTTPPort}}), scheduling: datanodeScheduling},
+		{kind: KindBackup, deployed: databaseBackups, calls: calling(call{to: KindFrontend, ports: []int{HTTPPort}}), scheduling: frontendScheduling},
 	}
+}
+
+// The components' scheduling, for the table's scheduling column.
+func etcdScheduling(s ClusterSpec) kube.Scheduling     { return s.Etcd.Scheduling }
+func metaScheduling(s ClusterSpec) kube.Scheduling     { return s.Meta.Scheduling }
+func datanodeScheduling(s ClusterSpec) kube.Scheduling { return s.Datanode.Scheduling }
+func frontendScheduling(s ClusterSpec) kube.Scheduling { return s.Frontend.Scheduling }
+func flownodeScheduling(s ClusterSpec) kube.Scheduling { return s.Flownode.Scheduling }
+
+// scheduling is component k's own scheduling (none for a kind without).
+func (w wiring) scheduling(k Kind) kube.Scheduling {
+	if f := w.row(k).scheduling; f != nil {
+		return f(w.spec)
+	}
+	return kube.Scheduling{}
 }
 
 // calling is the calls of a component that makes the same ones whatever the spec.

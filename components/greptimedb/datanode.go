@@ -32,6 +32,9 @@ type DatanodeSpec struct {
 	// GKE's iam.gke.io/gcp-service-account) then supplies the object store's
 	// credentials, and the static keys are not needed.
 	ServiceAccount kube.ServiceAccountSpec `json:"serviceAccount"`
+	// Scheduling places the pods (and the maintenance Jobs), over the stack's
+	// scheduling.
+	Scheduling kube.Scheduling `json:"scheduling"`
 	// RolloutTimeoutSeconds bounds how long `pulumi up` waits for the datanodes
 	// to be Ready after a change (pulumi.com/timeoutSeconds on the StatefulSet;
 	// the provider's own default is 600, pulumi-kubernetes v4.32.0
@@ -49,6 +52,7 @@ type DatanodeSpec struct {
 // Validate checks the datanodes' size, volume and object storage.
 func (d DatanodeSpec) Validate(p *field.Path) field.ErrorList {
 	errs := d.Size.Validate(p)
+	errs = append(errs, d.Scheduling.Validate(p.Child("scheduling"))...)
 	errs = append(errs, d.Storage.Validate(p.Child("storage"))...)
 	if d.RolloutTimeoutSeconds < 1 || d.RolloutTimeoutSeconds > 86400 {
 		errs = append(errs, field.Invalid(p.Child("rolloutTimeoutSeconds"), d.RolloutTimeoutSeconds, "must be between 1 and 86400 seconds"))
@@ -271,19 +275,28 @@ func MaintenanceJobName(cluster, onOff string) string {
 }
 
 // rolloutChecksum identifies a datanode rollout: what changes the pod template
-// apart from secrets (image, the rendered config, resources, service account).
+// apart from secrets (the images as pulled, the rendered config, resources,
+// service account, scheduling, pull Secrets).
 // A changed checksum replaces the "on" Job, so the Jobs run once per rollout; a
 // replica count change is no rollout and keeps them. Secret data is left out so
 // that no hash of a credential ends up in an object.
 func (b *datanodeBuilder) rolloutChecksum(config string) (string, error) {
+	// Scheduling and pull Secrets are left out when there are none, so that a
+	// stack without them keeps its checksum.
+	var scheduling *kube.Scheduling
+	if s := b.scheduling(KindDatanode).Over(b.Scheduling); !s.IsEmpty() {
+		scheduling = &s
+	}
 	pod, err := json.Marshal(struct {
 		Resources      kube.Resources
 		ServiceAccount kube.ServiceAccountSpec
-	}{b.spec.Datanode.Resources, b.spec.Datanode.ServiceAccount})
+		Scheduling     *kube.Scheduling `json:",omitempty"`
+		PullSecrets    []string         `json:",omitempty"`
+	}{b.spec.Datanode.Resources, b.spec.Datanode.ServiceAccount, scheduling, b.Registry.PullSecrets})
 	if err != nil {
 		return "", err
 	}
-	return kube.Checksum(b.spec.Image, b.spec.WaitImage, config, string(pod))[:8], nil
+	return kube.Checksum(b.Registry.Image(b.spec.Image), b.Registry.Image(b.spec.WaitImage), config, string(pod))[:8], nil
 }
 
 // newMaintenanceOn creates the Job that turns maintenance mode on before the
@@ -312,8 +325,8 @@ func (b *datanodeBuilder) newMaintenanceJob(onOff string, annotations pulumi.Str
 	url := pulumi.Sprintf("http://%s:%d%s/%s", b.fqdn(b.objectName(KindMeta)), HTTPPort, MaintenancePath, action)
 	id := b.identity(KindMaintenance)
 	name := MaintenanceJobName(b.cluster, onOff)
-	pod := kube.JobPod(UID)
-	pod.Containers = corev1.ContainerArray{scriptContainer(string(KindMaintenance), b.spec.WaitImage, MaintenanceScript, corev1.EnvVarArray{
+	pod := b.JobPod(UID, b.scheduling(KindMaintenance))
+	pod.Containers = corev1.ContainerArray{scriptContainer(string(KindMaintenance), b.Registry.Image(b.spec.WaitImage), MaintenanceScript, corev1.EnvVarArray{
 		corev1.EnvVarArgs{Name: pulumi.String(EnvMaintenanceURL), Value: url},
 		corev1.EnvVarArgs{Name: pulumi.String(EnvMaintenanceSettle), Value: pulumi.String(strconv.Itoa(settle))},
 	})}

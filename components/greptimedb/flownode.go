@@ -26,6 +26,8 @@ type FlownodeSpec struct {
 	// Enabled deploys the flownodes.
 	Enabled bool `json:"enabled"`
 	kube.Size
+	// Scheduling places the pods, over the stack's scheduling.
+	Scheduling kube.Scheduling `json:"scheduling"`
 }
 
 // Flownode is the deployed flownodes.

@@ -39,6 +39,9 @@ type FrontendSpec struct {
 	Auth         AuthSpec         `json:"auth"`
 	// TLS secures the MySQL, PostgreSQL and gRPC servers.
 	TLS FrontendTLSSpec `json:"tls"`
+	// Scheduling places the pods (and the database export Jobs), over the
+	// stack's scheduling.
+	Scheduling kube.Scheduling `json:"scheduling"`
 }
 
 // LoadBalancerSpec says how `pulumi up` treats a LoadBalancer frontend Service.
@@ -69,6 +72,7 @@ type AuthSpec struct {
 // Validate checks the frontends' size, Service and authentication.
 func (f FrontendSpec) Validate(p *field.Path) field.ErrorList {
 	errs := f.Size.Validate(p)
+	errs = append(errs, f.Scheduling.Validate(p.Child("scheduling"))...)
 	switch f.ServiceType {
 	case ServiceClusterIP, ServiceNodePort, ServiceLoadBalancer:
 	default:

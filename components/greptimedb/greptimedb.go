@@ -146,14 +146,14 @@ func (b part) waitContainer() corev1.ContainerArgs {
 		}
 		return strings.Join(parts, " ")
 	}).(pulumi.StringOutput)
-	return scriptContainer("wait-"+string(k), b.spec.WaitImage, WaitScript, corev1.EnvVarArray{
+	return scriptContainer("wait-"+string(k), b.Registry.Image(b.spec.WaitImage), WaitScript, corev1.EnvVarArray{
 		corev1.EnvVarArgs{Name: pulumi.String(EnvWaitURLs), Value: joined},
 		corev1.EnvVarArgs{Name: pulumi.String(EnvWaitFor), Value: pulumi.String(string(k))},
 	})
 }
 
-// scriptContainer is a small helper container (a shell and wget) that runs the
-// fixed script with its values in env: the waits, the maintenance Jobs and the
+// scriptContainer is a small helper container (a shell and wget, from image as
+// pulled through the registry) that runs the fixed script with its values in env: the waits, the maintenance Jobs and the
 // database export.
 func scriptContainer(name, image, script string, env corev1.EnvVarArray) corev1.ContainerArgs {
 	return corev1.ContainerArgs{
@@ -195,7 +195,7 @@ func (b part) container(resources kube.Resources, extra ...corev1.VolumeMountInp
 	}
 	return corev1.ContainerArgs{
 		Name:  pulumi.String(string(b.kind)),
-		Image: pulumi.String(b.spec.Image),
+		Image: pulumi.String(b.Registry.Image(b.spec.Image)),
 		Env: corev1.EnvVarArray{
 			kube.EnvFromField("POD_IP", "status.podIP"),
 			kube.EnvFromField("POD_NAME", "metadata.name"),
@@ -231,6 +231,7 @@ func (b part) podTemplate(annotations pulumi.StringMap, main corev1.ContainerArg
 	return b.PodTemplate(kube.Pod{
 		UID:                UID,
 		AntiAffinity:       b.spec.AntiAffinity,
+		Scheduling:         b.scheduling(b.kind),
 		Annotations:        annotations,
 		InitContainers:     []corev1.ContainerArgs{b.waitContainer()},
 		Containers:         []corev1.ContainerArgs{main},

@@ -20,6 +20,8 @@ type MetaSpec struct {
 	// EnableRegionFailover turns on metasrv's region failover; it needs the kafka
 	// WAL and object storage that every datanode reads.
 	EnableRegionFailover bool `json:"enableRegionFailover"`
+	// Scheduling places the pods, over the stack's scheduling.
+	Scheduling kube.Scheduling `json:"scheduling"`
 }
 
 // Meta is a deployed metasrv.

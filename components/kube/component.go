@@ -20,6 +20,11 @@ type Env struct {
 	Isolation Isolation
 	// Monitoring makes the component's metrics scrapable when enabled.
 	Monitoring Monitoring
+	// Scheduling is where every pod runs, unless its component's own
+	// scheduling overrides a key (Scheduling.Over).
+	Scheduling Scheduling
+	// Registry is where every image is pulled from.
+	Registry Registry
 }
 
 // Component is one component resource under construction: every component of

@@ -8,14 +8,19 @@ import (
 )
 
 // JobPod is the spec of a run-to-completion pod (Jobs, CronJobs): restarted in
-// place on failure, no Kubernetes API token, and the restricted security
-// context for uid. The caller sets the containers and volumes.
-func JobPod(uid int) *corev1.PodSpecArgs {
-	return &corev1.PodSpecArgs{
+// place on failure, no Kubernetes API token, the restricted security context
+// for uid, the image pull Secrets, and the node placement of owner (the
+// scheduling of the component the Job belongs to) over the stack's. The
+// caller sets the containers and volumes.
+func (e Env) JobPod(uid int, owner Scheduling) *corev1.PodSpecArgs {
+	spec := &corev1.PodSpecArgs{
 		RestartPolicy:                pulumi.String("OnFailure"),
 		AutomountServiceAccountToken: pulumi.Bool(false),
 		SecurityContext:              PodSecurityContext(uid),
 	}
+	e.Registry.setPullSecrets(spec)
+	owner.Over(e.Scheduling).ForJobs().apply(spec, AntiAffinityNone, nil)
+	return spec
 }
 
 // JobSpec runs pod (with id's labels) to completion within deadlineSeconds,

@@ -216,29 +216,6 @@ const (
 // HostnameTopologyKey spreads pods over nodes.
 const HostnameTopologyKey = "kubernetes.io/hostname"
 
-// AntiAffinity returns pod anti-affinity that keeps the selected pods on distinct
-// nodes: required (a hard rule), preferred (a strong wish) or none (nil).
-func AntiAffinity(mode AntiAffinityMode, selector pulumi.StringMap) *corev1.AffinityArgs {
-	term := corev1.PodAffinityTermArgs{
-		LabelSelector: &metav1.LabelSelectorArgs{MatchLabels: selector},
-		TopologyKey:   pulumi.String(HostnameTopologyKey),
-	}
-	switch mode {
-	case AntiAffinityRequired:
-		return &corev1.AffinityArgs{PodAntiAffinity: &corev1.PodAntiAffinityArgs{
-			RequiredDuringSchedulingIgnoredDuringExecution: corev1.PodAffinityTermArray{term},
-		}}
-	case AntiAffinityPreferred:
-		return &corev1.AffinityArgs{PodAntiAffinity: &corev1.PodAntiAffinityArgs{
-			PreferredDuringSchedulingIgnoredDuringExecution: corev1.WeightedPodAffinityTermArray{
-				corev1.WeightedPodAffinityTermArgs{Weight: pulumi.Int(100), PodAffinityTerm: term},
-			},
-		}}
-	default:
-		return nil
-	}
-}
-
 // NewPodDisruptionBudget keeps a component with more than one replica available
 // through voluntary disruptions (node drains, upgrades): at most one of its pods
 // may be evicted at a time, which also keeps an odd etcd cluster's quorum. A

@@ -215,5 +215,6 @@ func (e Env) Validate() field.ErrorList {
 	if e.ClusterDomain == "" {
 		errs = append(errs, field.Required(field.NewPath("clusterDomain"), "the cluster's DNS domain, e.g. cluster.local"))
 	}
-	return errs
+	errs = append(errs, e.Scheduling.Validate(field.NewPath("scheduling"))...)
+	return append(errs, e.Registry.Validate()...)
 }

@@ -77,6 +77,8 @@ type Pod struct {
 	UID int
 	// AntiAffinity spreads the pods over nodes.
 	AntiAffinity AntiAffinityMode
+	// Scheduling is the component's own, over the stack's (Env.Scheduling).
+	Scheduling Scheduling
 	// Annotations of the pod template (rollout checksums); the scrape
 	// annotations are added.
 	Annotations    pulumi.StringMap
@@ -90,8 +92,9 @@ type Pod struct {
 }
 
 // PodTemplate is the workload's pod template: its labels, the annotations, the
-// Pod Security "restricted" security context, anti-affinity over the workload's
-// own pods, and no service account token.
+// Pod Security "restricted" security context, the scheduling (the pod's over
+// the stack's) with anti-affinity over the workload's own pods, the image pull
+// Secrets, and no service account token.
 func (w Workload) PodTemplate(p Pod) *corev1.PodTemplateSpecArgs {
 	spec := &corev1.PodSpecArgs{
 		// No database component calls the Kubernetes API. Workload identity does
@@ -100,9 +103,10 @@ func (w Workload) PodTemplate(p Pod) *corev1.PodTemplateSpecArgs {
 		// pkg/handler), GKE answers on the metadata server.
 		AutomountServiceAccountToken: pulumi.Bool(false),
 		SecurityContext:              PodSecurityContext(p.UID),
-		Affinity:                     AntiAffinity(p.AntiAffinity, w.ID.Selector()),
 		Containers:                   containerArray(p.Containers),
 	}
+	w.Registry.setPullSecrets(spec)
+	p.Scheduling.Over(w.Scheduling).apply(spec, p.AntiAffinity, w.ID.Selector())
 	if len(p.InitContainers) > 0 {
 		spec.InitContainers = containerArray(p.InitContainers)
 	}

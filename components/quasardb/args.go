@@ -30,6 +30,8 @@ type ClusterSpec struct {
 	Storage kube.Storage `json:"storage"`
 	// AntiAffinity spreads the pods over nodes.
 	AntiAffinity kube.AntiAffinityMode `json:"antiAffinity"`
+	// Scheduling places the pods, over the stack's scheduling.
+	Scheduling kube.Scheduling `json:"scheduling"`
 	// Replication is QuasarDB's replication factor, 1 to Replicas.
 	Replication int `json:"replication"`
 	// License is the license key, a secret. Empty runs the community edition
@@ -100,6 +102,7 @@ func (s ClusterSpec) licensed() bool { return s.License != "" || s.SecretRefs[re
 func (s ClusterSpec) Validate(p *field.Path) field.ErrorList {
 	errs := kube.ValidateImage(s.Image, p.Child("image"))
 	errs = append(errs, s.AntiAffinity.Validate(p.Child("antiAffinity"))...)
+	errs = append(errs, s.Scheduling.Validate(p.Child("scheduling"))...)
 	errs = append(errs, kube.ValidateReplicas(s.Replicas, p.Child("replicas"))...)
 	errs = append(errs, s.Resources.Validate(p.Child("resources"))...)
 	memoryLimit := p.Child("resources", "limits", "memory")

@@ -71,7 +71,7 @@ func (b *builder) exporterContainer() corev1.ContainerArgs {
 	}
 	return corev1.ContainerArgs{
 		Name:            pulumi.String("exporter"),
-		Image:           pulumi.String(e.Image),
+		Image:           pulumi.String(b.Registry.Image(e.Image)),
 		Command:         pulumi.ToStringArray(append([]string{"qdb-prometheus-exporter"}, args...)),
 		Ports:           kube.ContainerPorts(kube.Port{Name: exporterScrape.PortName, Number: exporterPort}),
 		Resources:       e.Resources.Args(),

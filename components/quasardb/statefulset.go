@@ -179,6 +179,7 @@ func (b *builder) pod(keys keySecrets) kube.Pod {
 	p := kube.Pod{
 		UID:          imageUID,
 		AntiAffinity: b.spec.AntiAffinity,
+		Scheduling:   b.spec.Scheduling,
 		Annotations:  checksumAnnotations(keys),
 		Containers:   []corev1.ContainerArgs{b.container(keys)},
 		Volumes:      volumes(keys),
@@ -196,7 +197,7 @@ func (b *builder) container(keys keySecrets) corev1.ContainerArgs {
 	a := b.spec
 	return corev1.ContainerArgs{
 		Name:            pulumi.String(containerName),
-		Image:           pulumi.String(a.Image),
+		Image:           pulumi.String(b.Registry.Image(a.Image)),
 		ImagePullPolicy: pulumi.String("IfNotPresent"),
 		Ports: corev1.ContainerPortArray{
 			kube.ContainerPort(clientPortName, clientPort),

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -35,7 +36,29 @@ var (
 	namespaceGVR      = schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
 	serviceAccountGVR = schema.GroupVersionResource{Version: "v1", Resource: "serviceaccounts"}
 	podGVR            = schema.GroupVersionResource{Version: "v1", Resource: "pods"}
+	priorityClassGVR  = schema.GroupVersionResource{Group: "scheduling.k8s.io", Version: "v1", Resource: "priorityclasses"}
 )
+
+// EnsurePriorityClass creates (for real) the PriorityClass name, as the
+// cluster's platform team would have before a stack names it: the API server
+// refuses a pod whose priority class does not exist. The built-in
+// system-cluster-critical and system-node-critical are left alone.
+func (s *Server) EnsurePriorityClass(ctx context.Context, name string) error {
+	if strings.HasPrefix(name, "system-") {
+		return nil
+	}
+	pc := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion":  "scheduling.k8s.io/v1",
+		"kind":        "PriorityClass",
+		"metadata":    map[string]any{"name": name},
+		"value":       int64(1000),
+		"description": "created by the tsdb-platform tests for the pods that name it",
+	}}
+	if err := s.patchApply(ctx, s.dynamic.Resource(priorityClassGVR), pc, false); err != nil {
+		return fmt.Errorf("applying priority class %q: %w", name, err)
+	}
+	return nil
+}
 
 // CreateRestrictedNamespace creates (for real) namespace name enforcing,
 // warning about and auditing the "restricted" Pod Security Standard at its

@@ -37,6 +37,11 @@ func Check(ctx context.Context, srv *kubeapi.Server, objs []Object) ([]string, e
 				return problems, err
 			}
 		}
+		for _, pc := range PriorityClasses(obj) {
+			if err := srv.EnsurePriorityClass(ctx, pc); err != nil {
+				return problems, err
+			}
+		}
 		warnings, err := srv.DryRunApply(ctx, obj)
 		if err != nil {
 			report(obj, "rejected: %v", err)
@@ -59,6 +64,21 @@ func Check(ctx context.Context, srv *kubeapi.Server, objs []Object) ([]string, e
 		}
 	}
 	return problems, nil
+}
+
+// PriorityClasses are the priority classes the pod template of a workload,
+// Job or CronJob names: the cluster must have them before its pods start.
+func PriorityClasses(obj *unstructured.Unstructured) []string {
+	var out []string
+	for _, path := range [][]string{
+		{"spec", "template", "spec", "priorityClassName"},
+		{"spec", "jobTemplate", "spec", "template", "spec", "priorityClassName"},
+	} {
+		if name, _, _ := unstructured.NestedString(obj.Object, path...); name != "" {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // FirstPodTemplate returns a workload's pod template as its controller would make

@@ -125,6 +125,11 @@ func Deploy(ctx context.Context, c *kubeapi.Cluster, res *mockrun.Result, objs [
 					return late, err
 				}
 			}
+			for _, pc := range manifests.PriorityClasses(obj) {
+				if err := c.EnsurePriorityClass(ctx, pc); err != nil {
+					return late, err
+				}
+			}
 			if obj.GetKind() == "Job" {
 				// A Job's pod template is immutable: the provider replaces the
 				// Job, deleting it first as its name stays.
