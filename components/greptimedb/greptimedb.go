@@ -246,9 +246,9 @@ func (b part) newConfigMap(config pulumi.StringOutput) (*corev1.ConfigMap, error
 
 // newService creates the component's Service, named after the workload, with
 // the ports of the table.
-func (b part) newService(annotations pulumi.StringMap, spec *corev1.ServiceSpecArgs) (*corev1.Service, error) {
+func (b part) newService(md kube.Metadata, spec *corev1.ServiceSpecArgs) (*corev1.Service, error) {
 	spec.Ports = kube.ServicePorts(b.row(b.kind).ports...)
-	return b.NewService(b.objName, annotations, spec)
+	return b.NewService(b.objName, md, spec)
 }
 
 // finish creates what every component ends with: its disruption budget,

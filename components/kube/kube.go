@@ -76,6 +76,16 @@ func (id Identity) Labels() pulumi.StringMap {
 	return l
 }
 
+// OwnLabel reports whether key is one of the labels Labels sets, which a
+// configured label must not replace.
+func OwnLabel(key string) bool {
+	switch key {
+	case LabelName, LabelInstance, LabelComponent, LabelPartOf, LabelManagedBy:
+		return true
+	}
+	return false
+}
+
 // LabelSelector selects the component's pods (a workload's selector).
 func (id Identity) LabelSelector() *metav1.LabelSelectorArgs {
 	return &metav1.LabelSelectorArgs{MatchLabels: id.Selector()}
