@@ -397,6 +397,9 @@ type Frontend struct {
 	Username        pulumi.StringOutput
 	// Password is secret (empty without auth).
 	Password pulumi.StringOutput
+	// Users are the generated passwords (secret) of auth.users, by username;
+	// a user whose password is in an existing Secret is not in it.
+	Users pulumi.StringMap
 }
 
 // InternalGRPCPort is the frontends' internal gRPC server (GreptimeDB v1.1.4
@@ -641,9 +644,10 @@ func (b *frontendBuilder) newDeployment(f *Frontend, authFile pulumi.StringOutpu
 	}
 	exportEnv, exportSecrets := b.exportEnv()
 	annotations := podAnnotations(f.Config, append(secrets, exportSecrets...)...)
-	if auth := usersVolume(spec.Auth, f.AuthSecret); auth != nil {
+	authVols, init := b.frontendUsersVolumes(f.AuthSecret)
+	if authVols != nil {
 		mounts = append(mounts, corev1.VolumeMountArgs{Name: pulumi.String("auth"), MountPath: pulumi.String(AuthDir), ReadOnly: pulumi.Bool(true)})
-		vols = append(vols, *auth)
+		vols = append(vols, authVols...)
 	}
 	if spec.TLS.Enabled {
 		mounts = append(mounts, corev1.VolumeMountArgs{Name: pulumi.String("tls"), MountPath: pulumi.String(TLSDir), ReadOnly: pulumi.Bool(true)})
@@ -660,7 +664,7 @@ func (b *frontendBuilder) newDeployment(f *Frontend, authFile pulumi.StringOutpu
 		Spec: &appsv1.DeploymentSpecArgs{
 			Replicas: pulumi.Int(spec.Replicas),
 			Selector: b.ID.LabelSelector(),
-			Template: b.podTemplate(annotations, main, vols, nil),
+			Template: b.podTemplate(annotations, main, vols, nil, init...),
 		},
 	}, append([]pulumi.ResourceOption{b.Parent}, kube.DependsOn(b.after)...)...)
 	if err != nil {

@@ -226,13 +226,15 @@ func dataMount(volume string) corev1.VolumeMountArgs {
 }
 
 // podTemplate is the component's pod template: the wait for its dependency
-// (from the table), then the main container.
-func (b part) podTemplate(annotations pulumi.StringMap, main corev1.ContainerArgs, vols corev1.VolumeArray, serviceAccount pulumi.StringInput) *corev1.PodTemplateSpecArgs {
+// (from the table) and the init containers init, then the main container.
+func (b part) podTemplate(annotations pulumi.StringMap, main corev1.ContainerArgs, vols corev1.VolumeArray, serviceAccount pulumi.StringInput,
+	init ...corev1.ContainerArgs,
+) *corev1.PodTemplateSpecArgs {
 	return b.PodTemplate(kube.Pod{
 		UID:                UID,
 		AntiAffinity:       b.spec.AntiAffinity,
 		Annotations:        annotations,
-		InitContainers:     []corev1.ContainerArgs{b.waitContainer()},
+		InitContainers:     append([]corev1.ContainerArgs{b.waitContainer()}, init...),
 		Containers:         []corev1.ContainerArgs{main},
 		Volumes:            vols,
 		ServiceAccountName: serviceAccount,

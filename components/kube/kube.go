@@ -329,6 +329,14 @@ func EmptyDir(name, sizeLimit string) corev1.VolumeArgs {
 	return corev1.VolumeArgs{Name: pulumi.String(name), EmptyDir: ed}
 }
 
+// MemoryDir returns a memory-backed scratch volume, never written to the
+// node's disk: for secrets a pod assembles.
+func MemoryDir(name, sizeLimit string) corev1.VolumeArgs {
+	v := EmptyDir(name, sizeLimit)
+	v.EmptyDir.(*corev1.EmptyDirVolumeSourceArgs).Medium = pulumi.String("Memory")
+	return v
+}
+
 // ServiceFQDN is a Service's in-cluster DNS name: <svc>.<ns>.svc.<domain>.
 func ServiceFQDN(service string, namespace pulumi.StringInput, domain string) pulumi.StringOutput {
 	return pulumi.Sprintf("%s.%s.svc.%s", service, namespace, domain)
