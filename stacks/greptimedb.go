@@ -14,6 +14,9 @@ const (
 	OutputPostgres = "postgres"
 	OutputUsername = "username"
 	OutputPassword = "password"
+	// OutputUsers are the generated passwords of frontend.auth.users, by
+	// username (secret; only when the cluster lists users).
+	OutputUsers = "users"
 	// OutputExternalAddress is a LoadBalancer frontend Service's IP or hostname
 	// ("" until the load-balancer controller assigns one; `pulumi refresh` reads it).
 	OutputExternalAddress = "externalAddress"
@@ -32,6 +35,9 @@ func deployGreptimeDB(ctx *pulumi.Context, env Environment, c GreptimeDBCluster)
 		OutputPostgres: cluster.PostgresEndpoint,
 		OutputUsername: cluster.Username,
 		OutputPassword: pulumi.ToSecret(cluster.Password),
+	}
+	if len(c.Frontend.Auth.Users) > 0 {
+		outputs[OutputUsers] = pulumi.ToSecret(cluster.Users)
 	}
 	if c.Frontend.ServiceType == greptimedb.ServiceLoadBalancer {
 		outputs[OutputExternalAddress] = cluster.Frontend.ExternalAddress

@@ -260,7 +260,7 @@ func servicePorts() corev1.ServicePortArray {
 // newPeerService creates the headless Service. It publishes not-ready addresses:
 // a member becomes ready only once it has reached its peers by these names.
 func (b *builder) newPeerService() (*corev1.Service, error) {
-	return b.NewService(peerServiceName(b.Name), nil, &corev1.ServiceSpecArgs{
+	return b.NewService(peerServiceName(b.Name), kube.Metadata{}, &corev1.ServiceSpecArgs{
 		ClusterIP:                pulumi.String("None"),
 		PublishNotReadyAddresses: pulumi.Bool(true),
 		Ports:                    servicePorts(),
@@ -274,7 +274,7 @@ func (b *builder) newClientService() (*corev1.Service, error) {
 		// The plain health endpoint, for the clients' waits.
 		ports = append(ports, corev1.ServicePortArgs{Name: pulumi.String("metrics"), Port: pulumi.Int(MetricsPort), TargetPort: pulumi.String("metrics")})
 	}
-	return b.NewService(clientServiceName(b.Name), nil, &corev1.ServiceSpecArgs{
+	return b.NewService(clientServiceName(b.Name), kube.Metadata{}, &corev1.ServiceSpecArgs{
 		Type:  pulumi.String("ClusterIP"),
 		Ports: ports,
 	})

@@ -227,6 +227,8 @@ type Cluster struct {
 	Username         pulumi.StringOutput
 	// Password is secret.
 	Password pulumi.StringOutput
+	// Users are the generated passwords of frontend.auth.users (Frontend.Users).
+	Users pulumi.StringMap
 }
 
 // NewCluster creates a GreptimeDB cluster: the components of the table, each
@@ -307,6 +309,6 @@ func (b *clusterBuilder) build(c *Cluster) (pulumi.Map, error) {
 	}
 	f := c.Frontend
 	c.HTTPEndpoint, c.GRPCEndpoint, c.MySQLEndpoint, c.PostgresEndpoint = f.HTTPEndpoint, f.GRPCEndpoint, f.MySQLEndpoint, f.PostgresEndpoint
-	c.Username, c.Password = f.Username, f.Password
+	c.Username, c.Password, c.Users = f.Username, f.Password, f.Users
 	return f.endpointOutputs(), nil
 }

@@ -145,7 +145,7 @@ func (b *datanodeBuilder) build(d *Datanode) (pulumi.Map, error) {
 			return nil, err
 		}
 	}
-	if d.Service, err = b.newService(nil, &corev1.ServiceSpecArgs{ClusterIP: pulumi.String("None")}); err != nil {
+	if d.Service, err = b.newService(kube.Metadata{}, &corev1.ServiceSpecArgs{ClusterIP: pulumi.String("None")}); err != nil {
 		return nil, err
 	}
 	rollout, err := b.rolloutChecksum(config)

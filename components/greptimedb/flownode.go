@@ -102,7 +102,7 @@ func (b *flownodeBuilder) build(f *Flownode) (pulumi.Map, error) {
 	if f.ConfigMap, err = b.newConfigMap(f.Config); err != nil {
 		return nil, err
 	}
-	if f.Service, err = b.newService(nil, &corev1.ServiceSpecArgs{ClusterIP: pulumi.String("None")}); err != nil {
+	if f.Service, err = b.newService(kube.Metadata{}, &corev1.ServiceSpecArgs{ClusterIP: pulumi.String("None")}); err != nil {
 		return nil, err
 	}
 	main := b.container(spec.Resources, dataMount("data"))

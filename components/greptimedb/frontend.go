@@ -2,6 +2,8 @@ package greptimedb
 
 import (
 	"fmt"
+	"net"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -9,8 +11,10 @@ import (
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"
 	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
-	"github.com/pulumi/pulumi-random/sdk/v4/go/random"
+	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	apivalidation "k8s.io/apimachinery/pkg/api/validation"
+	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -34,9 +38,14 @@ const (
 type FrontendSpec struct {
 	kube.Size
 	ServiceType ServiceType `json:"serviceType"`
+	// Service is the rest of the frontend Service: its metadata, and how a
+	// load balancer or node port routes to it.
+	Service FrontendServiceSpec `json:"service"`
 	// LoadBalancer says whether `pulumi up` waits for a LoadBalancer Service's address.
 	LoadBalancer LoadBalancerSpec `json:"loadBalancer"`
-	Auth         AuthSpec         `json:"auth"`
+	// Ingress routes an HTTP host to the frontends' HTTP API.
+	Ingress FrontendIngressSpec `json:"ingress"`
+	Auth    AuthSpec            `json:"auth"`
 	// TLS secures the MySQL, PostgreSQL and gRPC servers.
 	TLS FrontendTLSSpec `json:"tls"`
 	// Scheduling places the pods (and the database export Jobs), over the
@@ -56,17 +65,147 @@ type LoadBalancerSpec struct {
 	TimeoutSeconds int `json:"timeoutSeconds"`
 }
 
-// AuthSpec is the frontends' static user authentication.
-type AuthSpec struct {
-	// Enabled turns on authentication with a generated password.
+// FrontendServiceSpec is the frontend Service beyond its type (serviceType).
+type FrontendServiceSpec struct {
+	// Annotations and Labels are added to the Service's (a load-balancer
+	// controller's settings, a DNS controller's hostname).
+	Annotations map[string]string `json:"annotations"`
+	Labels      map[string]string `json:"labels"`
+	// LoadBalancerClass picks the load-balancer implementation (LoadBalancer only).
+	LoadBalancerClass string `json:"loadBalancerClass"`
+	// LoadBalancerSourceRanges are the client CIDR blocks the load balancer
+	// admits (LoadBalancer only); under isolation the frontends admit them too.
+	LoadBalancerSourceRanges []string `json:"loadBalancerSourceRanges"`
+	// ExternalTrafficPolicy is Cluster or Local ("" keeps Kubernetes' default,
+	// Cluster); LoadBalancer and NodePort only. Local keeps the client's source
+	// address, which a NetworkPolicy on loadBalancerSourceRanges needs.
+	ExternalTrafficPolicy string `json:"externalTrafficPolicy"`
+}
+
+// ExternalTrafficPolicies are the values of service.externalTrafficPolicy.
+var ExternalTrafficPolicies = []string{"Cluster", "Local"}
+
+// Validate checks the Service's metadata and load-balancer settings against
+// its type; fp is the frontend's path.
+func (s FrontendServiceSpec) Validate(typ ServiceType, fp *field.Path) field.ErrorList {
+	p, typePath := fp.Child("service"), fp.Child("serviceType")
+	errs := apivalidation.ValidateAnnotations(s.Annotations, p.Child("annotations"))
+	for _, k := range sortedKeys(s.Annotations) {
+		if k == kube.AnnotationSkipAwait || k == kube.AnnotationTimeoutSeconds {
+			errs = append(errs, field.Invalid(p.Child("annotations").Key(k), s.Annotations[k], fmt.Sprintf(
+				"the program sets this annotation; remove it and set %s and %s instead",
+				fp.Child("loadBalancer", "waitForAddress"), fp.Child("loadBalancer", "timeoutSeconds"))))
+		}
+	}
+	errs = append(errs, metav1validation.ValidateLabels(s.Labels, p.Child("labels"))...)
+	for _, k := range sortedKeys(s.Labels) {
+		if kube.OwnLabel(k) {
+			errs = append(errs, field.Invalid(p.Child("labels").Key(k), s.Labels[k],
+				"the program sets this label on every object (it selects the pods); choose another key"))
+		}
+	}
+	onlyWith := func(key string, value any, types ...ServiceType) {
+		if slices.Contains(types, typ) {
+			return
+		}
+		names := make([]string, len(types))
+		for i, t := range types {
+			names[i] = string(t)
+		}
+		errs = append(errs, field.Invalid(p.Child(key), value, fmt.Sprintf(
+			"only a %s Service has it, and %s is %s; set %s to %s, or unset %s",
+			strings.Join(names, " or "), typePath, typ, typePath, names[0], key)))
+	}
+	if s.LoadBalancerClass != "" {
+		if msgs := metav1validation.ValidateLabelName(s.LoadBalancerClass, p.Child("loadBalancerClass")); len(msgs) > 0 {
+			errs = append(errs, field.Invalid(p.Child("loadBalancerClass"), s.LoadBalancerClass,
+				"not a load-balancer class: a label-style name such as example.com/internal-vip"))
+		}
+		onlyWith("loadBalancerClass", s.LoadBalancerClass, ServiceLoadBalancer)
+	}
+	for i, cidr := range s.LoadBalancerSourceRanges {
+		if _, _, err := net.ParseCIDR(cidr); err != nil {
+			errs = append(errs, field.Invalid(p.Child("loadBalancerSourceRanges").Index(i), cidr, "not a CIDR block; want e.g. 203.0.113.0/24"))
+		}
+	}
+	if len(s.LoadBalancerSourceRanges) > 0 {
+		onlyWith("loadBalancerSourceRanges", s.LoadBalancerSourceRanges, ServiceLoadBalancer)
+	}
+	if s.ExternalTrafficPolicy != "" {
+		if !slices.Contains(ExternalTrafficPolicies, s.ExternalTrafficPolicy) {
+			errs = append(errs, field.Invalid(p.Child("externalTrafficPolicy"), s.ExternalTrafficPolicy,
+				"allowed: "+strings.Join(ExternalTrafficPolicies, ", ")+`, or "" for Kubernetes' default (Cluster)`))
+		} else {
+			onlyWith("externalTrafficPolicy", s.ExternalTrafficPolicy, ServiceLoadBalancer, ServiceNodePort)
+		}
+	}
+	return errs
+}
+
+// FrontendIngressSpec is a networking.k8s.io/v1 Ingress to the frontends' HTTP
+// API. The frontends always serve HTTP (frontendArgsLine binds --http-addr;
+// their probes use it), so nothing in the spec can leave it without a backend.
+// GreptimeDB v1.1.4 has no HTTP TLS: the Ingress terminates TLS.
+type FrontendIngressSpec struct {
 	Enabled bool `json:"enabled"`
-	// Username is the user the generated password belongs to.
-	Username string `json:"username"`
-	// UsersSecretRef names an existing Secret key holding the user file
-	// ("user=password" lines) instead: no password is generated, and the
-	// frontends watch the mounted file, so edits to the Secret apply without a
-	// restart (watch_file_user_provider, v1.1.4 src/auth/src/common.rs).
-	UsersSecretRef kube.SecretRef `json:"usersSecretRef"`
+	// IngressClassName picks the ingress controller ("" is the cluster's default class).
+	IngressClassName string `json:"ingressClassName"`
+	// Hosts are the DNS names routed to the frontends; "*.example.com" matches one label.
+	Hosts []string `json:"hosts"`
+	// TLSSecretName is an existing kubernetes.io/tls Secret for the hosts ("" for plain HTTP).
+	TLSSecretName string `json:"tlsSecretName"`
+}
+
+// Validate checks the Ingress: at least one host, each a DNS name, and the
+// class and Secret names.
+func (in FrontendIngressSpec) Validate(p *field.Path) field.ErrorList {
+	if !in.Enabled {
+		return nil
+	}
+	var errs field.ErrorList
+	if len(in.Hosts) == 0 {
+		errs = append(errs, field.Invalid(p.Child("hosts"), nil, fmt.Sprintf(
+			"an Ingress needs a host: `pulumi config set --path '%s' greptimedb.example.com`, or set %s to false",
+			p.Child("hosts").Index(0), p.Child("enabled"))))
+	}
+	for i, h := range in.Hosts {
+		if !validIngressHost(h) {
+			errs = append(errs, field.Invalid(p.Child("hosts").Index(i), h,
+				"not a DNS name: lower-case labels such as greptimedb.example.com, or a wildcard such as *.example.com (not an IP address)"))
+		}
+	}
+	if in.IngressClassName != "" {
+		if msgs := validation.IsDNS1123Subdomain(in.IngressClassName); len(msgs) > 0 {
+			errs = append(errs, field.Invalid(p.Child("ingressClassName"), in.IngressClassName, "not an IngressClass name: "+strings.Join(msgs, "; ")))
+		}
+	}
+	if in.TLSSecretName != "" {
+		if msgs := validation.IsDNS1123Subdomain(in.TLSSecretName); len(msgs) > 0 {
+			errs = append(errs, field.Invalid(p.Child("tlsSecretName"), in.TLSSecretName, "not a Secret name: "+strings.Join(msgs, "; ")))
+		}
+	}
+	return errs
+}
+
+// validIngressHost reports whether h is what an Ingress rule's host may be: a
+// DNS-1123 subdomain or a "*." wildcard of one, and not an IP address.
+func validIngressHost(h string) bool {
+	if net.ParseIP(h) != nil {
+		return false
+	}
+	if strings.HasPrefix(h, "*.") {
+		return len(validation.IsWildcardDNS1123Subdomain(h)) == 0
+	}
+	return len(validation.IsDNS1123Subdomain(h)) == 0
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 // Validate checks the frontends' size, Service and authentication.
@@ -88,31 +227,10 @@ func (f FrontendSpec) Validate(p *field.Path) field.ErrorList {
 			"only a LoadBalancer Service gets an address; set %s to %s or waitForAddress to false",
 			p.Child("serviceType"), ServiceLoadBalancer)))
 	}
+	errs = append(errs, f.Service.Validate(f.ServiceType, p)...)
+	errs = append(errs, f.Ingress.Validate(p.Child("ingress"))...)
 	errs = append(errs, f.TLS.Validate(p.Child("tls"))...)
-	errs = append(errs, f.Auth.UsersSecretRef.Validate(p.Child("auth", "usersSecretRef"))...)
-	if f.Auth.UsersSecretRef.IsSet() && !f.Auth.Enabled {
-		errs = append(errs, field.Invalid(p.Child("auth", "usersSecretRef"), nil, fmt.Sprintf(
-			"authentication is off; set %s to true, or unset usersSecretRef", p.Child("auth", "enabled"))))
-	}
-	if f.Auth.Enabled && !f.Auth.UsersSecretRef.IsSet() && !ValidUsername(f.Auth.Username) {
-		errs = append(errs, field.Invalid(p.Child("auth", "username"), f.Auth.Username,
-			"required when auth is enabled; letters, digits, '-' and '_' only (no '=', ':' or spaces)"))
-	}
-	return errs
-}
-
-// ValidUsername reports whether u can own a line of the static user provider's file
-// ("user=password"): letters, digits, '-' and '_', at least one.
-func ValidUsername(u string) bool {
-	if u == "" {
-		return false
-	}
-	for _, r := range u {
-		if !(r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
-			return false
-		}
-	}
-	return true
+	return append(errs, f.Auth.Validate(p.Child("auth"))...)
 }
 
 // FrontendTLSSpec is TLS on the frontends' MySQL, PostgreSQL and gRPC servers,
@@ -259,25 +377,14 @@ func (b *frontendBuilder) tlsVolume() corev1.VolumeArgs {
 	}
 }
 
-// Static user provider file: mounted read-only from the auth Secret.
-const (
-	AuthDir      = "/etc/greptimedb/auth"
-	AuthKey      = "passwd"
-	AuthFile     = AuthDir + "/" + AuthKey
-	UserProvider = "static_user_provider:file:" + AuthFile
-	// WatchUserProvider reads the user file from an existing Secret and reloads
-	// it when the Secret changes.
-	WatchUserProvider = "watch_file_user_provider:" + AuthFile
-	// PasswordLength is the length of the generated password.
-	PasswordLength = 32
-)
-
 // Frontend is the deployed frontends, the cluster's client entry point.
 type Frontend struct {
 	pulumi.ResourceState
 
-	ConfigMap  *corev1.ConfigMap
-	Service    *corev1.Service
+	ConfigMap *corev1.ConfigMap
+	Service   *corev1.Service
+	// Ingress routes the configured hosts to the HTTP API (nil without one).
+	Ingress    *networkingv1.Ingress
 	Deployment *appsv1.Deployment
 	// AuthSecret holds the static user provider file (nil without auth, or with
 	// the users in an existing Secret).
@@ -294,6 +401,9 @@ type Frontend struct {
 	Username        pulumi.StringOutput
 	// Password is secret (empty without auth).
 	Password pulumi.StringOutput
+	// Users are the generated passwords (secret) of auth.users, by username;
+	// a user whose password is in an existing Secret is not in it.
+	Users pulumi.StringMap
 }
 
 // InternalGRPCPort is the frontends' internal gRPC server (GreptimeDB v1.1.4
@@ -305,9 +415,12 @@ type Frontend struct {
 // table), and is in no Service: its callers find the pods through metasrv.
 const InternalGRPCPort = 4010
 
+// httpPortName names the HTTP port in the frontend Service, which the Ingress routes to.
+const httpPortName = "http"
+
 // frontendPorts are the frontends' client ports.
 var frontendPorts = []kube.Port{
-	{Name: "http", Number: HTTPPort}, {Name: "grpc", Number: GRPCPort},
+	{Name: httpPortName, Number: HTTPPort}, {Name: "grpc", Number: GRPCPort},
 	{Name: "mysql", Number: MySQLPort}, {Name: "postgres", Number: PostgresPort},
 }
 
@@ -367,12 +480,13 @@ func (b *frontendBuilder) build(f *Frontend) (pulumi.Map, error) {
 			return nil, err
 		}
 	}
-	var serviceAnnotations pulumi.StringMap
-	if spec.ServiceType == ServiceLoadBalancer {
-		serviceAnnotations = loadBalancerAwait(spec.LoadBalancer)
-	}
-	if f.Service, err = b.newService(serviceAnnotations, &corev1.ServiceSpecArgs{Type: pulumi.String(string(spec.ServiceType))}); err != nil {
+	if f.Service, err = b.newFrontendService(); err != nil {
 		return nil, err
+	}
+	if spec.Ingress.Enabled {
+		if f.Ingress, err = b.newIngress(); err != nil {
+			return nil, err
+		}
 	}
 	if spec.TLS.Enabled && spec.TLS.CertManager.IssuerName != "" {
 		if err := b.newCertificate(); err != nil {
@@ -407,13 +521,73 @@ func (f *Frontend) endpointOutputs() pulumi.Map {
 	}
 }
 
+// newFrontendService creates the frontend Service: its type, the configured
+// labels, annotations and load-balancer settings, and, for a LoadBalancer,
+// how the deploy awaits it.
+func (b *frontendBuilder) newFrontendService() (*corev1.Service, error) {
+	spec := b.spec.Frontend
+	svc := spec.Service
+	md := kube.Metadata{Labels: svc.Labels, Annotations: map[string]string{}}
+	for k, v := range svc.Annotations {
+		md.Annotations[k] = v
+	}
+	args := &corev1.ServiceSpecArgs{Type: pulumi.String(string(spec.ServiceType))}
+	if spec.ServiceType == ServiceLoadBalancer {
+		for k, v := range loadBalancerAwait(spec.LoadBalancer) {
+			md.Annotations[k] = v
+		}
+	}
+	if svc.LoadBalancerClass != "" {
+		args.LoadBalancerClass = pulumi.String(svc.LoadBalancerClass)
+	}
+	if len(svc.LoadBalancerSourceRanges) > 0 {
+		args.LoadBalancerSourceRanges = pulumi.ToStringArray(svc.LoadBalancerSourceRanges)
+	}
+	if svc.ExternalTrafficPolicy != "" {
+		args.ExternalTrafficPolicy = pulumi.String(svc.ExternalTrafficPolicy)
+	}
+	return b.newService(md, args)
+}
+
+// newIngress routes the configured hosts to the frontend Service's HTTP port,
+// by its name, with TLS from the configured Secret.
+func (b *frontendBuilder) newIngress() (*networkingv1.Ingress, error) {
+	in := b.spec.Frontend.Ingress
+	path := networkingv1.HTTPIngressPathArray{networkingv1.HTTPIngressPathArgs{
+		Path:     pulumi.String("/"),
+		PathType: pulumi.String("Prefix"),
+		Backend: networkingv1.IngressBackendArgs{Service: &networkingv1.IngressServiceBackendArgs{
+			Name: pulumi.String(b.objName),
+			Port: &networkingv1.ServiceBackendPortArgs{Name: pulumi.String(httpPortName)},
+		}},
+	}}
+	var rules networkingv1.IngressRuleArray
+	for _, h := range in.Hosts {
+		rules = append(rules, networkingv1.IngressRuleArgs{
+			Host: pulumi.String(h),
+			Http: &networkingv1.HTTPIngressRuleValueArgs{Paths: path},
+		})
+	}
+	spec := &networkingv1.IngressSpecArgs{Rules: rules}
+	if in.IngressClassName != "" {
+		spec.IngressClassName = pulumi.String(in.IngressClassName)
+	}
+	if in.TLSSecretName != "" {
+		spec.Tls = networkingv1.IngressTLSArray{networkingv1.IngressTLSArgs{
+			Hosts:      pulumi.ToStringArray(in.Hosts),
+			SecretName: pulumi.String(in.TLSSecretName),
+		}}
+	}
+	return b.NewIngress(b.objName, kube.Metadata{}, spec)
+}
+
 // loadBalancerAwait is the annotation that tells the Kubernetes provider how to treat a
 // LoadBalancer Service: skip its await, or wait for an address for at most timeoutSeconds.
-func loadBalancerAwait(lb LoadBalancerSpec) pulumi.StringMap {
+func loadBalancerAwait(lb LoadBalancerSpec) map[string]string {
 	if !lb.WaitForAddress {
-		return pulumi.StringMap{kube.AnnotationSkipAwait: pulumi.String("true")}
+		return map[string]string{kube.AnnotationSkipAwait: "true"}
 	}
-	return pulumi.StringMap{kube.AnnotationTimeoutSeconds: pulumi.String(strconv.Itoa(lb.TimeoutSeconds))}
+	return map[string]string{kube.AnnotationTimeoutSeconds: strconv.Itoa(lb.TimeoutSeconds)}
 }
 
 // externalAddress is the first load-balancer ingress's IP, else its hostname, else "".
@@ -427,44 +601,6 @@ func externalAddress(ingress []corev1.LoadBalancerIngress) string {
 		}
 	}
 	return ""
-}
-
-// newAuth generates the password and stores the static user provider file in a
-// Secret. It returns the file's content (secret) for the pods' checksum.
-func (b *frontendBuilder) newAuth(f *Frontend) (pulumi.StringOutput, error) {
-	username := b.spec.Frontend.Auth.Username
-	pw, err := random.NewRandomPassword(b.Ctx, b.Name+"-password", &random.RandomPasswordArgs{
-		Length:  pulumi.Int(PasswordLength),
-		Special: pulumi.Bool(false),
-	}, b.Parent)
-	if err != nil {
-		return pulumi.StringOutput{}, fmt.Errorf("password: %w", err)
-	}
-	f.Username = pulumi.String(username).ToStringOutput()
-	f.Password = kube.Secret(pw.Result)
-	file := kube.Secret(pulumi.Sprintf("%s=%s\n", username, f.Password))
-	if f.AuthSecret, err = b.NewSecret(b.Name+"-auth", pulumi.StringMap{AuthKey: file}); err != nil {
-		return pulumi.StringOutput{}, err
-	}
-	return file, nil
-}
-
-// usersVolume is the volume holding the user file at AuthKey: the generated
-// Secret, or the referenced key; nil without authentication. Readable by the
-// pod's group (fsGroup) only. The frontends and the database export mount it.
-func usersVolume(auth AuthSpec, generated *corev1.Secret) *corev1.VolumeArgs {
-	source := &corev1.SecretVolumeSourceArgs{DefaultMode: pulumi.Int(0o440)}
-	switch {
-	case generated != nil:
-		source.SecretName = generated.Metadata.Name().Elem()
-	case auth.UsersSecretRef.IsSet():
-		ref := auth.UsersSecretRef
-		source.SecretName = pulumi.String(ref.Name)
-		source.Items = corev1.KeyToPathArray{corev1.KeyToPathArgs{Key: pulumi.String(ref.Key), Path: pulumi.String(AuthKey)}}
-	default:
-		return nil
-	}
-	return &corev1.VolumeArgs{Name: pulumi.String("auth"), Secret: source}
 }
 
 // frontendArgsLine is the frontend's command line after the image's entrypoint.
@@ -512,9 +648,10 @@ func (b *frontendBuilder) newDeployment(f *Frontend, authFile pulumi.StringOutpu
 	}
 	exportEnv, exportSecrets := b.exportEnv()
 	annotations := podAnnotations(f.Config, append(secrets, exportSecrets...)...)
-	if auth := usersVolume(spec.Auth, f.AuthSecret); auth != nil {
+	authVols, init := b.frontendUsersVolumes(f.AuthSecret)
+	if authVols != nil {
 		mounts = append(mounts, corev1.VolumeMountArgs{Name: pulumi.String("auth"), MountPath: pulumi.String(AuthDir), ReadOnly: pulumi.Bool(true)})
-		vols = append(vols, *auth)
+		vols = append(vols, authVols...)
 	}
 	if spec.TLS.Enabled {
 		mounts = append(mounts, corev1.VolumeMountArgs{Name: pulumi.String("tls"), MountPath: pulumi.String(TLSDir), ReadOnly: pulumi.Bool(true)})
@@ -531,7 +668,7 @@ func (b *frontendBuilder) newDeployment(f *Frontend, authFile pulumi.StringOutpu
 		Spec: &appsv1.DeploymentSpecArgs{
 			Replicas: pulumi.Int(spec.Replicas),
 			Selector: b.ID.LabelSelector(),
-			Template: b.podTemplate(annotations, main, vols, nil),
+			Template: b.podTemplate(annotations, main, vols, nil, init...),
 		},
 	}, append([]pulumi.ResourceOption{b.Parent}, kube.DependsOn(b.after)...)...)
 	if err != nil {
@@ -558,10 +695,14 @@ func (b *frontendBuilder) exportEnv() (corev1.EnvVarArray, []pulumi.StringInput)
 }
 
 // clientIngress: the frontends are the cluster's entry point (clientPorts in
-// the table): the configured clients and every pod of the cluster reach every
-// client port.
+// the table): the configured clients, the load balancer's source ranges and
+// every pod of the cluster reach every client port.
 func (b *frontendBuilder) clientIngress() []kube.Flow {
-	clients := append(b.spec.NetworkPolicy.Peers(), kube.PodsPeer(map[string]string{kube.LabelName: App, kube.LabelInstance: b.cluster}))
+	access := b.spec.NetworkPolicy
+	// The load balancer's admitted clients reach the pods with their own
+	// addresses (with externalTrafficPolicy Local; Cluster masquerades them).
+	access.ClientCIDRs = append(slices.Clone(access.ClientCIDRs), b.spec.Frontend.Service.LoadBalancerSourceRanges...)
+	clients := append(access.Peers(), kube.PodsPeer(map[string]string{kube.LabelName: App, kube.LabelInstance: b.cluster}))
 	return []kube.Flow{{Peers: clients, Ports: frontendClientPorts()}}
 }
 

@@ -226,14 +226,16 @@ func dataMount(volume string) corev1.VolumeMountArgs {
 }
 
 // podTemplate is the component's pod template: the wait for its dependency
-// (from the table), then the main container.
-func (b part) podTemplate(annotations pulumi.StringMap, main corev1.ContainerArgs, vols corev1.VolumeArray, serviceAccount pulumi.StringInput) *corev1.PodTemplateSpecArgs {
+// (from the table) and the init containers init, then the main container.
+func (b part) podTemplate(annotations pulumi.StringMap, main corev1.ContainerArgs, vols corev1.VolumeArray, serviceAccount pulumi.StringInput,
+	init ...corev1.ContainerArgs,
+) *corev1.PodTemplateSpecArgs {
 	return b.PodTemplate(kube.Pod{
 		UID:                UID,
 		AntiAffinity:       b.spec.AntiAffinity,
 		Scheduling:         b.scheduling(b.kind),
 		Annotations:        annotations,
-		InitContainers:     []corev1.ContainerArgs{b.waitContainer()},
+		InitContainers:     append([]corev1.ContainerArgs{b.waitContainer()}, init...),
 		Containers:         []corev1.ContainerArgs{main},
 		Volumes:            vols,
 		ServiceAccountName: serviceAccount,
@@ -247,9 +249,9 @@ func (b part) newConfigMap(config pulumi.StringOutput) (*corev1.ConfigMap, error
 
 // newService creates the component's Service, named after the workload, with
 // the ports of the table.
-func (b part) newService(annotations pulumi.StringMap, spec *corev1.ServiceSpecArgs) (*corev1.Service, error) {
+func (b part) newService(md kube.Metadata, spec *corev1.ServiceSpecArgs) (*corev1.Service, error) {
 	spec.Ports = kube.ServicePorts(b.row(b.kind).ports...)
-	return b.NewService(b.objName, annotations, spec)
+	return b.NewService(b.objName, md, spec)
 }
 
 // finish creates what every component ends with: its disruption budget,

@@ -154,7 +154,7 @@ func (b *metaBuilder) build(m *Meta) (pulumi.Map, error) {
 	if m.ConfigMap, err = b.newConfigMap(m.Config); err != nil {
 		return nil, err
 	}
-	if m.Service, err = b.newService(nil, &corev1.ServiceSpecArgs{Type: pulumi.String("ClusterIP")}); err != nil {
+	if m.Service, err = b.newService(kube.Metadata{}, &corev1.ServiceSpecArgs{Type: pulumi.String("ClusterIP")}); err != nil {
 		return nil, err
 	}
 	if m.Deployment, err = b.newDeployment(m); err != nil {

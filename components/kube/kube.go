@@ -76,6 +76,16 @@ func (id Identity) Labels() pulumi.StringMap {
 	return l
 }
 
+// OwnLabel reports whether key is one of the labels Labels sets, which a
+// configured label must not replace.
+func OwnLabel(key string) bool {
+	switch key {
+	case LabelName, LabelInstance, LabelComponent, LabelPartOf, LabelManagedBy:
+		return true
+	}
+	return false
+}
+
 // LabelSelector selects the component's pods (a workload's selector).
 func (id Identity) LabelSelector() *metav1.LabelSelectorArgs {
 	return &metav1.LabelSelectorArgs{MatchLabels: id.Selector()}
@@ -294,6 +304,14 @@ func EmptyDir(name, sizeLimit string) corev1.VolumeArgs {
 		ed.SizeLimit = pulumi.String(sizeLimit)
 	}
 	return corev1.VolumeArgs{Name: pulumi.String(name), EmptyDir: ed}
+}
+
+// MemoryDir returns a memory-backed scratch volume, never written to the
+// node's disk: for secrets a pod assembles.
+func MemoryDir(name, sizeLimit string) corev1.VolumeArgs {
+	v := EmptyDir(name, sizeLimit)
+	v.EmptyDir.(*corev1.EmptyDirVolumeSourceArgs).Medium = pulumi.String("Memory")
+	return v
 }
 
 // ServiceFQDN is a Service's in-cluster DNS name: <svc>.<ns>.svc.<domain>.

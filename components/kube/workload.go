@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
@@ -56,19 +58,55 @@ func (w Workload) NewSecret(name string, data pulumi.StringMap) (*corev1.Secret,
 	return s, nil
 }
 
-// NewService creates the Service named name that selects the workload's pods,
-// with annotations (nil for none).
-func (w Workload) NewService(name string, annotations pulumi.StringMap, spec *corev1.ServiceSpecArgs) (*corev1.Service, error) {
-	meta := w.ID.ObjectMeta(name, w.Namespace)
-	if annotations != nil {
-		meta.Annotations = annotations
+// Metadata is what an object carries besides the workload's labels: more
+// labels (never one of the workload's own, see OwnLabel) and annotations.
+type Metadata struct {
+	Labels      map[string]string
+	Annotations map[string]string
+}
+
+// objectMeta is the metadata of the workload's object named name, with md.
+func (w Workload) objectMeta(name string, md Metadata) *metav1.ObjectMetaArgs {
+	labels := w.ID.Labels()
+	for k, v := range md.Labels {
+		if !OwnLabel(k) {
+			labels[k] = pulumi.String(v)
+		}
 	}
+	meta := &metav1.ObjectMetaArgs{Name: pulumi.String(name), Namespace: w.Namespace, Labels: labels}
+	if len(md.Annotations) > 0 {
+		meta.Annotations = pulumi.ToStringMap(md.Annotations)
+	}
+	return meta
+}
+
+// NewService creates the Service named name that selects the workload's pods,
+// with md's labels and annotations.
+func (w Workload) NewService(name string, md Metadata, spec *corev1.ServiceSpecArgs) (*corev1.Service, error) {
 	spec.Selector = w.ID.Selector()
-	svc, err := corev1.NewService(w.Ctx, name, &corev1.ServiceArgs{Metadata: meta, Spec: spec}, w.Parent)
+	svc, err := corev1.NewService(w.Ctx, name, &corev1.ServiceArgs{Metadata: w.objectMeta(name, md), Spec: spec}, w.Parent)
 	if err != nil {
 		return nil, fmt.Errorf("service %q: %w", name, err)
 	}
 	return svc, nil
+}
+
+// NewIngress creates the Ingress named name, with md's labels and annotations.
+// It is reported created at once (pulumi.com/skipAwait): an ingress controller
+// may never publish an address (none installed, or one that does not report
+// status), and the backends' readiness is awaited through their workload.
+func (w Workload) NewIngress(name string, md Metadata, spec *networkingv1.IngressSpecArgs) (*networkingv1.Ingress, error) {
+	meta := w.objectMeta(name, md)
+	annotations := pulumi.StringMap{AnnotationSkipAwait: pulumi.String("true")}
+	for k, v := range md.Annotations {
+		annotations[k] = pulumi.String(v)
+	}
+	meta.Annotations = annotations
+	in, err := networkingv1.NewIngress(w.Ctx, name, &networkingv1.IngressArgs{Metadata: meta, Spec: spec}, w.Parent)
+	if err != nil {
+		return nil, fmt.Errorf("ingress %q: %w", name, err)
+	}
+	return in, nil
 }
 
 // Pod is what differs between the workloads' pod templates.

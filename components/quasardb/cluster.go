@@ -170,7 +170,7 @@ func (b *builder) newService(name string, headless bool) (*corev1.Service, error
 	} else {
 		spec.Type = pulumi.String("ClusterIP")
 	}
-	return b.NewService(name, nil, spec)
+	return b.NewService(name, kube.Metadata{}, spec)
 }
 
 // setEndpoints fills the cluster's endpoint outputs.

@@ -11,6 +11,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
@@ -554,6 +555,81 @@ func TestFrontendManifest(t *testing.T) {
 		assert.Equal(t, "grafana", e.Value)
 	})
 }
+
+// TestFrontendServiceAndIngress: the frontend Service carries the configured
+// labels, annotations and load-balancer settings beside the program's own; the
+// Ingress routes each host to the Service's HTTP port by name, with TLS from
+// the configured Secret; the frontends' policy admits the load balancer's
+// source ranges on every client port.
+func TestFrontendServiceAndIngress(t *testing.T) {
+	res := objects.Run(t, config(t, []map[string]any{{"name": "metrics", "frontend": map[string]any{
+		"serviceType": "LoadBalancer",
+		"service": map[string]any{
+			"annotations":              map[string]any{"service.beta.kubernetes.io/aws-load-balancer-scheme": "internal"},
+			"labels":                   map[string]any{"example.com/team": "observability"},
+			"loadBalancerClass":        "service.k8s.aws/nlb",
+			"loadBalancerSourceRanges": []string{"198.51.100.0/24"},
+			"externalTrafficPolicy":    "Local",
+		},
+		"ingress": map[string]any{"enabled": true, "ingressClassName": "nginx",
+			"hosts": []string{"metrics.example.com", "*.metrics.example.com"}, "tlsSecretName": "metrics-http-tls"},
+	}}}, map[string]string{"networkPolicy": `{"enabled": true}`}))
+
+	svc := objects.Service(t, res, "metrics-frontend")
+	assert.Equal(t, map[string]string{
+		"service.beta.kubernetes.io/aws-load-balancer-scheme": "internal",
+		"pulumi.com/skipAwait":                                "true",
+	}, svc.Annotations)
+	assert.Equal(t, "observability", svc.Labels["example.com/team"])
+	assert.Equal(t, "metrics", svc.Labels["app.kubernetes.io/instance"], "the program's labels stay")
+	require.NotNil(t, svc.Spec.LoadBalancerClass)
+	assert.Equal(t, "service.k8s.aws/nlb", *svc.Spec.LoadBalancerClass)
+	assert.Equal(t, []string{"198.51.100.0/24"}, svc.Spec.LoadBalancerSourceRanges)
+	assert.Equal(t, corev1.ServiceExternalTrafficPolicyLocal, svc.Spec.ExternalTrafficPolicy)
+
+	ing := objects.Get[networkingv1.Ingress](t, res, objects.IngressType, "metrics-frontend")
+	require.NotNil(t, ing.Spec.IngressClassName)
+	assert.Equal(t, "nginx", *ing.Spec.IngressClassName)
+	assert.Equal(t, "true", ing.Annotations["pulumi.com/skipAwait"], "no ingress controller may hold the deploy")
+	var httpPort corev1.ServicePort
+	for _, p := range svc.Spec.Ports {
+		if p.Port == greptimedb.HTTPPort {
+			httpPort = p
+		}
+	}
+	require.NotEmpty(t, httpPort.Name)
+	var hosts []string
+	for _, r := range ing.Spec.Rules {
+		hosts = append(hosts, r.Host)
+		require.NotNil(t, r.HTTP)
+		require.Len(t, r.HTTP.Paths, 1)
+		p := r.HTTP.Paths[0]
+		assert.Equal(t, "/", p.Path)
+		require.NotNil(t, p.Backend.Service)
+		assert.Equal(t, svc.Name, p.Backend.Service.Name, "routes to the frontend Service")
+		assert.Equal(t, httpPort.Name, p.Backend.Service.Port.Name, "by the name of its HTTP port")
+	}
+	assert.Equal(t, []string{"metrics.example.com", "*.metrics.example.com"}, hosts)
+	assert.Equal(t, []networkingv1.IngressTLS{{Hosts: hosts, SecretName: "metrics-http-tls"}}, ing.Spec.TLS)
+
+	var admitted []string
+	for _, r := range objects.NetworkPolicy(t, res, "metrics-frontend").Spec.Ingress {
+		for _, from := range r.From {
+			if from.IPBlock != nil {
+				admitted = append(admitted, from.IPBlock.CIDR)
+				assert.Len(t, r.Ports, len(frontendClientPorts), "on every client port")
+			}
+		}
+	}
+	assert.Equal(t, []string{"198.51.100.0/24"}, admitted)
+
+	t.Run("no Ingress unless enabled", func(t *testing.T) {
+		assert.Nil(t, runCluster(t, nil).Find(objects.IngressType, "metrics-frontend"))
+	})
+}
+
+// frontendClientPorts are the frontends' HTTP, gRPC, MySQL and PostgreSQL ports.
+var frontendClientPorts = []int{greptimedb.HTTPPort, greptimedb.GRPCPort, greptimedb.MySQLPort, greptimedb.PostgresPort}
 
 // TestExports: the stack exports each cluster's in-cluster endpoints and credentials.
 func TestExports(t *testing.T) {

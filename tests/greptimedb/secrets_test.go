@@ -164,6 +164,68 @@ func TestUsersFromExistingSecret(t *testing.T) {
 	assert.Equal(t, "grafana", username.Value)
 }
 
+// TestFrontendUsers: auth.users get one line each in the user file with their
+// permission; a generated password lives in the auth Secret and is exported
+// (secret); a referenced one is joined to the file in the pod by the users
+// init container, in memory, from a projected Secret key, never the program.
+func TestFrontendUsers(t *testing.T) {
+	res := runCluster(t, map[string]any{"frontend": map[string]any{"auth": map[string]any{"users": []any{
+		map[string]any{"username": "reader", "permission": "ro"},
+		map[string]any{"username": "ingest", "permission": "writeonly", "passwordSecret": map[string]any{"name": "ingest-password", "key": "password"}},
+	}}}})
+	admin := mockrun.TestSecret("metrics-frontend-password", greptimedb.PasswordLength)
+	reader := mockrun.TestSecret("metrics-frontend-password-reader", greptimedb.PasswordLength)
+	assert.Equal(t, "admin="+admin+"\nreader:readonly="+reader+"\n", objects.Secret(t, res, "metrics-frontend-auth").StringData[greptimedb.AuthKey],
+		"one line per generated user, with its permission")
+	for _, cm := range res.OfType(objects.ConfigMapType) {
+		for _, v := range objects.Decode[corev1.ConfigMap](t, cm).Data {
+			assert.NotContains(t, v, reader, "no password in a ConfigMap")
+		}
+	}
+
+	dep := objects.Deployment(t, res, "metrics-frontend")
+	pod := dep.Spec.Template.Spec
+	users := objects.InitContainer(t, pod, "users")
+	assert.Equal(t, []string{"/bin/sh", "-c", greptimedb.UsersScript}, users.Command)
+	env := map[string]string{}
+	for _, e := range users.Env {
+		env[e.Name] = e.Value
+	}
+	assert.Equal(t, "ingest:writeonly", env[greptimedb.EnvUsersReferenced])
+	assert.Equal(t, greptimedb.AuthFile, env[greptimedb.EnvUsersFile])
+	auth := objects.Volume(t, pod, "auth")
+	require.NotNil(t, auth.EmptyDir, "the assembled file lives in the pod")
+	assert.Equal(t, corev1.StorageMediumMemory, auth.EmptyDir.Medium)
+	pw := objects.Volume(t, pod, "passwords")
+	require.NotNil(t, pw.Projected)
+	require.Len(t, pw.Projected.Sources, 1)
+	assert.Equal(t, "ingest-password", pw.Projected.Sources[0].Secret.Name)
+	assert.Equal(t, []corev1.KeyToPath{{Key: "password", Path: "0"}}, pw.Projected.Sources[0].Secret.Items)
+	gen := objects.Volume(t, pod, "auth-generated")
+	require.NotNil(t, gen.Secret)
+	assert.Equal(t, objects.StateMeta(t, objects.Find(t, res, objects.SecretType, "metrics-frontend-auth")).Name, gen.Secret.SecretName)
+	c := objects.Container(t, pod, "frontend")
+	assert.Contains(t, c.Args, "--user-provider="+greptimedb.UserProvider)
+	assert.True(t, objects.MountsByPath(c)[greptimedb.AuthDir].ReadOnly)
+
+	out, ok := res.Export("greptimedb.metrics.users")
+	require.True(t, ok)
+	assert.True(t, out.Secret, "generated passwords are secret outputs")
+	assert.Equal(t, map[string]string{"reader": reader}, out.Value)
+	e, _ := res.Export("greptimedb.metrics.username")
+	assert.Equal(t, "admin", e.Value, "the first user is exported as before")
+
+	t.Run("without users: the file and outputs as before", func(t *testing.T) {
+		res := runCluster(t, nil)
+		assert.Equal(t, "admin="+admin+"\n", objects.Secret(t, res, "metrics-frontend-auth").StringData[greptimedb.AuthKey])
+		_, ok := res.Export("greptimedb.metrics.users")
+		assert.False(t, ok)
+		for _, c := range objects.Deployment(t, res, "metrics-frontend").Spec.Template.Spec.InitContainers {
+			assert.NotEqual(t, "users", c.Name)
+		}
+	})
+}
+
 // TestFrontendTLS: TLS on the MySQL, PostgreSQL and gRPC servers from an existing
 // Secret or a cert-manager Certificate for the Service's names; renewed
 // certificates are reloaded where GreptimeDB can (MySQL, PostgreSQL). TLS without

@@ -89,6 +89,7 @@ func ExternalPeers(ns string) []Peer {
 		pod("other-namespace-pod", "default", "10.96.4.10", map[string]string{"app": "other"}),
 		pod("same-namespace-pod", ns, "10.96.5.10", map[string]string{"app": "debug"}),
 		address("cidr-client", "10.20.1.1"),
+		address("lb-client", "198.51.100.10"),
 		address("object-store", "52.218.0.10"),
 		address("external-etcd", "10.40.0.5"),
 		address("gke-metadata", "169.254.169.254"),

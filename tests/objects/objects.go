@@ -35,6 +35,7 @@ const (
 	NamespaceType           = "kubernetes:core/v1:Namespace"
 	PodDisruptionBudgetType = "kubernetes:policy/v1:PodDisruptionBudget"
 	NetworkPolicyType       = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+	IngressType             = "kubernetes:networking.k8s.io/v1:Ingress"
 	JobType                 = "kubernetes:batch/v1:Job"
 	CronJobType             = "kubernetes:batch/v1:CronJob"
 	PVCType                 = "kubernetes:core/v1:PersistentVolumeClaim"

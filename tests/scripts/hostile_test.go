@@ -197,3 +197,44 @@ func TestExportFailsWhenTheFrontendDoes(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, out, "did not answer 200", out)
 }
+
+// TestUsersScriptRefusesUnwritablePasswords: a referenced password that
+// GreptimeDB would misread (empty, an '=' that splits the line elsewhere, a
+// line break, white space it trims) stops the pod with the user named and the
+// password nowhere in the output; a hostile one is written as data.
+func TestUsersScriptRefusesUnwritablePasswords(t *testing.T) {
+	sh := newShell(t)
+	run := func(t *testing.T, pw string) (string, string, error) {
+		dir := t.TempDir()
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "generated"), []byte("admin=gen\n"), 0o600))
+		require.NoError(t, os.Mkdir(filepath.Join(dir, "pw"), 0o700))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "pw", "0"), []byte(pw), 0o600))
+		out, err := sh.run(t, greptimedb.UsersScript, map[string]string{
+			greptimedb.EnvUsersGenerated: filepath.Join(dir, "generated"), greptimedb.EnvUsersReferenced: "ingest:writeonly",
+			greptimedb.EnvPasswordsDir: filepath.Join(dir, "pw"), greptimedb.EnvUsersFile: filepath.Join(dir, "passwd"),
+		}, 10*time.Second)
+		file, _ := os.ReadFile(filepath.Join(dir, "passwd"))
+		return out, string(file), err
+	}
+	for _, pw := range []string{"", "\n", "a=b-s3cr3t", "two\nlines-s3cr3t", " lead-s3cr3t", "trail-s3cr3t\t"} {
+		t.Run(strings.TrimSpace(pw), func(t *testing.T) {
+			out, file, err := run(t, pw)
+			require.Error(t, err, out)
+			assert.Contains(t, out, "user ingest:")
+			if len(pw) > 4 {
+				assert.NotContains(t, out, strings.TrimSpace(pw))
+			}
+			assert.Empty(t, file, "no user file is left behind")
+		})
+	}
+	dir := t.TempDir()
+	for _, pw := range hostile(dir) {
+		if strings.Contains(pw, "\n") {
+			continue
+		}
+		out, file, err := run(t, pw+"\n")
+		require.NoError(t, err, out)
+		assert.Equal(t, "admin=gen\ningest:writeonly="+pw+"\n", file)
+		assert.NoFileExists(t, filepath.Join(dir, "pwn"))
+	}
+}

@@ -141,6 +141,14 @@ func (r rendered) prepare(t *testing.T, w workload, c corev1.Container) *run {
 				x.secrets = append(x.secrets, userFileSecrets(value)...)
 				require.NoError(t, os.WriteFile(filepath.Join(dir, k), []byte(value), 0o600))
 			}
+		case v.Projected != nil:
+			for _, src := range v.Projected.Sources {
+				require.NotNil(t, src.Secret, "%s: a projected source the test does not know", v.Name)
+				for _, item := range src.Secret.Items {
+					value := r.secretValue(src.Secret.Name, item.Key, &x.secrets)
+					require.NoError(t, os.WriteFile(filepath.Join(dir, item.Path), []byte(value+"\n"), 0o600))
+				}
+			}
 		case v.ConfigMap != nil:
 			for k, value := range r.configs[v.ConfigMap.Name] {
 				require.NoError(t, os.WriteFile(filepath.Join(dir, k), []byte(value), 0o600))
@@ -249,7 +257,7 @@ func TestScriptsRun(t *testing.T) {
 			}
 		}
 	}
-	for _, kind := range []string{"wait", "datanode", "flownode", "maintenance-on", "maintenance-off", "export", "rotate"} {
+	for _, kind := range []string{"wait", "datanode", "flownode", "maintenance-on", "maintenance-off", "export", "rotate", "users"} {
 		assert.NotZero(t, seen[kind], "no stack has a %s script: the test ran none", kind)
 	}
 }
@@ -272,6 +280,9 @@ func check(t *testing.T, sh *shell, x *run, script string) string {
 	case script == greptimedb.DatabaseBackupScript:
 		checkExport(t, sh, x, script)
 		return "export"
+	case script == greptimedb.UsersScript:
+		checkUsers(t, sh, x, script)
+		return "users"
 	case script == etcd.RotateScript:
 		checkRotate(t, sh, x, script)
 		return "rotate"
@@ -413,6 +424,28 @@ func firstUser(t *testing.T, file string) (string, string) {
 	}
 	t.Fatal("no user in the user file")
 	return "", ""
+}
+
+// checkUsers: the user file is the generated lines, then one
+// `user:permission=password` line per referenced user, with the password from
+// its file (without the trailing newline a Secret's value often has).
+func checkUsers(t *testing.T, sh *shell, x *run, script string) {
+	out, err := sh.run(t, script, x.env, 10*time.Second)
+	require.NoError(t, err, out)
+	generated, err := os.ReadFile(x.env[greptimedb.EnvUsersGenerated])
+	require.NoError(t, err)
+	want := string(generated)
+	for i, entry := range strings.Fields(x.env[greptimedb.EnvUsersReferenced]) {
+		pw, err := os.ReadFile(filepath.Join(x.env[greptimedb.EnvPasswordsDir], strconv.Itoa(i)))
+		require.NoError(t, err)
+		want += entry + "=" + strings.TrimSuffix(string(pw), "\n") + "\n"
+	}
+	got, err := os.ReadFile(x.env[greptimedb.EnvUsersFile])
+	require.NoError(t, err)
+	assert.Equal(t, want, string(got))
+	info, err := os.Stat(x.env[greptimedb.EnvUsersFile])
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), info.Mode().Perm(), "the user file is the pod user's only")
 }
 
 // checkRotate: the incoming snapshot gets a dated name and only the newest
