@@ -101,6 +101,7 @@ func (s ClusterSpec) Validate(p *field.Path) field.ErrorList {
 	errs = append(errs, s.Frontend.Validate(p.Child("frontend"))...)
 	errs = append(errs, s.Flownode.Size.Validate(p.Child("flownode"))...)
 	errs = append(errs, s.NetworkPolicy.Validate(p.Child("networkPolicy"))...)
+	errs = append(errs, s.validatePassthroughs(p)...)
 	return append(errs, s.validateBackup(p)...)
 }
 

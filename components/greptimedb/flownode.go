@@ -26,6 +26,7 @@ type FlownodeSpec struct {
 	// Enabled deploys the flownodes.
 	Enabled bool `json:"enabled"`
 	kube.Size
+	Passthrough
 }
 
 // Flownode is the deployed flownodes.
@@ -92,7 +93,7 @@ type flownodeBuilder struct{ part }
 // build creates the children and returns the component's outputs.
 func (b *flownodeBuilder) build(f *Flownode) (pulumi.Map, error) {
 	spec := b.spec.Flownode
-	config, err := kube.RenderTOML(flownodeConfig{Logging: b.logging()})
+	config, err := b.render(flownodeConfig{Logging: b.logging()})
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}

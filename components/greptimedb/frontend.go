@@ -33,6 +33,7 @@ const (
 // FrontendSpec is GreptimeDB's frontends, the client entry point.
 type FrontendSpec struct {
 	kube.Size
+	Passthrough
 	ServiceType ServiceType `json:"serviceType"`
 	// LoadBalancer says whether `pulumi up` waits for a LoadBalancer Service's address.
 	LoadBalancer LoadBalancerSpec `json:"loadBalancer"`
@@ -340,7 +341,7 @@ type frontendBuilder struct {
 // build creates the children and returns the component's outputs.
 func (b *frontendBuilder) build(f *Frontend) (pulumi.Map, error) {
 	spec := b.spec.Frontend
-	f.Config = renderConfig(func([]string) any {
+	f.Config = b.renderConfig(func([]string) any {
 		c := frontendConfig{Logging: b.logging()}
 		if spec.TLS.Enabled {
 			// gRPC cannot reload a renewed certificate in v1.1.4 (frontend.example.toml).

@@ -176,7 +176,7 @@ func smallResources() corev1.ResourceRequirementsArgs {
 }
 
 // container is the component's main container: the pinned image, its ports
-// (from the table), the downward-API environment, the config and /tmp mounts
+// (from the table), the downward-API environment and the configured one, the config and /tmp mounts
 // plus extra, the restricted security context and the health probes (the
 // operator's timings: startup 5 s x 60, readiness and liveness 5 s x 10). The
 // caller adds the command line.
@@ -196,11 +196,11 @@ func (b part) container(resources kube.Resources, extra ...corev1.VolumeMountInp
 	return corev1.ContainerArgs{
 		Name:  pulumi.String(string(b.kind)),
 		Image: pulumi.String(b.spec.Image),
-		Env: corev1.EnvVarArray{
+		Env: append(corev1.EnvVarArray{
 			kube.EnvFromField("POD_IP", "status.podIP"),
 			kube.EnvFromField("POD_NAME", "metadata.name"),
 			kube.EnvFromField("POD_NAMESPACE", "metadata.namespace"),
-		},
+		}, kube.EnvArgs(b.spec.passthrough(b.kind).Env)...),
 		Ports:           kube.ContainerPorts(b.row(b.kind).ports...),
 		VolumeMounts:    append(mounts, extra...),
 		Resources:       resources.Args(),
@@ -270,9 +270,15 @@ func (b part) logging() loggingConfig {
 	return loggingConfig{Dir: LogDir, Level: b.spec.Logging.Level, LogFormat: b.spec.Logging.Format}
 }
 
-// renderConfig renders a TOML config built from resolved string inputs inside
-// ApplyT, so inputs such as the namespace may be outputs.
-func renderConfig(build func(resolved []string) any, inputs ...pulumi.StringInput) pulumi.StringOutput {
+// render renders the component's config file: v with the configured overlay
+// merged in.
+func (b part) render(v any) (string, error) {
+	return kube.RenderTOMLWith(v, b.spec.passthrough(b.kind).Config)
+}
+
+// renderConfig renders the component's config file from resolved string
+// inputs inside ApplyT, so inputs such as the namespace may be outputs.
+func (b part) renderConfig(build func(resolved []string) any, inputs ...pulumi.StringInput) pulumi.StringOutput {
 	ins := make([]any, len(inputs))
 	for i, in := range inputs {
 		ins[i] = in
@@ -282,7 +288,7 @@ func renderConfig(build func(resolved []string) any, inputs ...pulumi.StringInpu
 		for i, v := range vs {
 			resolved[i], _ = v.(string)
 		}
-		return kube.RenderTOML(build(resolved))
+		return b.render(build(resolved))
 	}).(pulumi.StringOutput)
 }
 
