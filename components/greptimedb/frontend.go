@@ -40,6 +40,8 @@ type FrontendSpec struct {
 	Auth         AuthSpec         `json:"auth"`
 	// TLS secures the MySQL, PostgreSQL and gRPC servers.
 	TLS FrontendTLSSpec `json:"tls"`
+	// SlowQuery is the slow query log.
+	SlowQuery SlowQuery `json:"slowQuery"`
 }
 
 // LoadBalancerSpec says how `pulumi up` treats a LoadBalancer frontend Service.
@@ -86,6 +88,7 @@ func (f FrontendSpec) Validate(p *field.Path) field.ErrorList {
 			p.Child("serviceType"), ServiceLoadBalancer)))
 	}
 	errs = append(errs, f.TLS.Validate(p.Child("tls"))...)
+	errs = append(errs, f.SlowQuery.Validate(p.Child("slowQuery"))...)
 	errs = append(errs, f.Auth.UsersSecretRef.Validate(p.Child("auth", "usersSecretRef"))...)
 	if f.Auth.UsersSecretRef.IsSet() && !f.Auth.Enabled {
 		errs = append(errs, field.Invalid(p.Child("auth", "usersSecretRef"), nil, fmt.Sprintf(
@@ -309,7 +312,8 @@ var frontendPorts = []kube.Port{
 }
 
 type frontendConfig struct {
-	Logging loggingConfig `toml:"logging"`
+	Logging   loggingConfig   `toml:"logging"`
+	SlowQuery slowQueryConfig `toml:"slow_query"`
 	// TLS on the client-facing servers (nil without TLS).
 	MySQL    *tlsSection `toml:"mysql,omitempty"`
 	Postgres *tlsSection `toml:"postgres,omitempty"`
@@ -342,7 +346,7 @@ type frontendBuilder struct {
 func (b *frontendBuilder) build(f *Frontend) (pulumi.Map, error) {
 	spec := b.spec.Frontend
 	f.Config = b.renderConfig(func([]string) any {
-		c := frontendConfig{Logging: b.logging()}
+		c := frontendConfig{Logging: b.logging(), SlowQuery: newSlowQueryConfig(spec.SlowQuery)}
 		if spec.TLS.Enabled {
 			// gRPC cannot reload a renewed certificate in v1.1.4 (frontend.example.toml).
 			c.MySQL, c.Postgres, c.GRPC = newTLSSection(true), newTLSSection(true), newTLSSection(false)

@@ -253,9 +253,11 @@ func (b part) newService(annotations pulumi.StringMap, spec *corev1.ServiceSpecA
 
 // finish creates what every component ends with: its disruption budget,
 // PodMonitor and NetworkPolicy, which allows the flows of the table plus the
-// component's own ingress and egress (clients, Kafka, the object store).
+// component's own ingress and egress (clients, Kafka, the object store), and
+// the tracing collector.
 func (b part) finish(replicas int, ingress, egress []kube.Flow) error {
-	return b.Finish(b.objName, replicas, append(b.ingress(b.kind), ingress...), append(b.egress(b.kind), egress...))
+	egress = append(append(b.egress(b.kind), egress...), b.spec.Logging.Tracing.egress()...)
+	return b.Finish(b.objName, replicas, append(b.ingress(b.kind), ingress...), egress)
 }
 
 // loggingConfig is the [logging] table every component's TOML carries.
@@ -263,11 +265,23 @@ type loggingConfig struct {
 	Dir       string `toml:"dir"`
 	Level     string `toml:"level"`
 	LogFormat string `toml:"log_format"`
+	// OTLP tracing, only when on.
+	EnableOTLPTracing  bool               `toml:"enable_otlp_tracing,omitempty"`
+	OTLPEndpoint       string             `toml:"otlp_endpoint,omitempty"`
+	OTLPExportProtocol string             `toml:"otlp_export_protocol,omitempty"`
+	TracingSampleRatio *sampleRatioConfig `toml:"tracing_sample_ratio,omitempty"`
 }
 
-// logging is the [logging] table for the configured level and format.
+// logging is the [logging] table for the configured level, filters, format
+// and tracing.
 func (b part) logging() loggingConfig {
-	return loggingConfig{Dir: LogDir, Level: b.spec.Logging.Level, LogFormat: b.spec.Logging.Format}
+	l := b.spec.Logging
+	c := loggingConfig{Dir: LogDir, Level: levelDirective(l), LogFormat: l.Format}
+	if t := l.Tracing; t.Enabled {
+		c.EnableOTLPTracing, c.OTLPEndpoint, c.OTLPExportProtocol = true, t.Endpoint, t.Protocol
+		c.TracingSampleRatio = &sampleRatioConfig{DefaultRatio: t.SampleRatio}
+	}
+	return c
 }
 
 // render renders the component's config file: v with the configured overlay

@@ -35,6 +35,10 @@ var (
 		{"logging.dir", ""},
 		{"logging.level", "logging.level"},
 		{"logging.log_format", "logging.format"},
+		{"logging.enable_otlp_tracing", "logging.tracing.enabled"},
+		{"logging.otlp_endpoint", "logging.tracing.endpoint"},
+		{"logging.otlp_export_protocol", "logging.tracing.protocol"},
+		{"logging.tracing_sample_ratio.default_ratio", "logging.tracing.sampleRatio"},
 	}
 	managedServers = []managed{{"grpc.bind_addr", ""}, {"grpc.server_addr", ""}, {"http.addr", ""}}
 	managedNode    = []managed{{"node_id", ""}, {"meta_client.metasrv_addrs", "meta.replicas"}}
@@ -57,7 +61,8 @@ func managedKeys(k Kind) []managed {
 			managed{"meta_client.metasrv_addrs", "meta.replicas"}, managed{"grpc.tls", "frontend.tls"},
 			managed{"mysql.addr", ""}, managed{"mysql.enable", ""}, managed{"mysql.tls", "frontend.tls"},
 			managed{"postgres.addr", ""}, managed{"postgres.enable", ""}, managed{"postgres.tls", "frontend.tls"},
-			managed{"internal_grpc", "flownode.enabled"}, managed{"user_provider", "frontend.auth"})
+			managed{"internal_grpc", "flownode.enabled"}, managed{"user_provider", "frontend.auth"},
+			managed{"slow_query", "frontend.slowQuery"})
 	case KindFlownode:
 		return append(keys, managedNode...)
 	}
