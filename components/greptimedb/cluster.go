@@ -50,12 +50,17 @@ type Shared struct {
 	WAL WAL `json:"wal"`
 }
 
-// Logging is GreptimeDB's [logging] level and log_format.
+// Logging is GreptimeDB's [logging] level and log_format, per-target levels
+// and OTLP tracing.
 type Logging struct {
 	// Level is one of LogLevels.
 	Level string `json:"level"`
 	// Format is one of LogFormats.
 	Format string `json:"format"`
+	// Filters are levels of single log targets (opendal: warn), appended to
+	// the level as GreptimeDB's level directive: "info,opendal=warn".
+	Filters map[string]string `json:"filters"`
+	Tracing Tracing           `json:"tracing"`
 }
 
 // LogLevels and LogFormats list the values GreptimeDB v1.1.4 accepts in [logging].
@@ -103,6 +108,7 @@ func (s ClusterSpec) Validate(p *field.Path) field.ErrorList {
 	errs = append(errs, s.Flownode.Size.Validate(p.Child("flownode"))...)
 	errs = append(errs, s.Flownode.Scheduling.Validate(p.Child("flownode", "scheduling"))...)
 	errs = append(errs, s.NetworkPolicy.Validate(p.Child("networkPolicy"))...)
+	errs = append(errs, s.validatePassthroughs(p)...)
 	return append(errs, s.validateBackup(p)...)
 }
 
@@ -124,7 +130,8 @@ func (l Logging) Validate(p *field.Path) field.ErrorList {
 	if !slices.Contains(LogFormats, l.Format) {
 		errs = append(errs, field.Invalid(p.Child("format"), l.Format, "allowed: "+strings.Join(LogFormats, ", ")))
 	}
-	return errs
+	errs = append(errs, validateFilters(l.Filters, p.Child("filters"))...)
+	return append(errs, l.Tracing.Validate(p.Child("tracing"))...)
 }
 
 // Validate checks the WAL provider and, for Kafka, its brokers.

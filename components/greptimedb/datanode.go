@@ -23,6 +23,7 @@ const DataVolume = "data"
 // DatanodeSpec is GreptimeDB's datanodes.
 type DatanodeSpec struct {
 	kube.Size
+	Passthrough
 	// Storage is the per-pod volume for the WAL and (with File storage) the data.
 	Storage kube.Storage `json:"storage"`
 	// ObjectStorage is where region data lives.
@@ -126,7 +127,7 @@ func (b *datanodeBuilder) build(d *Datanode) (pulumi.Map, error) {
 	store := spec.ObjectStorage
 	// The datanodes' config depends on no output: render it once, for the
 	// ConfigMap and for the rollout's checksum.
-	config, err := kube.RenderTOML(datanodeConfig{WAL: newWALConfig(b.spec.WAL), Storage: newStorageConfig(store), Logging: b.logging()})
+	config, err := b.render(datanodeConfig{WAL: newWALConfig(b.spec.WAL), Storage: newStorageConfig(store), Logging: b.logging()})
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
@@ -276,7 +277,7 @@ func MaintenanceJobName(cluster, onOff string) string {
 
 // rolloutChecksum identifies a datanode rollout: what changes the pod template
 // apart from secrets (the images as pulled, the rendered config, resources,
-// service account, scheduling, pull Secrets).
+// service account, scheduling, pull Secrets, extra variables).
 // A changed checksum replaces the "on" Job, so the Jobs run once per rollout; a
 // replica count change is no rollout and keeps them. Secret data is left out so
 // that no hash of a credential ends up in an object.
@@ -292,7 +293,9 @@ func (b *datanodeBuilder) rolloutChecksum(config string) (string, error) {
 		ServiceAccount kube.ServiceAccountSpec
 		Scheduling     *kube.Scheduling `json:",omitempty"`
 		PullSecrets    []string         `json:",omitempty"`
-	}{b.spec.Datanode.Resources, b.spec.Datanode.ServiceAccount, scheduling, b.Registry.PullSecrets})
+		// Without extra variables the checksum stays what it was before they existed.
+		Env []kube.EnvVar `json:",omitempty"`
+	}{b.spec.Datanode.Resources, b.spec.Datanode.ServiceAccount, scheduling, b.Registry.PullSecrets, b.spec.Datanode.Env})
 	if err != nil {
 		return "", err
 	}

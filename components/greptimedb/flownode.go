@@ -28,6 +28,7 @@ type FlownodeSpec struct {
 	kube.Size
 	// Scheduling places the pods, over the stack's scheduling.
 	Scheduling kube.Scheduling `json:"scheduling"`
+	Passthrough
 }
 
 // Flownode is the deployed flownodes.
@@ -94,7 +95,7 @@ type flownodeBuilder struct{ part }
 // build creates the children and returns the component's outputs.
 func (b *flownodeBuilder) build(f *Flownode) (pulumi.Map, error) {
 	spec := b.spec.Flownode
-	config, err := kube.RenderTOML(flownodeConfig{Logging: b.logging()})
+	config, err := b.render(flownodeConfig{Logging: b.logging()})
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}

@@ -37,6 +37,7 @@ const (
 // FrontendSpec is GreptimeDB's frontends, the client entry point.
 type FrontendSpec struct {
 	kube.Size
+	Passthrough
 	ServiceType ServiceType `json:"serviceType"`
 	// Service is the rest of the frontend Service: its metadata, and how a
 	// load balancer or node port routes to it.
@@ -51,6 +52,8 @@ type FrontendSpec struct {
 	// Scheduling places the pods (and the database export Jobs), over the
 	// stack's scheduling.
 	Scheduling kube.Scheduling `json:"scheduling"`
+	// SlowQuery is the slow query log.
+	SlowQuery SlowQuery `json:"slowQuery"`
 }
 
 // LoadBalancerSpec says how `pulumi up` treats a LoadBalancer frontend Service.
@@ -230,6 +233,7 @@ func (f FrontendSpec) Validate(p *field.Path) field.ErrorList {
 	errs = append(errs, f.Service.Validate(f.ServiceType, p)...)
 	errs = append(errs, f.Ingress.Validate(p.Child("ingress"))...)
 	errs = append(errs, f.TLS.Validate(p.Child("tls"))...)
+	errs = append(errs, f.SlowQuery.Validate(p.Child("slowQuery"))...)
 	return append(errs, f.Auth.Validate(p.Child("auth"))...)
 }
 
@@ -425,7 +429,8 @@ var frontendPorts = []kube.Port{
 }
 
 type frontendConfig struct {
-	Logging loggingConfig `toml:"logging"`
+	Logging   loggingConfig   `toml:"logging"`
+	SlowQuery slowQueryConfig `toml:"slow_query"`
 	// TLS on the client-facing servers (nil without TLS).
 	MySQL    *tlsSection `toml:"mysql,omitempty"`
 	Postgres *tlsSection `toml:"postgres,omitempty"`
@@ -457,8 +462,8 @@ type frontendBuilder struct {
 // build creates the children and returns the component's outputs.
 func (b *frontendBuilder) build(f *Frontend) (pulumi.Map, error) {
 	spec := b.spec.Frontend
-	f.Config = renderConfig(func([]string) any {
-		c := frontendConfig{Logging: b.logging()}
+	f.Config = b.renderConfig(func([]string) any {
+		c := frontendConfig{Logging: b.logging(), SlowQuery: newSlowQueryConfig(spec.SlowQuery)}
 		if spec.TLS.Enabled {
 			// gRPC cannot reload a renewed certificate in v1.1.4 (frontend.example.toml).
 			c.MySQL, c.Postgres, c.GRPC = newTLSSection(true), newTLSSection(true), newTLSSection(false)

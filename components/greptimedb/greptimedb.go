@@ -176,7 +176,7 @@ func smallResources() corev1.ResourceRequirementsArgs {
 }
 
 // container is the component's main container: the pinned image, its ports
-// (from the table), the downward-API environment, the config and /tmp mounts
+// (from the table), the downward-API environment and the configured one, the config and /tmp mounts
 // plus extra, the restricted security context and the health probes (the
 // operator's timings: startup 5 s x 60, readiness and liveness 5 s x 10). The
 // caller adds the command line.
@@ -196,11 +196,11 @@ func (b part) container(resources kube.Resources, extra ...corev1.VolumeMountInp
 	return corev1.ContainerArgs{
 		Name:  pulumi.String(string(b.kind)),
 		Image: pulumi.String(b.Registry.Image(b.spec.Image)),
-		Env: corev1.EnvVarArray{
+		Env: append(corev1.EnvVarArray{
 			kube.EnvFromField("POD_IP", "status.podIP"),
 			kube.EnvFromField("POD_NAME", "metadata.name"),
 			kube.EnvFromField("POD_NAMESPACE", "metadata.namespace"),
-		},
+		}, kube.EnvArgs(b.spec.passthrough(b.kind).Env)...),
 		Ports:           kube.ContainerPorts(b.row(b.kind).ports...),
 		VolumeMounts:    append(mounts, extra...),
 		Resources:       resources.Args(),
@@ -256,9 +256,11 @@ func (b part) newService(md kube.Metadata, spec *corev1.ServiceSpecArgs) (*corev
 
 // finish creates what every component ends with: its disruption budget,
 // PodMonitor and NetworkPolicy, which allows the flows of the table plus the
-// component's own ingress and egress (clients, Kafka, the object store).
+// component's own ingress and egress (clients, Kafka, the object store), and
+// the tracing collector.
 func (b part) finish(replicas int, ingress, egress []kube.Flow) error {
-	return b.Finish(b.objName, replicas, append(b.ingress(b.kind), ingress...), append(b.egress(b.kind), egress...))
+	egress = append(append(b.egress(b.kind), egress...), b.spec.Logging.Tracing.egress()...)
+	return b.Finish(b.objName, replicas, append(b.ingress(b.kind), ingress...), egress)
 }
 
 // loggingConfig is the [logging] table every component's TOML carries.
@@ -266,16 +268,34 @@ type loggingConfig struct {
 	Dir       string `toml:"dir"`
 	Level     string `toml:"level"`
 	LogFormat string `toml:"log_format"`
+	// OTLP tracing, only when on.
+	EnableOTLPTracing  bool               `toml:"enable_otlp_tracing,omitempty"`
+	OTLPEndpoint       string             `toml:"otlp_endpoint,omitempty"`
+	OTLPExportProtocol string             `toml:"otlp_export_protocol,omitempty"`
+	TracingSampleRatio *sampleRatioConfig `toml:"tracing_sample_ratio,omitempty"`
 }
 
-// logging is the [logging] table for the configured level and format.
+// logging is the [logging] table for the configured level, filters, format
+// and tracing.
 func (b part) logging() loggingConfig {
-	return loggingConfig{Dir: LogDir, Level: b.spec.Logging.Level, LogFormat: b.spec.Logging.Format}
+	l := b.spec.Logging
+	c := loggingConfig{Dir: LogDir, Level: levelDirective(l), LogFormat: l.Format}
+	if t := l.Tracing; t.Enabled {
+		c.EnableOTLPTracing, c.OTLPEndpoint, c.OTLPExportProtocol = true, t.Endpoint, t.Protocol
+		c.TracingSampleRatio = &sampleRatioConfig{DefaultRatio: t.SampleRatio}
+	}
+	return c
 }
 
-// renderConfig renders a TOML config built from resolved string inputs inside
-// ApplyT, so inputs such as the namespace may be outputs.
-func renderConfig(build func(resolved []string) any, inputs ...pulumi.StringInput) pulumi.StringOutput {
+// render renders the component's config file: v with the configured overlay
+// merged in.
+func (b part) render(v any) (string, error) {
+	return kube.RenderTOMLWith(v, b.spec.passthrough(b.kind).Config)
+}
+
+// renderConfig renders the component's config file from resolved string
+// inputs inside ApplyT, so inputs such as the namespace may be outputs.
+func (b part) renderConfig(build func(resolved []string) any, inputs ...pulumi.StringInput) pulumi.StringOutput {
 	ins := make([]any, len(inputs))
 	for i, in := range inputs {
 		ins[i] = in
@@ -285,7 +305,7 @@ func renderConfig(build func(resolved []string) any, inputs ...pulumi.StringInpu
 		for i, v := range vs {
 			resolved[i], _ = v.(string)
 		}
-		return kube.RenderTOML(build(resolved))
+		return b.render(build(resolved))
 	}).(pulumi.StringOutput)
 }
 

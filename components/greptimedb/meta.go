@@ -17,6 +17,7 @@ const MetaType = "tsdb:greptimedb:Meta"
 // MetaSpec is GreptimeDB's metasrv.
 type MetaSpec struct {
 	kube.Size
+	Passthrough
 	// EnableRegionFailover turns on metasrv's region failover; it needs the kafka
 	// WAL and object storage that every datanode reads.
 	EnableRegionFailover bool `json:"enableRegionFailover"`
@@ -138,7 +139,7 @@ type metaBuilder struct{ part }
 // metrics are therefore not scraped (no annotations, PodMonitor or flow).
 func (b *metaBuilder) build(m *Meta) (pulumi.Map, error) {
 	store := b.spec.Etcd
-	m.Config = renderConfig(func(addrs []string) any {
+	m.Config = b.renderConfig(func(addrs []string) any {
 		return metaConfig{
 			DataHome:             DataHome,
 			Backend:              "etcd_store",
