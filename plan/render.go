@@ -142,16 +142,17 @@ such an object starts only after that:
 |---|---|
 | StatefulSet | every replica ready and on the current revision |
 | Deployment | the new ReplicaSet available |
-| Service (with a selector, not headless, not ExternalName) | endpoints ready, i.e. its pods are Ready |
+| Service (with a selector, not headless, not ExternalName) | its endpoints unchanged for 10 s (the provider does not check that they hold a Ready pod) |
 | PersistentVolumeClaim | bound |
 | ConfigMap, Secret, headless Service, everything else | not awaited: never adds a stage |
 
-An object annotated ` + "`pulumi.com/skipAwait: \"true\"`" + ` is not awaited either.
+An object annotated ` + "`pulumi.com/skipAwait: \"true\"`" + ` is not awaited either. The program
+annotates every Service so, except a LoadBalancer whose address the deploy waits for.
 
 The **stage** of an awaited object is 1 + the largest stage among the awaited objects
-it waits for (directly, through other objects, or through its parent components). A
-Service is ready only when the pods it selects are, so it is never in an earlier stage
-than the workload it selects (a dotted edge in the diagrams). The
+it waits for (directly, through other objects, or through its parent components). An
+awaited Service is never in an earlier stage than the workload it selects (a dotted
+edge in the diagrams). The
 **critical path** is the largest stage: the number of sequential "wait until ready"
 steps before the whole stack serves. Clusters do not wait for each other, so a stack
 with many clusters has the critical path of its slowest cluster: a GreptimeDB cluster

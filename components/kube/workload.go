@@ -81,8 +81,22 @@ func (w Workload) objectMeta(name string, md Metadata) *metav1.ObjectMetaArgs {
 }
 
 // NewService creates the Service named name that selects the workload's pods,
-// with md's labels and annotations.
+// with md's labels and annotations. It is reported created at once
+// (pulumi.com/skipAwait) unless md asks for an await (pulumi.com/timeoutSeconds,
+// a load balancer's address): the provider's await of a Service proves nothing
+// about its selector (pulumi-kubernetes v4.32.0 provider/pkg/await/service.go
+// succeeds once its endpoints stopped changing for 10 s, with no address in them
+// too; a Service selecting no pod is "created" after 10 s), and those 10 s ended
+// every deploy. The workloads' awaits prove their pods Ready; the waits of the
+// components after them go through these Services.
 func (w Workload) NewService(name string, md Metadata, spec *corev1.ServiceSpecArgs) (*corev1.Service, error) {
+	if _, await := md.Annotations[AnnotationTimeoutSeconds]; !await {
+		annotations := map[string]string{AnnotationSkipAwait: "true"}
+		for k, v := range md.Annotations {
+			annotations[k] = v
+		}
+		md.Annotations = annotations
+	}
 	spec.Selector = w.ID.Selector()
 	svc, err := corev1.NewService(w.Ctx, name, &corev1.ServiceArgs{Metadata: w.objectMeta(name, md), Spec: spec}, w.Parent)
 	if err != nil {
