@@ -187,20 +187,7 @@ func TestBadConfigIsRejected(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := stacks.Load(stacks.MapLookup(with(tt.config)))
-			require.Error(t, err)
-			var cfgErr *stacks.ConfigError
-			require.True(t, errors.As(err, &cfgErr), "want a *stacks.ConfigError, got %T: %v", err, err)
-			var problem *stacks.Problem
-			for i := range cfgErr.Problems {
-				if cfgErr.Problems[i].Key == tt.key {
-					problem = &cfgErr.Problems[i]
-				}
-			}
-			require.NotNil(t, problem, "no problem names %q; got %v", tt.key, cfgErr.Keys())
-			for _, want := range tt.message {
-				assert.Contains(t, problem.String(), want)
-			}
+			err := requireProblem(t, with(tt.config), tt.key, tt.message)
 			assert.Contains(t, err.Error(), tt.key, "the error a user sees names the key")
 		})
 	}
@@ -242,4 +229,25 @@ func TestInvalidConfigRegistersNothing(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "greptimedb[0].etcd.replicas")
 	assert.Empty(t, res.Resources, "no resource may be registered for an invalid stack")
+}
+
+// requireProblem loads config, which must fail with a problem naming key whose
+// text holds every string of message; it returns the error the user sees.
+func requireProblem(t *testing.T, config map[string]string, key string, message []string) error {
+	t.Helper()
+	_, err := stacks.Load(stacks.MapLookup(config))
+	require.Error(t, err)
+	var cfgErr *stacks.ConfigError
+	require.True(t, errors.As(err, &cfgErr), "want a *stacks.ConfigError, got %T: %v", err, err)
+	var problem *stacks.Problem
+	for i := range cfgErr.Problems {
+		if cfgErr.Problems[i].Key == key {
+			problem = &cfgErr.Problems[i]
+		}
+	}
+	require.NotNil(t, problem, "no problem names %q; got %v", key, cfgErr.Keys())
+	for _, want := range message {
+		assert.Contains(t, problem.String(), want)
+	}
+	return err
 }

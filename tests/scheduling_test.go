@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -73,20 +72,7 @@ func TestBadSchedulingAndRegistryAreRejected(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := stacks.Load(stacks.MapLookup(with(tt.config)))
-			require.Error(t, err)
-			var cfgErr *stacks.ConfigError
-			require.True(t, errors.As(err, &cfgErr), "want a *stacks.ConfigError, got %T: %v", err, err)
-			var problem *stacks.Problem
-			for i := range cfgErr.Problems {
-				if cfgErr.Problems[i].Key == tt.key {
-					problem = &cfgErr.Problems[i]
-				}
-			}
-			require.NotNil(t, problem, "no problem names %q; got %v", tt.key, cfgErr.Keys())
-			for _, want := range tt.message {
-				assert.Contains(t, problem.String(), want)
-			}
+			requireProblem(t, with(tt.config), tt.key, tt.message)
 		})
 	}
 }
