@@ -12,8 +12,8 @@ import (
 )
 
 // TestReferencesOnlyWriteNoSecret: when every secret input names an existing
-// Secret (object storage keys, the frontends' users, the QuasarDB license and
-// keys), rendering the stack writes no Secret and generates no password: no
+// Secret (object storage keys, the frontends' users, the Kafka WAL's password
+// and CA, the QuasarDB license and keys), rendering the stack writes no Secret and generates no password: no
 // plaintext secret can end up in a rendered manifest.
 func TestReferencesOnlyWriteNoSecret(t *testing.T) {
 	ref := func(name, key string) map[string]any { return map[string]any{"name": name, "key": key} }
@@ -22,6 +22,9 @@ func TestReferencesOnlyWriteNoSecret(t *testing.T) {
 		"datanode": map[string]any{"objectStorage": map[string]any{"type": "S3", "bucket": "tsdb", "region": "us-east-1",
 			"secretRefs": map[string]any{"accessKeyId": ref("s3", "id"), "secretAccessKey": ref("s3", "secret")}}},
 		"frontend": map[string]any{"auth": map[string]any{"enabled": true, "usersSecretRef": ref("greptime-users", "passwd")}},
+		"wal": map[string]any{"provider": "kafka", "brokerEndpoints": []any{"kafka:9093"},
+			"sasl": map[string]any{"enabled": true, "type": "PLAIN", "username": "greptimedb", "passwordSecretRef": ref("kafka", "password")},
+			"tls":  map[string]any{"enabled": true, "serverCaSecretRef": ref("kafka", "ca.crt")}},
 	}}, map[string]string{stacks.KeyRenderDir: t.TempDir(), stacks.KeyKubeContext: ""})
 	quasar := objects.StackConfig(t, stacks.KeyQuasarDB, []map[string]any{{
 		"name": "ticks", "replicas": 3, "replication": 2,

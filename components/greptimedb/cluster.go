@@ -91,6 +91,10 @@ type WAL struct {
 	// cluster: the datanodes do not replay the old WAL, so unflushed writes are
 	// lost. The stack's topology guard reads it; the component does not.
 	AllowProviderChange bool `json:"allowProviderChange"`
+	// SASL and TLS authenticate metasrv and the datanodes to the brokers
+	// (kafka only; wal.go).
+	SASL WALSASL `json:"sasl"`
+	TLS  WALTLS  `json:"tls"`
 }
 
 // Remote reports whether the WAL lives outside the datanodes (Kafka).
@@ -134,11 +138,12 @@ func (l Logging) Validate(p *field.Path) field.ErrorList {
 	return append(errs, l.Tracing.Validate(p.Child("tracing"))...)
 }
 
-// Validate checks the WAL provider and, for Kafka, its brokers.
+// Validate checks the WAL provider and, for Kafka, its brokers and their
+// authentication.
 func (w WAL) Validate(p *field.Path) field.ErrorList {
 	switch w.Provider {
 	case WALRaftEngine:
-		return nil
+		return w.validateAuth(p)
 	case WALKafka:
 	default:
 		return field.ErrorList{field.Invalid(p.Child("provider"), string(w.Provider),
@@ -152,7 +157,7 @@ func (w WAL) Validate(p *field.Path) field.ErrorList {
 	for i, ep := range w.BrokerEndpoints {
 		errs = append(errs, kube.ValidateHostPort(ep, "kafka-0.kafka.example.svc:9092", p.Child("brokerEndpoints").Index(i))...)
 	}
-	return errs
+	return append(errs, w.validateAuth(p)...)
 }
 
 // validateFailover checks what metasrv's region failover depends on: it replays

@@ -91,15 +91,17 @@ type datanodeConfig struct {
 }
 
 type walConfig struct {
-	Provider        string   `toml:"provider"`
-	Dir             string   `toml:"dir,omitempty"`
-	BrokerEndpoints []string `toml:"broker_endpoints,omitempty"`
+	Provider        string         `toml:"provider"`
+	Dir             string         `toml:"dir,omitempty"`
+	BrokerEndpoints []string       `toml:"broker_endpoints,omitempty"`
+	SASL            *walSASLConfig `toml:"sasl,omitempty"`
+	TLS             *walTLSConfig  `toml:"tls,omitempty"`
 }
 
 // newWALConfig is the datanode's [wal]: on its volume, or in Kafka.
 func newWALConfig(w WAL) walConfig {
 	if w.Remote() {
-		return walConfig{Provider: string(WALKafka), BrokerEndpoints: w.BrokerEndpoints}
+		return walConfig{Provider: string(WALKafka), BrokerEndpoints: w.BrokerEndpoints, SASL: w.saslConfig(), TLS: w.tlsConfig()}
 	}
 	return walConfig{Provider: string(WALRaftEngine), Dir: DataHome + "/wal"}
 }
@@ -193,6 +195,7 @@ func (b *datanodeBuilder) newStatefulSet(d *Datanode) (*appsv1.StatefulSet, erro
 	main.Command = pulumi.ToStringArray([]string{"/bin/sh", "-c", DatanodeScript})
 	main.Env = append(append(main.Env.(corev1.EnvVarArray), spec.ObjectStorage.credentialEnv(d.Secret)...),
 		corev1.EnvVarArgs{Name: pulumi.String(EnvMetasrvAddrs), Value: b.metaAddress()})
+	walVolumes := b.spec.WAL.withKafkaAuth(KindDatanode, &main)
 	var serviceAccount pulumi.StringInput
 	if d.ServiceAccount != nil {
 		serviceAccount = d.ServiceAccount.Metadata.Name().Elem()
@@ -209,7 +212,7 @@ func (b *datanodeBuilder) newStatefulSet(d *Datanode) (*appsv1.StatefulSet, erro
 			Selector:                             b.ID.LabelSelector(),
 			PersistentVolumeClaimRetentionPolicy: kube.RetainClaims(),
 			Template: b.podTemplate(podAnnotations(d.Config, spec.ObjectStorage.secretInputs()...), main,
-				volumes(d.ConfigMap.Metadata.Name().Elem()), serviceAccount),
+				volumes(d.ConfigMap.Metadata.Name().Elem(), walVolumes...), serviceAccount),
 			VolumeClaimTemplates: corev1.PersistentVolumeClaimTypeArray{spec.Storage.VolumeClaimTemplate(DataVolume, b.ID)},
 		},
 	}, opts...)
@@ -277,7 +280,8 @@ func MaintenanceJobName(cluster, onOff string) string {
 
 // rolloutChecksum identifies a datanode rollout: what changes the pod template
 // apart from secrets (the images as pulled, the rendered config, resources,
-// service account, scheduling, pull Secrets, extra variables).
+// service account, scheduling, pull Secrets, extra variables, the Secrets of
+// the WAL's authentication).
 // A changed checksum replaces the "on" Job, so the Jobs run once per rollout; a
 // replica count change is no rollout and keeps them. Secret data is left out so
 // that no hash of a credential ends up in an object.
@@ -288,14 +292,25 @@ func (b *datanodeBuilder) rolloutChecksum(config string) (string, error) {
 	if s := b.scheduling(KindDatanode).Over(b.Scheduling); !s.IsEmpty() {
 		scheduling = &s
 	}
+	// The Secrets the WAL's authentication reads are named in the pod
+	// template only (the config holds paths and the variable's name).
+	type walAuth struct {
+		SASL WALSASL
+		TLS  WALTLS
+	}
+	var auth *walAuth
+	if w := b.spec.WAL; w.Remote() && (w.SASL.Enabled || w.TLS.Enabled) {
+		auth = &walAuth{w.SASL, w.TLS}
+	}
 	pod, err := json.Marshal(struct {
 		Resources      kube.Resources
 		ServiceAccount kube.ServiceAccountSpec
 		Scheduling     *kube.Scheduling `json:",omitempty"`
 		PullSecrets    []string         `json:",omitempty"`
 		// Without extra variables the checksum stays what it was before they existed.
-		Env []kube.EnvVar `json:",omitempty"`
-	}{b.spec.Datanode.Resources, b.spec.Datanode.ServiceAccount, scheduling, b.Registry.PullSecrets, b.spec.Datanode.Env})
+		Env     []kube.EnvVar `json:",omitempty"`
+		WALAuth *walAuth      `json:",omitempty"`
+	}{b.spec.Datanode.Resources, b.spec.Datanode.ServiceAccount, scheduling, b.Registry.PullSecrets, b.spec.Datanode.Env, auth})
 	if err != nil {
 		return "", err
 	}

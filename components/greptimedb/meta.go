@@ -76,15 +76,17 @@ func newBackendTLSConfig(e EtcdSpec) *backendTLSConfig {
 }
 
 type metaWALConfig struct {
-	Provider        string   `toml:"provider"`
-	BrokerEndpoints []string `toml:"broker_endpoints"`
+	Provider        string         `toml:"provider"`
+	BrokerEndpoints []string       `toml:"broker_endpoints"`
+	SASL            *walSASLConfig `toml:"sasl,omitempty"`
+	TLS             *walTLSConfig  `toml:"tls,omitempty"`
 }
 
 func newMetaWALConfig(w WAL) *metaWALConfig {
 	if !w.Remote() {
 		return nil
 	}
-	return &metaWALConfig{Provider: string(WALKafka), BrokerEndpoints: w.BrokerEndpoints}
+	return &metaWALConfig{Provider: string(WALKafka), BrokerEndpoints: w.BrokerEndpoints, SASL: w.saslConfig(), TLS: w.tlsConfig()}
 }
 
 // metaArgsLine is metasrv's command line after the image's entrypoint.
@@ -183,7 +185,8 @@ func (b *metaBuilder) newDeployment(m *Meta) (*appsv1.Deployment, error) {
 	}
 	main := b.container(b.spec.Meta.Resources, mounts...)
 	main.Args = pulumi.ToStringArray(metaArgsLine())
-	vols := volumes(m.ConfigMap.Metadata.Name().Elem(), kube.EmptyDir("data", "1Gi"))
+	vols := volumes(m.ConfigMap.Metadata.Name().Elem(), append(corev1.VolumeArray{kube.EmptyDir("data", "1Gi")},
+		b.spec.WAL.withKafkaAuth(KindMeta, &main)...)...)
 	if tls {
 		vols = append(vols, etcd.ClientCertVolumes(b.spec.Etcd.TLS)...)
 	}
