@@ -73,6 +73,9 @@ const backupComponent = "backup"
 // backupName names the backup CronJob and its volume claim.
 func backupName(name string) string { return name + "-backup" }
 
+// BackupCronJobName names the snapshot CronJob of the etcd cluster named name.
+func BackupCronJobName(name string) string { return backupName(name) }
+
 // backupIdentity is the labels of the backup pods: not the members'.
 func (b *builder) backupIdentity() kube.Identity {
 	id := b.ID

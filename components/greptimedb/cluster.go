@@ -319,6 +319,11 @@ func (b *clusterBuilder) build(c *Cluster) (pulumi.Map, error) {
 			return nil, err
 		}
 	}
+	if m := b.env.Monitoring; m.Enabled && m.PrometheusRules {
+		if err := b.newAlerts(); err != nil {
+			return nil, err
+		}
+	}
 	f := c.Frontend
 	c.HTTPEndpoint, c.GRPCEndpoint, c.MySQLEndpoint, c.PostgresEndpoint = f.HTTPEndpoint, f.GRPCEndpoint, f.MySQLEndpoint, f.PostgresEndpoint
 	c.Username, c.Password, c.Users = f.Username, f.Password, f.Users

@@ -61,6 +61,9 @@ type component struct {
 	scheduling func(s ClusterSpec) kube.Scheduling
 	// panels are its dashboard series, for the PromQL selector of its pods.
 	panels func(pods string) []kube.Panel
+	// deployment says its workload is a Deployment (else a StatefulSet), for
+	// the kube-state-metrics series of its alert.
+	deployment bool
 	// build creates the component in the cluster and returns its workload,
 	// which the components after it start after.
 	build func(b *clusterBuilder, c *Cluster) (pulumi.Resource, error)
@@ -85,11 +88,11 @@ func components() []component {
 	return []component{
 		{kind: KindEtcd, ports: etcdPorts(), deployed: ownEtcd, scheduling: etcdScheduling, panels: etcdPanels, build: buildEtcd},
 		{kind: KindMeta, ports: metaPorts, calls: metaCalls, waitsFor: KindEtcd, after: KindEtcd, scheduling: metaScheduling,
-			panels: metaPanels, build: buildMeta},
+			panels: metaPanels, deployment: true, build: buildMeta},
 		{kind: KindDatanode, ports: datanodePorts, calls: calling(callMeta()), waitsFor: KindMeta, after: KindMeta, scheduling: datanodeScheduling,
 			panels: datanodePanels, build: buildDatanode},
 		{kind: KindFrontend, ports: frontendPorts, calls: calling(callMeta(), callDatanodes()), clientPorts: frontendClientPorts(),
-			waitsFor: KindMeta, after: KindDatanode, scheduling: frontendScheduling, panels: frontendPanels, build: buildFrontend},
+			waitsFor: KindMeta, after: KindDatanode, scheduling: frontendScheduling, panels: frontendPanels, deployment: true, build: buildFrontend},
 		{kind: KindFlownode, ports: flownodePorts, deployed: flownodesEnabled, calls: flownodeCalls, calledBy: flownodeCallers(),
 			waitsFor: KindFrontend, after: KindFrontend, scheduling: flownodeScheduling, panels: flownodePanels, build: buildFlownode},
 		{kind: KindMaintenance, around: KindDatanode, calls: calling(call{to: KindMeta, ports: []int{HTTPPort}}), scheduling: datanodeScheduling},

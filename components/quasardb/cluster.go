@@ -135,6 +135,10 @@ func (b *builder) build(c *Cluster) (pulumi.Map, error) {
 			return nil, err
 		}
 	}
+	// The alerts read kube-state-metrics: they need no exporter.
+	if err := b.Env.Monitoring.NewPrometheusRule(b.Ctx, b.Name+"-alerts", b.alertsIdentity(), b.Namespace, b.alerts, b.Parent); err != nil {
+		return nil, err
+	}
 	if c.StatefulSet, err = b.newStatefulSet(c.HeadlessService, keys); err != nil {
 		return nil, err
 	}

@@ -37,8 +37,9 @@ func standInCRD(group, kind, plural string) *unstructured.Unstructured {
 // installCRDs creates the stand-in CRDs and waits until they are established.
 func (s *Server) installCRDs(ctx context.Context) error {
 	for _, crd := range []*unstructured.Unstructured{
-		standInCRD("monitoring.coreos.com", "PodMonitor", "podmonitors"), // Prometheus Operator
-		standInCRD("cert-manager.io", "Certificate", "certificates"),     // cert-manager
+		standInCRD("monitoring.coreos.com", "PodMonitor", "podmonitors"),         // Prometheus Operator
+		standInCRD("monitoring.coreos.com", "PrometheusRule", "prometheusrules"), // Prometheus Operator
+		standInCRD("cert-manager.io", "Certificate", "certificates"),             // cert-manager
 	} {
 		if err := s.installCRD(ctx, crd); err != nil {
 			return err
