@@ -8,6 +8,7 @@ import (
 
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -85,6 +86,18 @@ func (m Monitoring) PodAnnotations(s Scrape) pulumi.StringMap {
 	}
 }
 
+// objectMeta is the metadata of a Prometheus Operator object of the identified
+// pods: their labels and the ones Prometheus selects its objects by.
+func (m Monitoring) objectMeta(name string, id Identity, namespace pulumi.StringInput) *metav1.ObjectMetaArgs {
+	meta := id.ObjectMeta(name, namespace)
+	labels := id.Labels()
+	for k, v := range m.Labels {
+		labels[k] = pulumi.String(v)
+	}
+	meta.Labels = labels
+	return meta
+}
+
 // PodMonitorType is the type token of a Prometheus Operator PodMonitor.
 const PodMonitorType = "kubernetes:monitoring.coreos.com/v1:PodMonitor"
 
@@ -96,12 +109,7 @@ func (m Monitoring) NewPodMonitor(ctx *pulumi.Context, name string, id Identity,
 	if !m.Enabled || !m.PodMonitors {
 		return nil
 	}
-	meta := id.ObjectMeta(name, namespace)
-	labels := id.Labels()
-	for k, v := range m.Labels {
-		labels[k] = pulumi.String(v)
-	}
-	meta.Labels = labels
+	meta := m.objectMeta(name, id, namespace)
 	_, err := apiextensions.NewCustomResource(ctx, name, &apiextensions.CustomResourceArgs{
 		ApiVersion: pulumi.String("monitoring.coreos.com/v1"),
 		Kind:       pulumi.String("PodMonitor"),
@@ -155,12 +163,7 @@ func (m Monitoring) NewPrometheusRule(ctx *pulumi.Context, name string, id Ident
 	if !m.Enabled || !m.PrometheusRules {
 		return nil
 	}
-	meta := id.ObjectMeta(name, namespace)
-	labels := id.Labels()
-	for k, v := range m.Labels {
-		labels[k] = pulumi.String(v)
-	}
-	meta.Labels = labels
+	meta := m.objectMeta(name, id, namespace)
 	spec := namespace.ToStringOutput().ApplyT(func(ns string) map[string]any {
 		var rules []any
 		for _, a := range alerts(ns) {
