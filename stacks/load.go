@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -370,7 +371,7 @@ func walkUnknown(key string, given, known map[string]any, ps *problems) {
 		path := key + "." + name
 		k, ok := known[name]
 		if !ok {
-			ps.add(path, nil, "unknown key; known keys here: %s", strings.Join(sortedKeys(known), ", "))
+			ps.add(path, nil, "unknown key; known keys here: %s", strings.Join(slices.Sorted(maps.Keys(known)), ", "))
 			continue
 		}
 		if g, ok := given[name].(map[string]any); ok {
@@ -391,15 +392,6 @@ func walkUnknown(key string, given, known map[string]any, ps *problems) {
 			}
 		}
 	}
-}
-
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 func asMap(v any) map[string]any {

@@ -2,6 +2,7 @@ package greptimedb
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"slices"
 	"strconv"
@@ -93,7 +94,7 @@ var ExternalTrafficPolicies = []string{"Cluster", "Local"}
 func (s FrontendServiceSpec) Validate(typ ServiceType, fp *field.Path) field.ErrorList {
 	p, typePath := fp.Child("service"), fp.Child("serviceType")
 	errs := apivalidation.ValidateAnnotations(s.Annotations, p.Child("annotations"))
-	for _, k := range sortedKeys(s.Annotations) {
+	for _, k := range slices.Sorted(maps.Keys(s.Annotations)) {
 		if k == kube.AnnotationSkipAwait || k == kube.AnnotationTimeoutSeconds {
 			errs = append(errs, field.Invalid(p.Child("annotations").Key(k), s.Annotations[k], fmt.Sprintf(
 				"the program sets this annotation; remove it and set %s and %s instead",
@@ -101,7 +102,7 @@ func (s FrontendServiceSpec) Validate(typ ServiceType, fp *field.Path) field.Err
 		}
 	}
 	errs = append(errs, metav1validation.ValidateLabels(s.Labels, p.Child("labels"))...)
-	for _, k := range sortedKeys(s.Labels) {
+	for _, k := range slices.Sorted(maps.Keys(s.Labels)) {
 		if kube.OwnLabel(k) {
 			errs = append(errs, field.Invalid(p.Child("labels").Key(k), s.Labels[k],
 				"the program sets this label on every object (it selects the pods); choose another key"))
@@ -200,15 +201,6 @@ func validIngressHost(h string) bool {
 		return len(validation.IsWildcardDNS1123Subdomain(h)) == 0
 	}
 	return len(validation.IsDNS1123Subdomain(h)) == 0
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // Validate checks the frontends' size, Service and authentication.

@@ -2,9 +2,9 @@ package greptimedb
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -58,7 +58,7 @@ var (
 // validateFilters checks the per-target levels.
 func validateFilters(filters map[string]string, p *field.Path) field.ErrorList {
 	var errs field.ErrorList
-	for _, target := range sortedTargets(filters) {
+	for _, target := range slices.Sorted(maps.Keys(filters)) {
 		at := p.Child(target)
 		if !logTarget.MatchString(target) {
 			errs = append(errs, field.Invalid(at, target, "not a log target: a Rust module path such as opendal or mito2::sst"))
@@ -75,19 +75,10 @@ func validateFilters(filters map[string]string, p *field.Path) field.ErrorList {
 // logging.rs init_global_logging).
 func levelDirective(l Logging) string {
 	parts := []string{l.Level}
-	for _, target := range sortedTargets(l.Filters) {
+	for _, target := range slices.Sorted(maps.Keys(l.Filters)) {
 		parts = append(parts, target+"="+l.Filters[target])
 	}
 	return strings.Join(parts, ",")
-}
-
-func sortedTargets(filters map[string]string) []string {
-	out := make([]string, 0, len(filters))
-	for t := range filters {
-		out = append(out, t)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // Validate checks tracing when it is on.

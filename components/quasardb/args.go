@@ -5,7 +5,8 @@ package quasardb
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -143,7 +144,7 @@ func (s ClusterSpec) Validate(p *field.Path) field.ErrorList {
 // validateSecretRefs rejects references to secrets the cluster does not have.
 func (s ClusterSpec) validateSecretRefs(p *field.Path) field.ErrorList {
 	var errs field.ErrorList
-	for _, k := range sortedRefKeys(s.SecretRefs) {
+	for _, k := range slices.Sorted(maps.Keys(s.SecretRefs)) {
 		switch k {
 		case refLicense, refClusterPrivateKey, refUserList, refAccessKeyID, refSecretAccessKey:
 		default:
@@ -152,15 +153,6 @@ func (s ClusterSpec) validateSecretRefs(p *field.Path) field.ErrorList {
 		}
 	}
 	return errs
-}
-
-func sortedRefKeys(refs map[string]kube.SecretRef) []string {
-	keys := make([]string, 0, len(refs))
-	for k := range refs {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // validate requires the keys when security is on, by value or by reference.
