@@ -257,7 +257,7 @@ func (b *clusterBuilder) newDatabaseBackup(users *corev1.Secret) error {
 		mounts = append(mounts, corev1.VolumeMountArgs{Name: pulumi.String("auth"), MountPath: pulumi.String(AuthDir), ReadOnly: pulumi.Bool(true)})
 	}
 	pod := b.env.JobPod(UID, b.scheduling(KindBackup))
-	export := scriptContainer("export", b.env.Registry.Image(b.spec.WaitImage), DatabaseBackupScript, b.databaseBackupEnv(auth != nil))
+	export := scriptContainer("export", b.env.Registry, b.spec, DatabaseBackupScript, b.databaseBackupEnv(auth != nil))
 	export.VolumeMounts = mounts
 	pod.Containers = corev1.ContainerArray{export}
 	pod.Volumes = volumes

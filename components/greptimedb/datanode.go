@@ -344,7 +344,7 @@ func (b *datanodeBuilder) newMaintenanceJob(onOff string, annotations pulumi.Str
 	id := b.identity(KindMaintenance)
 	name := MaintenanceJobName(b.cluster, onOff)
 	pod := b.JobPod(UID, b.scheduling(KindMaintenance))
-	pod.Containers = corev1.ContainerArray{scriptContainer(string(KindMaintenance), b.Registry.Image(b.spec.WaitImage), MaintenanceScript, corev1.EnvVarArray{
+	pod.Containers = corev1.ContainerArray{scriptContainer(string(KindMaintenance), b.Registry, b.spec, MaintenanceScript, corev1.EnvVarArray{
 		corev1.EnvVarArgs{Name: pulumi.String(EnvMaintenanceURL), Value: url},
 		corev1.EnvVarArgs{Name: pulumi.String(EnvMaintenanceSettle), Value: pulumi.String(strconv.Itoa(settle))},
 	})}

@@ -146,19 +146,20 @@ func (b part) waitContainer() corev1.ContainerArgs {
 		}
 		return strings.Join(parts, " ")
 	}).(pulumi.StringOutput)
-	return scriptContainer("wait-"+string(k), b.Registry.Image(b.spec.WaitImage), WaitScript, corev1.EnvVarArray{
+	return scriptContainer("wait-"+string(k), b.Registry, b.spec, WaitScript, corev1.EnvVarArray{
 		corev1.EnvVarArgs{Name: pulumi.String(EnvWaitURLs), Value: joined},
 		corev1.EnvVarArgs{Name: pulumi.String(EnvWaitFor), Value: pulumi.String(string(k))},
 	})
 }
 
-// scriptContainer is a small helper container (a shell and wget, from image as
-// pulled through the registry) that runs the fixed script with its values in env: the waits, the maintenance Jobs and the
-// database export.
-func scriptContainer(name, image, script string, env corev1.EnvVarArray) corev1.ContainerArgs {
+// scriptContainer is a small container of the cluster's wait image (a shell and
+// wget), pulled through reg, that runs the fixed script with its values in env:
+// the waits, the maintenance Jobs, the database export and the users file. The
+// image is worked out here, so no script container can miss the registry.
+func scriptContainer(name string, reg kube.Registry, s ClusterSpec, script string, env corev1.EnvVarArray) corev1.ContainerArgs {
 	return corev1.ContainerArgs{
 		Name:            pulumi.String(name),
-		Image:           pulumi.String(image),
+		Image:           pulumi.String(reg.Image(s.WaitImage)),
 		Command:         pulumi.ToStringArray([]string{"/bin/sh", "-c", script}),
 		Env:             env,
 		Resources:       smallResources(),

@@ -252,7 +252,7 @@ func (b *frontendBuilder) usersContainer() corev1.ContainerArgs {
 	plain := func(name, value string) corev1.EnvVarArgs {
 		return corev1.EnvVarArgs{Name: pulumi.String(name), Value: pulumi.String(value)}
 	}
-	c := scriptContainer("users", b.Registry.Image(b.spec.WaitImage), UsersScript, corev1.EnvVarArray{
+	c := scriptContainer("users", b.Registry, b.spec, UsersScript, corev1.EnvVarArray{
 		plain(EnvUsersGenerated, GeneratedAuthDir+"/"+AuthKey),
 		plain(EnvUsersReferenced, strings.Join(entries, " ")),
 		plain(EnvPasswordsDir, PasswordsDir),
